@@ -1,0 +1,1 @@
+"""amqp-interop: an AMQP 1.0 interoperability harness."""

@@ -1,0 +1,128 @@
+"""What every broker provider gives the runner.
+
+A provider turns a name on the command line (``embedded``, ``rabbitmq``,
+``container:rabbitmq-3.10``, ``url:amqp://...``) into a started broker the
+runner can point peers at. The runner knows nothing of how a broker starts;
+it only uses this interface, so adding a broker is adding one module.
+"""
+
+from __future__ import annotations
+
+import abc
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import quote
+
+
+class BrokerError(Exception):
+    """A broker could not be started, probed or stopped.
+
+    The message is one line a person can act on; ``logs`` carries the tail of
+    the broker's own output when there is one, for the artifacts.
+    """
+
+    def __init__(self, message: str, logs: str = "") -> None:
+        super().__init__(message)
+        self.logs = logs
+
+
+class BrokerUnavailable(BrokerError):
+    """The provider cannot run here (a missing package, no Docker): a skip, not a failure."""
+
+
+@dataclass
+class BrokerIdentity:
+    """Who answered: read from the open frame, not from configuration."""
+
+    product: str = ""
+    version: str = ""
+    container_id: str = ""
+    offered_capabilities: list[str] = field(default_factory=list)
+    properties: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "product": self.product,
+            "version": self.version,
+            "container_id": self.container_id,
+            "offered_capabilities": list(self.offered_capabilities),
+        }
+
+
+# capabilities a broker may have, as the scenarios ask for them
+DYNAMIC = "dynamic"  # answers a dynamic receiver attach with an address
+ANONYMOUS_RELAY = "anonymous-relay"
+RESTART = "restart"  # the harness can stop and start it on the same port, keeping its messages
+
+
+class Broker(abc.ABC):
+    """A running (or startable) broker. Context manager: stopped on exit, whatever happens."""
+
+    #: provider spec as the user wrote it ("rabbitmq", "container:rabbitmq-3.10")
+    name: str = ""
+    host: str = "127.0.0.1"
+    port: int = 0
+    user: str | None = None
+    password: str | None = None
+    capabilities: frozenset[str] = frozenset()
+    identity: BrokerIdentity
+
+    def __init__(self) -> None:
+        self.identity = BrokerIdentity()
+
+    @abc.abstractmethod
+    def start(self, timeout: float = 60.0) -> None:
+        """Start and wait until an AMQP open handshake succeeds; then ``identity`` is set."""
+
+    @abc.abstractmethod
+    def stop(self) -> None:
+        """Stop and remove everything the broker left (processes, containers, directories). Idempotent."""
+
+    def restart(self, timeout: float = 60.0) -> None:
+        """Stop and start again on the same port, keeping stored messages (if ``RESTART`` in capabilities)."""
+        raise BrokerError(f"broker {self.name} cannot be restarted by the harness")
+
+    def address(self, queue: str) -> str:
+        """The address a peer uses for the logical queue ``queue`` (broker conventions differ)."""
+        return queue
+
+    def url(self, host: str | None = None, port: int | None = None) -> str:
+        """``amqp://[user:password@]host:port`` for peers, optionally pointing at a tap instead."""
+        auth = ""
+        if self.user is not None:
+            auth = quote(self.user, safe="")
+            if self.password is not None:
+                auth += ":" + quote(self.password, safe="")
+            auth += "@"
+        return f"amqp://{auth}{host or self.host}:{port if port is not None else self.port}"
+
+    def logs(self) -> str:
+        """The broker's own output, for artifacts of a failed cell."""
+        return ""
+
+    def describe(self) -> dict[str, Any]:
+        """What results.json records about this broker."""
+        d = {"name": self.name, "product": self.identity.product, "version": self.identity.version}
+        d["offered_capabilities"] = list(self.identity.offered_capabilities)
+        return d
+
+    def __enter__(self) -> Broker:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+class Provider(abc.ABC):
+    """Makes brokers of one kind. ``unavailable()`` says why it cannot run here, or None."""
+
+    name: str = ""
+    description: str = ""
+
+    def unavailable(self) -> str | None:
+        return None
+
+    @abc.abstractmethod
+    def create(self, spec: str, workdir: str) -> Broker:
+        """A not-yet-started broker for ``spec``; ``workdir`` is a scratch folder the broker may use."""
