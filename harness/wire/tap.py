@@ -1,0 +1,288 @@
+"""The tap: a TCP proxy that records every AMQP frame in both directions.
+
+Every implementation is traced the same way, from the wire, so the trace
+does not depend on each library's debug log. The tap sits in front of one
+upstream address on 127.0.0.1, port 0, forwards bytes unchanged, decodes
+them with the sans-IO codec and hands one ``TraceEvent`` per frame to a
+sink. Fault rules (``harness.wire.faults``) see each frame before it is
+forwarded and may cut the connection, delay the frame or call the harness.
+
+Decoding stays on the forwarding path because a rule must be able to act
+*before* a frame reaches the other side; the codec is cheap enough for that
+(see scripts/bench_tap.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from harness.trace.model import CONN, FRAME, HARNESS, HEADER, TraceEvent
+from harness.wire import ioloop
+from harness.wire.codec import DecodeError, Frame, FrameDecoder, ProtocolHeader
+from harness.wire.faults import Call, Cut, Delay, FrameView, Rule
+
+Sink = Callable[[TraceEvent], None]
+CallHandler = Callable[[Call], None]
+
+_READ_SIZE = 256 * 1024
+_CONNECT_TIMEOUT = 5.0
+
+
+class ConnCounter:
+    """Connection names ("c1", "c2", ...) shared by every tap of one cell."""
+
+    def __init__(self) -> None:
+        self._it = itertools.count(1)
+        self._lock = threading.Lock()
+
+    def next(self) -> str:
+        with self._lock:
+            return f"c{next(self._it)}"
+
+
+@dataclass
+class _Conn:
+    name: str
+    client_w: asyncio.StreamWriter
+    server_w: asyncio.StreamWriter | None = None
+    closed: bool = False
+    closed_by: str | None = None
+    tasks: list[asyncio.Task[None]] = field(default_factory=list)
+
+
+class Tap:
+    """A recording proxy for one endpoint pair (client label -> server label).
+
+    ``start()`` binds 127.0.0.1 on a free port; peers connect to ``port``
+    instead of the real server. ``stop()`` closes everything and returns the
+    names of connections that were still open, which the runner reports.
+    """
+
+    def __init__(
+        self,
+        upstream: tuple[str, int],
+        *,
+        client: str,
+        server: str,
+        sink: Sink,
+        clock: Callable[[], float],
+        conns: ConnCounter | None = None,
+        rules: list[Rule] | None = None,
+        on_call: CallHandler | None = None,
+        decode: bool = True,
+    ) -> None:
+        self.upstream = upstream
+        self.client = client
+        self.server = server
+        self.sink = sink
+        self.clock = clock
+        self.conns = conns or ConnCounter()
+        self.rules = list(rules or [])
+        self.on_call = on_call
+        self.decode = decode
+        self.port = 0
+        self._server: asyncio.base_events.Server | None = None
+        self._open: dict[str, _Conn] = {}
+        self.connections = 0
+        self.bytes_forwarded = 0
+
+    # -- control (called from any thread) ------------------------------------
+
+    def start(self, timeout: float = 5.0) -> int:
+        self.port = ioloop.run(self._start(), timeout)
+        return self.port
+
+    def stop(self, timeout: float = 5.0) -> list[str]:
+        """Stop listening and close every connection; returns those that were still open."""
+        try:
+            return ioloop.run(self._stop(), timeout)
+        except TimeoutError:
+            return sorted(self._open)
+
+    def cut_all(self, reason: str, timeout: float = 5.0) -> None:
+        """Cut every open connection now (used by harness-driven faults)."""
+        ioloop.run(self._cut_all(reason), timeout)
+
+    @property
+    def open_connections(self) -> list[str]:
+        return sorted(self._open)
+
+    # -- loop side ---------------------------------------------------------
+
+    async def _start(self) -> int:
+        self._server = await asyncio.start_server(self._accept, "127.0.0.1", 0, limit=_READ_SIZE)
+        return self._server.sockets[0].getsockname()[1]
+
+    async def _stop(self) -> list[str]:
+        if self._server is not None:
+            self._server.close()
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._server.wait_closed(), 1.0)
+        still_open = sorted(self._open)
+        for c in list(self._open.values()):
+            self._close(c, by=None, event=False)
+            for t in c.tasks:
+                t.cancel()
+        for name in still_open:
+            self._emit(CONN, "close", conn=name, fields={"by": "tap-stop"})
+        self._open.clear()
+        return still_open
+
+    async def _cut_all(self, reason: str) -> None:
+        for c in list(self._open.values()):
+            self._emit(CONN, "cut", conn=c.name, fields={"rule": reason})
+            self._close(c, by="tap", event=False)
+
+    def _emit(self, kind: str, name: str, **kw: object) -> None:
+        self.sink(TraceEvent(t=self.clock(), kind=kind, name=name, **kw))  # type: ignore[arg-type]
+
+    async def _accept(self, cr: asyncio.StreamReader, cw: asyncio.StreamWriter) -> None:
+        name = self.conns.next()
+        self.connections += 1
+        conn = _Conn(name=name, client_w=cw)
+        self._open[name] = conn
+        self._emit(CONN, "accept", conn=name, src=self.client, dst=self.server)
+        try:
+            sr, sw = await asyncio.wait_for(
+                asyncio.open_connection(*self.upstream, limit=_READ_SIZE), _CONNECT_TIMEOUT
+            )
+        except (OSError, TimeoutError) as e:
+            reason = getattr(e, "strerror", None) or type(e).__name__
+            self._emit(
+                CONN, "refused", conn=name, src=self.client, dst=self.server,
+                fields={"upstream": f"{self.upstream[0]}:{self.upstream[1]}", "reason": reason},
+            )
+            self._close(conn, by=self.server, event=True)
+            return
+        conn.server_w = sw
+        self._emit(CONN, "connect", conn=name, src=self.client, dst=self.server)
+        up = asyncio.ensure_future(self._pump(conn, cr, sw, self.client, self.server))
+        down = asyncio.ensure_future(self._pump(conn, sr, cw, self.server, self.client))
+        conn.tasks = [up, down]
+        await asyncio.gather(up, down, return_exceptions=True)
+        self._close(conn, by=conn.closed_by, event=True)
+
+    def _close(self, conn: _Conn, by: str | None, event: bool) -> None:
+        if conn.closed:
+            return
+        conn.closed = True
+        for w in (conn.client_w, conn.server_w):
+            if w is not None:
+                with contextlib.suppress(Exception):
+                    w.close()
+        self._open.pop(conn.name, None)
+        if event:
+            self._emit(CONN, "close", conn=conn.name, src=self.client, dst=self.server,
+                       fields={"by": by or "unknown"})
+        for t in conn.tasks:
+            if t is not asyncio.current_task():
+                t.cancel()
+
+    async def _pump(
+        self,
+        conn: _Conn,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        src: str,
+        dst: str,
+    ) -> None:
+        decoder: FrameDecoder | None = FrameDecoder() if self.decode else None
+        try:
+            while not conn.closed:
+                data = await reader.read(_READ_SIZE)
+                if not data:
+                    # EOF from src: pass the half-close on, the other direction may go on
+                    if conn.closed_by is None:
+                        conn.closed_by = src
+                    with contextlib.suppress(Exception):
+                        if writer.can_write_eof():
+                            writer.write_eof()
+                    return
+                if decoder is None:
+                    writer.write(data)
+                    self.bytes_forwarded += len(data)
+                    await writer.drain()
+                    continue
+                base = decoder.offset
+                try:
+                    items = decoder.feed(data)
+                except DecodeError as e:
+                    self._emit(HARNESS, "decode-error", conn=conn.name, src=src, dst=dst,
+                               fields={"offset": e.offset, "reason": e.reason})
+                    decoder = None  # stay transparent: forward the rest undecoded
+                    items = []
+                sent = 0  # bytes of ``data`` already forwarded
+                for item in items:
+                    action = self._record(conn, item, src, dst)
+                    if action is None:
+                        continue
+                    start = item.offset - base
+                    end = start + (item.size if isinstance(item, Frame) else 8)
+                    if isinstance(action, Cut):
+                        upto = start if action.before else end
+                        if upto > sent:
+                            writer.write(data[sent:upto])
+                            with contextlib.suppress(Exception):
+                                await writer.drain()
+                        self._emit(CONN, "cut", conn=conn.name, src=src, dst=dst,
+                                   fields={"rule": action.reason})
+                        conn.closed_by = "tap"
+                        self._close(conn, by="tap", event=False)
+                        return
+                    if isinstance(action, Delay):
+                        if start > sent:
+                            writer.write(data[sent:start])
+                            await writer.drain()
+                            sent = start
+                        self._emit(HARNESS, "fault", conn=conn.name, src=src, dst=dst,
+                                   fields={"rule": action.reason})
+                        await asyncio.sleep(action.seconds)
+                    elif isinstance(action, Call):
+                        self._emit(HARNESS, "fault", conn=conn.name, src=src, dst=dst,
+                                   fields={"rule": action.reason})
+                        if self.on_call is not None:
+                            self.on_call(action)
+                if sent < len(data):
+                    writer.write(data[sent:])
+                self.bytes_forwarded += len(data)
+                await writer.drain()
+        except (ConnectionError, OSError):
+            if conn.closed_by is None:
+                conn.closed_by = src
+        except asyncio.CancelledError:
+            pass
+        finally:
+            if decoder is not None and not conn.closed:
+                try:
+                    decoder.eof()
+                except DecodeError as e:
+                    self._emit(HARNESS, "decode-error", conn=conn.name, src=src, dst=dst,
+                               fields={"offset": e.offset, "reason": e.reason})
+
+    def _record(self, conn: _Conn, item: Frame | ProtocolHeader, src: str, dst: str):
+        if isinstance(item, ProtocolHeader):
+            self._emit(HEADER, item.name, conn=conn.name, src=src, dst=dst,
+                       fields={"version": f"{item.major}.{item.minor}.{item.revision}"})
+            return None
+        name = item.name
+        fields = dict(item.performative.fields) if item.performative is not None else {}
+        if name == "transfer":
+            msg = item.message
+            if msg is not None:
+                fields["message"] = msg
+            fields["payload_size"] = item.payload_size
+        self._emit(FRAME, name, conn=conn.name, src=src, dst=dst, channel=item.channel,
+                   fields=fields)
+        if not self.rules:
+            return None
+        view = FrameView(conn=conn.name, src=src, dst=dst, name=name, fields=fields)
+        for rule in self.rules:
+            action = rule.on_frame(view)
+            if action is not None:
+                return action
+        return None
