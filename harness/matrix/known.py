@@ -1,0 +1,352 @@
+"""Known failures: cells expected to fail or to be unsupported, kept as data.
+
+A broker that cannot do something (RabbitMQ 3.x never answers a dynamic
+receiver's attach) should not turn the matrix red on every run, and should
+not be hidden either. The registry says which cells are expected to fail,
+why, and where that is documented; :func:`apply` turns a raw verdict into
+``xfail``/``unsupported`` when an entry matches, and into ``xpass`` when a
+matching cell passes (the known failure is gone: update the registry).
+
+Entries match on the broker's *identity* as it announced itself in its open
+frame (product and version), not on the provider name, so a RabbitMQ reached
+through ``url:`` or a container matches the same entries.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from fnmatch import fnmatchcase
+from pathlib import Path
+from typing import Any
+
+from .results import FAIL, PASS, UNSUPPORTED, XFAIL, XPASS, CellResult
+
+#: the registry shipped with the harness
+PACKAGED_REGISTRY = Path(__file__).with_name("known_failures.json")
+
+_ENTRY_VERDICTS = (XFAIL, UNSUPPORTED)
+_KEYS = {
+    "id",
+    "scenario",
+    "fault",
+    "broker_product",
+    "broker_version",
+    "peers",
+    "peer_versions",
+    "verdict",
+    "reason",
+    "reference",
+}
+_CLAUSE = re.compile(r"^\s*(>=|<=|==|!=|>|<)\s*([0-9][0-9A-Za-z.\-+]*)\s*$")
+_OPS = {
+    ">=": lambda a, b: a >= b,
+    "<=": lambda a, b: a <= b,
+    "==": lambda a, b: a == b,
+    "!=": lambda a, b: a != b,
+    ">": lambda a, b: a > b,
+    "<": lambda a, b: a < b,
+}
+
+
+def _version_key(version: str) -> tuple[int, ...] | None:
+    """The leading numeric components of a version: ``3.10.8-1`` -> (3, 10, 8); None if there are none."""
+    m = re.match(r"\s*v?(\d+(?:\.\d+)*)", version)
+    if not m:
+        return None
+    return tuple(int(p) for p in m.group(1).split("."))
+
+
+def _compare(a: tuple[int, ...], b: tuple[int, ...]) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """Pad two version tuples to the same length so 3.10 == 3.10.0."""
+    n = max(len(a), len(b))
+    return a + (0,) * (n - len(a)), b + (0,) * (n - len(b))
+
+
+def _is_range(pattern: str) -> bool:
+    return pattern.lstrip()[:1] in ("<", ">", "=", "!")
+
+
+def check_version_pattern(pattern: str) -> None:
+    """Raise ValueError if a version pattern cannot be used (a range with a bad clause)."""
+    if not isinstance(pattern, str) or not pattern.strip():
+        raise ValueError("empty version pattern")
+    if _is_range(pattern):
+        for clause in pattern.split(","):
+            m = _CLAUSE.match(clause)
+            if not m or _version_key(m.group(2)) is None:
+                raise ValueError(f"bad version clause '{clause.strip()}' in '{pattern}'")
+
+
+def version_matches(pattern: str, version: str) -> bool:
+    """Whether ``version`` fits ``pattern``.
+
+    A pattern is either an fnmatch glob (``3.10.*``, ``*``) or comma-separated
+    comparisons (``>=3.8,<4``) on the numeric part of the version, so entries
+    can say "every 3.x" without listing patch releases. An unknown version
+    (empty, or no leading number for a range) matches only ``*``.
+    """
+    pattern = pattern.strip()
+    if pattern == "*":
+        return True
+    if not version:
+        return False
+    if not _is_range(pattern):
+        return fnmatchcase(version, pattern)
+    actual = _version_key(version)
+    if actual is None:
+        return False
+    for clause in pattern.split(","):
+        m = _CLAUSE.match(clause)
+        if not m:
+            return False
+        wanted = _version_key(m.group(2))
+        if wanted is None:
+            return False
+        a, b = _compare(actual, wanted)
+        if not _OPS[m.group(1)](a, b):
+            return False
+    return True
+
+
+def _name_matches(pattern: str, value: str) -> bool:
+    """Product, scenario, fault and peer patterns: fnmatch, case-insensitive (``RabbitMQ`` = ``rabbitmq``)."""
+    return fnmatchcase(value.lower(), pattern.lower())
+
+
+def _get(identity: Any, key: str) -> str:
+    """Read product/version from a BrokerIdentity, a results.json broker dict, or None."""
+    if identity is None:
+        return ""
+    if isinstance(identity, Mapping):
+        return str(identity.get(key) or "")
+    return str(getattr(identity, key, "") or "")
+
+
+@dataclass(frozen=True)
+class KnownFailure:
+    """One registry entry. ``source`` is the file it came from, for error messages."""
+
+    id: str
+    verdict: str
+    reason: str
+    reference: str = ""
+    scenario: str = "*"
+    fault: str = "*"
+    broker_product: str = "*"
+    broker_version: str = "*"
+    peers: dict[str, str] = field(default_factory=dict)
+    peer_versions: dict[str, str] = field(default_factory=dict)
+    source: str = ""
+
+    def matches(
+        self,
+        cell: CellResult,
+        broker_identity: Any,
+        peer_versions: Mapping[str, str] | None = None,
+    ) -> bool:
+        """Whether this entry covers ``cell`` run against ``broker_identity``.
+
+        ``peers`` and ``peer_versions`` are keyed by role; the key ``*`` means
+        "any role of the cell". A role the cell does not have never matches.
+        """
+        if not _name_matches(self.scenario, cell.scenario):
+            return False
+        if not _name_matches(self.fault, cell.fault or "none"):
+            return False
+        if not _name_matches(self.broker_product, _get(broker_identity, "product")):
+            return False
+        if not version_matches(self.broker_version, _get(broker_identity, "version")):
+            return False
+        for role, pattern in self.peers.items():
+            names = list(cell.roles.values()) if role == "*" else [cell.roles.get(role)]
+            if not any(n is not None and _name_matches(pattern, n) for n in names):
+                return False
+        versions = peer_versions or {}
+        for role, pattern in self.peer_versions.items():
+            names = list(cell.roles.values()) if role == "*" else [cell.roles.get(role)]
+            if not any(
+                n is not None and version_matches(pattern, str(versions.get(n) or ""))
+                for n in names
+            ):
+                return False
+        return True
+
+    def to_json(self) -> dict[str, Any]:
+        d: dict[str, Any] = {
+            "id": self.id,
+            "scenario": self.scenario,
+            "fault": self.fault,
+            "broker_product": self.broker_product,
+            "broker_version": self.broker_version,
+        }
+        if self.peers:
+            d["peers"] = dict(self.peers)
+        if self.peer_versions:
+            d["peer_versions"] = dict(self.peer_versions)
+        d.update(verdict=self.verdict, reason=self.reason, reference=self.reference)
+        return d
+
+    @classmethod
+    def from_json(cls, d: Any, source: str = "", index: int = 0) -> KnownFailure:
+        """Validate and read one entry; errors name the file and the entry."""
+        label = d.get("id") if isinstance(d, Mapping) and isinstance(d.get("id"), str) else None
+        where = f"{source}: entry {index}" + (f" ({label})" if label else "")
+        if not isinstance(d, Mapping):
+            raise ValueError(f"{where}: not an object")
+        unknown = sorted(set(d) - _KEYS)
+        if unknown:
+            raise ValueError(f"{where}: unknown key '{unknown[0]}'")
+        for key in ("id", "reason"):
+            if not isinstance(d.get(key), str) or not d[key].strip():
+                raise ValueError(f"{where}: missing or empty '{key}'")
+        verdict = d.get("verdict")
+        if verdict not in _ENTRY_VERDICTS:
+            raise ValueError(
+                f"{where}: 'verdict' must be 'xfail' or 'unsupported', not {verdict!r}"
+            )
+        for key in ("scenario", "fault", "broker_product", "broker_version", "reference"):
+            value = d.get(key, "*")
+            if not isinstance(value, str) or (key != "reference" and not value.strip()):
+                raise ValueError(f"{where}: '{key}' must be a non-empty string")
+        for key in ("peers", "peer_versions"):
+            value = d.get(key) or {}
+            if not isinstance(value, Mapping) or not all(
+                isinstance(k, str) and isinstance(v, str) and v.strip() for k, v in value.items()
+            ):
+                raise ValueError(f"{where}: '{key}' must map role names to patterns")
+        try:
+            check_version_pattern(d.get("broker_version", "*"))
+            for pattern in (d.get("peer_versions") or {}).values():
+                check_version_pattern(pattern)
+        except ValueError as e:
+            raise ValueError(f"{where}: {e}") from None
+        return cls(
+            id=d["id"],
+            verdict=verdict,
+            reason=" ".join(d["reason"].split()),
+            reference=d.get("reference", ""),
+            scenario=d.get("scenario", "*"),
+            fault=d.get("fault", "*"),
+            broker_product=d.get("broker_product", "*"),
+            broker_version=d.get("broker_version", "*"),
+            peers=dict(d.get("peers") or {}),
+            peer_versions=dict(d.get("peer_versions") or {}),
+            source=source,
+        )
+
+
+@dataclass
+class Registry:
+    """An ordered list of entries; the first match wins."""
+
+    entries: list[KnownFailure] = field(default_factory=list)
+
+    def __iter__(self) -> Iterator[KnownFailure]:
+        return iter(self.entries)
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+    def get(self, entry_id: str) -> KnownFailure | None:
+        return next((e for e in self.entries if e.id == entry_id), None)
+
+    def find(
+        self,
+        cell: CellResult,
+        broker_identity: Any,
+        peer_versions: Mapping[str, str] | None = None,
+    ) -> KnownFailure | None:
+        """The first entry that covers the cell, or None."""
+        return next(
+            (e for e in self.entries if e.matches(cell, broker_identity, peer_versions)), None
+        )
+
+
+def parse_registry(data: Any, source: str) -> list[KnownFailure]:
+    """Entries from a decoded registry document ``{"entries": [...]}`` (a bare list is accepted too)."""
+    if isinstance(data, Mapping):
+        if "entries" not in data:
+            raise ValueError(f"{source}: not a known-failures file (missing 'entries')")
+        data = data["entries"]
+    if not isinstance(data, list):
+        raise ValueError(f"{source}: 'entries' must be a list")
+    return [KnownFailure.from_json(d, source, i) for i, d in enumerate(data)]
+
+
+def read_registry_file(path: str | os.PathLike[str]) -> list[KnownFailure]:
+    """Entries of one registry file; any problem is a one-line ValueError naming the file."""
+    source = os.fspath(path)
+    try:
+        with open(source, encoding="utf-8") as f:
+            data = json.load(f)
+    except FileNotFoundError:
+        raise ValueError(f"{source}: no such file") from None
+    except json.JSONDecodeError as e:
+        raise ValueError(f"{source}: not JSON ({e.msg} at line {e.lineno})") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise ValueError(f"{source}: cannot read ({e.__class__.__name__})") from None
+    return parse_registry(data, source)
+
+
+def load_registry(
+    extra_paths: Iterable[str | os.PathLike[str]] = (),
+    *,
+    packaged: bool = True,
+) -> Registry:
+    """The packaged registry plus the user's files.
+
+    Entries from ``extra_paths`` come first, so a user's own entry for a cell
+    wins over the shipped one. Ids must be unique across all files.
+    """
+    entries: list[KnownFailure] = []
+    for p in extra_paths:
+        entries.extend(read_registry_file(p))
+    if packaged:
+        entries.extend(read_registry_file(PACKAGED_REGISTRY))
+    seen: dict[str, str] = {}
+    for e in entries:
+        if e.id in seen:
+            raise ValueError(f"{e.source}: entry ({e.id}): id already used in {seen[e.id]}")
+        seen[e.id] = e.source
+    return Registry(entries)
+
+
+def apply(
+    raw_verdict: str,
+    reason: str,
+    cell: CellResult,
+    broker_identity: Any,
+    peer_versions: Mapping[str, str] | None,
+    registry: Registry | Iterable[KnownFailure],
+) -> tuple[str, str, str | None]:
+    """Turn a raw verdict into the reported one: ``(verdict, reason, entry_id)``.
+
+    - raw ``fail`` + a matching entry: the entry's verdict (xfail/unsupported),
+      its reason, and what was actually seen;
+    - raw ``pass`` + a matching entry: ``xpass`` (the known failure no longer
+      happens, so the entry is stale);
+    - anything else: unchanged, no entry.
+    """
+    if raw_verdict not in (PASS, FAIL):
+        return raw_verdict, reason, None
+    if isinstance(registry, Registry):
+        entry = registry.find(cell, broker_identity, peer_versions)
+    else:
+        entry = next((e for e in registry if e.matches(cell, broker_identity, peer_versions)), None)
+    if entry is None:
+        return raw_verdict, reason, None
+    if raw_verdict == FAIL:
+        observed = " ".join(str(reason or "").split())
+        text = f"{entry.reason} [known: {entry.id}]"
+        if observed:
+            text += f"; observed: {observed}"
+        return entry.verdict, text, entry.id
+    return (
+        XPASS,
+        f"known failure {entry.id} no longer happens (expected {entry.verdict}: {entry.reason})",
+        entry.id,
+    )

@@ -1,0 +1,240 @@
+import json
+
+import pytest
+
+from harness.matrix.known import (
+    KnownFailure,
+    Registry,
+    apply,
+    load_registry,
+    parse_registry,
+    version_matches,
+)
+from harness.matrix.results import CellResult
+from tests.matrix.sample import cell
+
+RABBIT_310 = {"product": "RabbitMQ", "version": "3.10.8"}
+RABBIT_4 = {"product": "RabbitMQ", "version": "4.0.2"}
+EMBEDDED = {"product": "amqp-interop embedded broker", "version": "0.1.0"}
+
+
+class Identity:
+    """Like harness.brokers.base.BrokerIdentity: attributes, not a dict."""
+
+    def __init__(self, product, version):
+        self.product = product
+        self.version = version
+
+
+def entry(**kw):
+    d = {"id": "e1", "verdict": "xfail", "reason": "known bad"}
+    d.update(kw)
+    return KnownFailure.from_json(d, "test.json")
+
+
+@pytest.mark.parametrize(
+    "pattern, version, expected",
+    [
+        ("*", "", True),
+        ("*", "anything", True),
+        ("3.*", "3.10.8", True),
+        ("3.*", "4.0.0", False),
+        ("3.10.*", "3.10.8", True),
+        ("3.10.*", "3.1.0", False),
+        (">=3.8,<4", "3.10.8", True),
+        (">=3.8,<4", "3.8", True),
+        (">=3.8,<4", "3.7.28", False),
+        (">=3.8,<4", "4.0.0", False),
+        (">=3.8, <4", "3.13.0-rc.1", True),
+        ("<3.10", "3.9.29", True),
+        ("<3.10", "3.10.0", False),
+        ("==3.10", "3.10.0", True),
+        ("!=3.10.8", "3.10.8", False),
+        (">2", "v3", True),
+        (">=1", "", False),
+        (">=1", "unknown", False),
+    ],
+)
+def test_version_patterns(pattern, version, expected):
+    assert version_matches(pattern, version) is expected
+
+
+def test_packaged_rabbitmq_entry_marks_request_response_unsupported():
+    reg = load_registry()
+    c = cell("request-response", ("python", "js"), "rabbitmq", verdict="fail")
+    verdict, reason, entry_id = apply(
+        "fail", "attach of link reply not answered within 10 s", c, RABBIT_310, {}, reg
+    )
+    assert verdict == "unsupported"
+    assert entry_id == "rabbitmq3-no-dynamic-receiver"
+    assert "dynamic" in reason and "not answered within 10 s" in reason
+    e = reg.get(entry_id)
+    assert "rabbitmq" in e.reference.lower()
+
+
+def test_packaged_entry_matches_broker_identity_objects_and_case():
+    reg = load_registry()
+    c = cell("request-response", ("cpp", "cpp"), "url:amqp://127.0.0.1:5672")
+    assert reg.find(c, Identity("rabbitmq", "3.12.1")) is not None
+    assert reg.find(c, Identity("RabbitMQ", "4.0.2")) is None
+    assert reg.find(c, EMBEDDED) is None
+    assert reg.find(cell("hello-world", ("cpp",), "rabbitmq"), RABBIT_310) is None
+    assert reg.find(c, None) is None
+
+
+def test_pass_on_known_failure_is_xpass():
+    reg = load_registry()
+    c = cell("request-response", ("python", "python"), "rabbitmq")
+    verdict, reason, entry_id = apply("pass", "", c, RABBIT_310, {}, reg)
+    assert verdict == "xpass"
+    assert entry_id == "rabbitmq3-no-dynamic-receiver"
+    assert "no longer happens" in reason
+
+
+def test_no_entry_leaves_verdict_alone():
+    reg = load_registry()
+    c = cell("request-response", ("python", "python"), "embedded")
+    assert apply("fail", "boom", c, EMBEDDED, {}, reg) == ("fail", "boom", None)
+    assert apply("pass", "", c, EMBEDDED, {}, reg) == ("pass", "", None)
+
+
+def test_other_raw_verdicts_pass_through():
+    reg = load_registry()
+    c = cell("request-response", ("python", "python"), "rabbitmq")
+    assert apply("skipped", "no docker", c, RABBIT_310, {}, reg) == ("skipped", "no docker", None)
+
+
+def test_fault_and_scenario_patterns():
+    e = entry(scenario="at-least-*", fault="cut*")
+    assert e.matches(cell("at-least-once", fault="cut3"), EMBEDDED)
+    assert not e.matches(cell("at-least-once"), EMBEDDED)
+    assert not e.matches(cell("hello-world", ("js",), fault="cut3"), EMBEDDED)
+
+
+def test_product_pattern():
+    e = entry(broker_product="Apache*Artemis*")
+    assert e.matches(cell(), {"product": "apache-activemq-artemis", "version": "2.31"})
+    assert not e.matches(cell(), RABBIT_310)
+
+
+def test_peer_roles_and_versions():
+    e = entry(peers={"sender": "js"}, peer_versions={"sender": "<3.1"})
+    c = cell("at-least-once", ("js", "python"))
+    assert e.matches(c, EMBEDDED, {"js": "3.0.3"})
+    assert not e.matches(c, EMBEDDED, {"js": "3.1.0"})
+    assert not e.matches(c, EMBEDDED, {})  # unknown version never fits a range
+    assert not e.matches(cell("at-least-once", ("python", "js")), EMBEDDED, {"js": "3.0.3"})
+    # a role the scenario does not have
+    assert not e.matches(cell("hello-world", ("js",)), EMBEDDED, {"js": "3.0.3"})
+
+
+def test_any_role():
+    e = entry(peers={"*": "cpp"})
+    assert e.matches(cell("at-least-once", ("python", "cpp")), EMBEDDED)
+    assert e.matches(cell("hello-world", ("cpp",)), EMBEDDED)
+    assert not e.matches(cell("at-least-once", ("python", "js")), EMBEDDED)
+
+
+def test_first_match_wins_and_extra_files_come_first(tmp_path):
+    extra = tmp_path / "mine.json"
+    extra.write_text(
+        json.dumps(
+            {
+                "entries": [
+                    {
+                        "id": "mine",
+                        "scenario": "request-response",
+                        "broker_product": "RabbitMQ",
+                        "broker_version": "3.10.*",
+                        "verdict": "xfail",
+                        "reason": "my own note",
+                    }
+                ]
+            }
+        )
+    )
+    reg = load_registry([extra])
+    assert len(reg) == 2
+    c = cell("request-response", ("js", "js"), "rabbitmq")
+    v, reason, eid = apply("fail", "", c, RABBIT_310, {}, reg)
+    assert (v, eid) == ("xfail", "mine")
+    assert reason == "my own note [known: mine]"
+    assert apply("fail", "", c, {"product": "RabbitMQ", "version": "3.9.1"}, {}, reg)[2] == (
+        "rabbitmq3-no-dynamic-receiver"
+    )
+
+
+def test_apply_accepts_plain_list():
+    c = cell()
+    assert apply("fail", "x", c, EMBEDDED, None, [entry()])[0] == "xfail"
+
+
+def test_duplicate_ids_across_files(tmp_path):
+    extra = tmp_path / "dup.json"
+    extra.write_text(
+        json.dumps([{"id": "rabbitmq3-no-dynamic-receiver", "verdict": "xfail", "reason": "r"}])
+    )
+    with pytest.raises(ValueError) as e:
+        load_registry([extra])
+    assert "(rabbitmq3-no-dynamic-receiver): id already used" in str(e.value)
+    assert "dup.json" in str(e.value) and "known_failures.json" in str(e.value)
+
+
+@pytest.mark.parametrize(
+    "bad, message",
+    [
+        (
+            {"id": "a", "verdict": "fail", "reason": "r"},
+            "'verdict' must be 'xfail' or 'unsupported'",
+        ),
+        ({"id": "a", "verdict": "xfail"}, "missing or empty 'reason'"),
+        ({"verdict": "xfail", "reason": "r"}, "entry 0: missing or empty 'id'"),
+        ({"id": "a", "verdict": "xfail", "reason": "r", "brokr": "x"}, "unknown key 'brokr'"),
+        (
+            {"id": "a", "verdict": "xfail", "reason": "r", "broker_version": ">=x"},
+            "(a): bad version clause '>=x'",
+        ),
+        (
+            {"id": "a", "verdict": "xfail", "reason": "r", "broker_version": ">=3,4"},
+            "bad version clause '4'",
+        ),
+        ({"id": "a", "verdict": "xfail", "reason": "r", "peers": ["js"]}, "'peers' must map"),
+        ({"id": "a", "verdict": "xfail", "reason": "r", "scenario": ""}, "'scenario' must be"),
+        ("text", "entry 0: not an object"),
+    ],
+)
+def test_bad_entries(tmp_path, bad, message):
+    path = tmp_path / "bad.json"
+    path.write_text(json.dumps({"entries": [bad]}))
+    with pytest.raises(ValueError) as e:
+        load_registry([path])
+    assert str(e.value).startswith(str(path))
+    assert message in str(e.value)
+    assert "\n" not in str(e.value)
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [("{", "not JSON"), ("{}", "missing 'entries'"), ('{"entries": 3}', "must be a list")],
+)
+def test_bad_registry_files(tmp_path, text, message):
+    path = tmp_path / "bad.json"
+    path.write_text(text)
+    with pytest.raises(ValueError, match=message):
+        load_registry([path], packaged=False)
+
+
+def test_missing_registry_file(tmp_path):
+    with pytest.raises(ValueError, match="no such file"):
+        load_registry([tmp_path / "none.json"])
+
+
+def test_entry_round_trip():
+    e = entry(peers={"sender": "js"}, broker_version=">=3.8,<4", reference="doc")
+    assert parse_registry([e.to_json()], "x")[0] == KnownFailure.from_json(e.to_json(), "x")
+    assert Registry([e]).get("e1") is not None
+
+
+def test_cell_with_default_fault_matches_star():
+    c = CellResult.from_json({"id": "x", "scenario": "hello-world", "verdict": "fail"})
+    assert entry().matches(c, EMBEDDED)
