@@ -1,0 +1,52 @@
+"""Broker names on the command line -> providers.
+
+``embedded``, ``rabbitmq``, ``container:NAME`` and ``url:amqp://...``; the
+part before the first colon picks the provider, the whole spec is the
+broker's name in results.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+from harness.brokers.base import Broker, Provider
+
+#: provider name -> (module, class); imported lazily so a missing optional
+#: dependency (testcontainers) only matters when that provider is used
+_PROVIDERS: dict[str, tuple[str, str]] = {
+    "embedded": ("harness.brokers.embedded", "EmbeddedProvider"),
+    "rabbitmq": ("harness.brokers.rabbitmq", "RabbitMQProvider"),
+    "container": ("harness.brokers.container", "ContainerProvider"),
+    "url": ("harness.brokers.url", "UrlProvider"),
+}
+
+
+class UnknownBroker(ValueError):
+    pass
+
+
+def provider_names() -> list[str]:
+    return list(_PROVIDERS)
+
+
+def provider(spec: str) -> Provider:
+    """The provider for a broker spec; ``UnknownBroker`` (one line) for anything else."""
+    kind = spec.split(":", 1)[0].strip()
+    if kind not in _PROVIDERS or (kind in ("embedded", "rabbitmq") and ":" in spec):
+        known = "embedded, rabbitmq, container:NAME, url:amqp://HOST:PORT"
+        raise UnknownBroker(f"unknown broker {spec!r} (known: {known})")
+    module, cls = _PROVIDERS[kind]
+    return getattr(importlib.import_module(module), cls)()
+
+
+def create(spec: str, workdir: str) -> Broker:
+    """A not-yet-started broker for ``spec``."""
+    return provider(spec).create(spec, workdir)
+
+
+def parse_specs(text: str | None) -> list[str]:
+    """``"embedded,rabbitmq"`` -> specs, validating each name; url specs may hold commas? no."""
+    specs = [s.strip() for s in (text or "embedded").split(",") if s.strip()]
+    for s in specs:
+        provider(s)
+    return specs

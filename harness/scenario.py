@@ -1,0 +1,146 @@
+"""What a scenario module declares, and what its checks are shown.
+
+A scenario (one module in scenarios/) says which roles run and in which
+order, who listens, with which parameters, under which fault plans, and
+which handshake, flow and outcome the cell must show. The runner does the
+rest, so a new scenario is one new module that builds a ``Scenario``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from harness.trace.model import PEER, TraceEvent
+from harness.wire.faults import FaultPlan
+
+
+@dataclass(frozen=True)
+class Role:
+    """One party of a scenario.
+
+    ``label`` names it in traces ("sender"); ``peer_role`` is the contract
+    role the peer program runs ("send"); ``ready`` makes the runner wait for
+    the peer's ready line before starting the next role; ``listen`` makes it
+    the listening side of a direct (brokerless) scenario.
+    """
+
+    label: str
+    peer_role: str
+    listen: bool = False
+    ready: bool = False
+    needs: frozenset[str] = frozenset()
+    args: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Failure:
+    """A broken rule: ``rule`` is a stable id, ``message`` one line a person can check in the trace."""
+
+    rule: str
+    message: str
+    detail: str = ""  # multi-line explanation (a pattern's explain()), kept in the artifacts
+
+
+@dataclass
+class PeerRun:
+    """What one peer did in a cell."""
+
+    label: str
+    impl: str
+    argv: list[str]
+    exit_code: int | None
+    result: dict[str, Any] | None
+    lines: list[tuple[float, dict[str, Any]]]
+    stderr_tail: str = ""
+    killed: bool = False  # the runner had to kill it (cell deadline)
+
+    def events(self, name: str | None = None) -> list[dict[str, Any]]:
+        return [
+            o for _, o in self.lines
+            if o.get("kind") == "event" and (name is None or o.get("name") == name)
+        ]
+
+
+@dataclass
+class CellRun:
+    """Everything a scenario's checks may look at once the cell has finished."""
+
+    scenario: Scenario
+    fault: str
+    count: int
+    address: str
+    roles: dict[str, str]  # label -> implementation name
+    peers: dict[str, PeerRun]
+    trace: list[TraceEvent]
+    broker: dict[str, Any] | None
+    params: dict[str, Any] = field(default_factory=dict)
+
+    def peer_events(self, label: str, name: str | None = None) -> list[TraceEvent]:
+        return [e for e in self.trace if e.kind == PEER and e.src == label
+                and (name is None or e.name == name)]
+
+    def result(self, label: str) -> dict[str, Any]:
+        return self.peers[label].result or {}
+
+
+Check = Callable[[CellRun], list[Failure]]
+PlanBuilder = Callable[[int], FaultPlan]
+
+
+@dataclass(frozen=True)
+class FaultSpec:
+    """A named fault plan for a scenario; ``build(count)`` makes fresh rules for one cell.
+
+    ``needs`` lists broker capabilities the plan relies on (``restart``);
+    cells on brokers without them are reported unsupported without running.
+    """
+
+    name: str
+    build: PlanBuilder
+    description: str = ""
+    needs: frozenset[str] = frozenset()
+
+
+def no_faults(count: int) -> FaultPlan:
+    return FaultPlan("none")
+
+
+NO_FAULTS = FaultSpec("none", no_faults, "no faults")
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """A protocol story and what the trace must show for it."""
+
+    name: str
+    description: str
+    roles: tuple[Role, ...]
+    topology: str = "broker"  # or "direct"
+    count: int = 10
+    timeout: float = 30.0
+    broker_needs: frozenset[str] = frozenset()
+    faults: tuple[FaultSpec, ...] = (NO_FAULTS,)
+    checks: tuple[Check, ...] = ()
+    skip_invariants: frozenset[str] = frozenset()
+    #: two-party scenarios pair every implementation with every other; one-role
+    #: scenarios run each implementation alone
+    marker: str = ""
+
+    def __post_init__(self) -> None:
+        if self.topology not in ("broker", "direct"):
+            raise ValueError(f"scenario {self.name}: topology must be broker or direct")
+        if self.topology == "direct" and not any(r.listen for r in self.roles):
+            raise ValueError(f"scenario {self.name}: a direct scenario needs a listening role")
+
+    @property
+    def mark(self) -> str:
+        return self.marker or self.name.replace("-", "_")
+
+    def fault(self, name: str) -> FaultSpec:
+        for f in self.faults:
+            if f.name == name:
+                return f
+        known = ", ".join(f.name for f in self.faults)
+        raise KeyError(f"scenario {self.name} has no fault plan {name!r} (known: {known})")

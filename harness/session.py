@@ -1,0 +1,180 @@
+"""A matrix run: many cells over a few workers, brokers shared per worker.
+
+Each worker is a thread that runs one cell at a time and keeps the brokers
+it has started, so a broker is started once per worker rather than once per
+cell, and a fault that restarts it only disturbs that worker's own cell.
+Workers prefer cells for brokers they already hold, and a broker is stopped
+as soon as no cell needs it any more.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import sys
+import tempfile
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from harness.brokers import registry as broker_registry
+from harness.brokers.base import Broker, BrokerError, BrokerUnavailable
+from harness.cells import DIRECT, Cell
+from harness.env import in_ci
+from harness.matrix.results import FAIL, SKIPPED, CellResult, RunResult
+from harness.peers import Registry
+from harness.runner import CellSkipped, RunOptions, run_cell
+
+Progress = Callable[[int, int, CellResult], None]
+
+
+@dataclass
+class _BrokerSlot:
+    broker: Broker | None = None
+    error: str | None = None
+    unavailable: bool = False
+
+
+@dataclass
+class Session:
+    """Runs cells; ``brokers_seen`` collects each broker's identity for results.json."""
+
+    registry: Registry
+    opts: RunOptions
+    jobs: int = 1
+    progress: Progress | None = None
+    brokers_seen: dict[str, dict] = field(default_factory=dict)
+    broker_start_s: dict[str, float] = field(default_factory=dict)
+
+    def run(self, cells: list[Cell]) -> list[CellResult]:
+        pending = list(cells)
+        remaining = Counter(c.broker for c in cells)
+        results: dict[int, CellResult] = {}
+        lock = threading.Lock()
+        done = [0]
+        order = {id(c): i for i, c in enumerate(cells)}
+        workdir = Path(tempfile.mkdtemp(prefix="interop-brokers-"))
+
+        def take(held: dict[str, _BrokerSlot]) -> Cell | None:
+            with lock:
+                if not pending:
+                    return None
+                for i, c in enumerate(pending):
+                    if c.broker == DIRECT or c.broker in held:
+                        return pending.pop(i)
+                return pending.pop(0)
+
+        def finish(cell: Cell, res: CellResult, held: dict[str, _BrokerSlot]) -> None:
+            with lock:
+                results[order[id(cell)]] = res
+                done[0] += 1
+                remaining[cell.broker] -= 1
+                n = done[0]
+                finished = [b for b in held if remaining[b] <= 0]
+            for b in finished:
+                slot = held.pop(b)
+                if slot.broker is not None:
+                    slot.broker.stop()
+            if self.progress:
+                self.progress(n, len(cells), res)
+
+        def worker(wid: int) -> None:
+            held: dict[str, _BrokerSlot] = {}
+            try:
+                while True:
+                    cell = take(held)
+                    if cell is None:
+                        return
+                    res = self._run_one(cell, held, workdir / f"w{wid}")
+                    finish(cell, res, held)
+            finally:
+                for slot in held.values():
+                    if slot.broker is not None:
+                        slot.broker.stop()
+
+        n = max(1, min(self.jobs, len(cells)))
+        if n == 1:
+            worker(0)
+        else:
+            threads = [threading.Thread(target=worker, args=(i,), name=f"cell-worker-{i}", daemon=True)
+                       for i in range(n)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                while t.is_alive():
+                    t.join(0.2)
+        return [results[i] for i in sorted(results)]
+
+    def _broker(self, spec: str, held: dict[str, _BrokerSlot], workdir: Path) -> _BrokerSlot:
+        if spec in held:
+            return held[spec]
+        slot = _BrokerSlot()
+        held[spec] = slot
+        try:
+            prov = broker_registry.provider(spec)
+            reason = prov.unavailable()
+            if reason:
+                raise BrokerUnavailable(f"broker {spec}: {reason}")
+            workdir.mkdir(parents=True, exist_ok=True)
+            b = prov.create(spec, str(workdir / spec.replace(":", "_").replace("/", "_")))
+            t0 = time.monotonic()
+            b.start()
+            self.broker_start_s.setdefault(spec, time.monotonic() - t0)
+            slot.broker = b
+            self.brokers_seen.setdefault(spec, b.describe())
+        except BrokerUnavailable as e:
+            slot.error, slot.unavailable = str(e), True
+        except (BrokerError, OSError, ImportError) as e:
+            slot.error = f"broker {spec} did not start: {e}"
+        return slot
+
+    def _run_one(self, cell: Cell, held: dict[str, _BrokerSlot], workdir: Path) -> CellResult:
+        t0 = time.monotonic()
+        broker = None
+        if cell.broker != DIRECT:
+            slot = self._broker(cell.broker, held, workdir)
+            if slot.error:
+                verdict = SKIPPED if slot.unavailable and not in_ci() else FAIL
+                return CellResult(id=cell.id, scenario=cell.scenario.name, fault=cell.fault.name,
+                                  broker=cell.broker, roles=cell.role_map, verdict=verdict,
+                                  reason=slot.error, rule="broker" if verdict == FAIL else None)
+            broker = slot.broker
+        try:
+            return run_cell(cell, broker, self.registry, self.opts)
+        except CellSkipped as e:
+            verdict = FAIL if in_ci() else SKIPPED
+            return CellResult(id=cell.id, scenario=cell.scenario.name, fault=cell.fault.name,
+                              broker=cell.broker, roles=cell.role_map, verdict=verdict,
+                              reason=str(e), duration_s=time.monotonic() - t0,
+                              rule="peer-missing" if verdict == FAIL else None)
+        except Exception as e:  # a harness bug must not take the whole run down
+            return CellResult(id=cell.id, scenario=cell.scenario.name, fault=cell.fault.name,
+                              broker=cell.broker, roles=cell.role_map, verdict=FAIL,
+                              reason=f"harness error: {type(e).__name__}: {e}", rule="harness",
+                              duration_s=time.monotonic() - t0)
+
+    def result(self, cells: list[CellResult], command: str, started: float, started_at: str) -> RunResult:
+        peers = []
+        for name in sorted({impl for c in cells for impl in c.roles.values()}):
+            try:
+                peers.append({"name": name, "version": self.registry.get(name).version()})
+            except Exception:
+                peers.append({"name": name, "version": ""})
+        brokers = list(self.brokers_seen.values())
+        return RunResult(brokers=brokers, peers=peers, cells=cells, started_at=started_at,
+                         duration_s=time.monotonic() - started, command=command)
+
+
+def now_iso() -> str:
+    return _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
+
+
+def print_progress(n: int, total: int, res: CellResult) -> None:
+    width = len(str(total))
+    mark = {"pass": "pass", "fail": "FAIL", "xpass": "XPASS"}.get(res.verdict, res.verdict)
+    line = f"[{n:>{width}}/{total}] {mark:<11} {res.id}  {res.duration_s:.1f}s"
+    if res.verdict not in ("pass",) and res.reason:
+        line += f"\n{'':>{2 * width + 4}}{res.reason[:300]}"
+    print(line, file=sys.stderr, flush=True)
