@@ -1,0 +1,311 @@
+"""Broker images built on this machine: recipes as data, and ``interop images build NAME``.
+
+Why: no image registry is reachable here (nor in CI), so a container profile that
+needs, say, RabbitMQ 3.10 cannot pull it. A recipe says how to make the image
+from Debian packages alone: ``mmdebstrap`` builds a root file system from the
+host's apt sources, a setup script configures it, ``docker import`` turns the
+tarball into an image. The image tag carries a hash of the recipe, so changing a
+recipe builds a new image and an unchanged one is built once per machine.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+
+__all__ = [
+    "ImageError",
+    "Recipe",
+    "RECIPES",
+    "build",
+    "get_recipe",
+    "image_exists",
+    "list_recipes",
+    "main",
+]
+
+#: how long one mmdebstrap run may take before it is killed (about 45 s when it works)
+BUILD_TIMEOUT_S = 900.0
+IMPORT_TIMEOUT_S = 300.0
+DOCKER_QUERY_TIMEOUT_S = 15.0
+
+
+class ImageError(Exception):
+    """An image could not be built or inspected; the message is one line.
+
+    ``output`` holds the last lines of the failing tool's output, for a person to read.
+    """
+
+    def __init__(self, message: str, output: str = "") -> None:
+        super().__init__(message)
+        self.output = output
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """How to build one broker image from Debian packages.
+
+    ``setup`` is a POSIX shell script run on the host as mmdebstrap's customize
+    hook, with the root file system's path as ``$1`` (use ``chroot "$1" ...`` to
+    run a command inside it). It must need no network.
+    """
+
+    name: str
+    description: str
+    suite: str
+    packages: tuple[str, ...]
+    setup: str
+    cmd: tuple[str, ...]
+    env: tuple[tuple[str, str], ...] = ()
+    user: str = ""
+    expose: tuple[int, ...] = ()
+    labels: tuple[tuple[str, str], ...] = field(default=())
+
+    def digest(self) -> str:
+        """12 hex digits of a hash over everything that shapes the image."""
+        blob = json.dumps(asdict(self), sort_keys=True).encode()
+        return hashlib.sha256(blob).hexdigest()[:12]
+
+    @property
+    def tag(self) -> str:
+        return f"amqp-interop/{self.name}:{self.digest()}"
+
+    def changes(self) -> list[str]:
+        """The ``docker import --change`` instructions: what a Dockerfile would say."""
+        out = ["CMD " + json.dumps(list(self.cmd))]
+        out += [f"ENV {k}={v}" for k, v in self.env]
+        if self.user:
+            out.append(f"USER {self.user}")
+        out += [f"EXPOSE {p}" for p in self.expose]
+        labels = (("amqp-interop.recipe", self.name), ("amqp-interop.digest", self.digest()))
+        out += [f"LABEL {k}={v}" for k, v in labels + self.labels]
+        return out
+
+
+_RABBITMQ_310_SETUP = r"""
+set -eu
+root="$1"
+# the AMQP 1.0 plugin ships in the rabbitmq-server package; fail here, not at run time
+ls -d "$root"/usr/lib/rabbitmq/lib/rabbitmq_server-3.10.*/plugins/rabbitmq_amqp1_0-* >/dev/null
+# what `rabbitmq-plugins --offline enable rabbitmq_amqp1_0` writes, without starting Erlang
+printf '[rabbitmq_amqp1_0].\n' > "$root/etc/rabbitmq/enabled_plugins"
+cat > "$root/etc/rabbitmq/rabbitmq.conf" <<'CONF'
+# inside the container: listen on every interface, the host maps the port to 127.0.0.1
+listeners.tcp.default = 0.0.0.0:5672
+# guest comes in through docker's port mapping, which is not loopback to the broker
+loopback_users.guest = false
+amqp1_0.default_user = guest
+amqp1_0.default_vhost = /
+CONF
+: > "$root/etc/rabbitmq/rabbitmq-env.conf"
+chroot "$root" chown -R rabbitmq:rabbitmq /etc/rabbitmq /var/lib/rabbitmq /var/log/rabbitmq
+# the Erlang cookie lives in HOME; it is created at first start if absent
+rm -f "$root/var/lib/rabbitmq/.erlang.cookie" "$root"/var/lib/rabbitmq/mnesia/* 2>/dev/null || true
+rm -rf "$root"/var/lib/apt/lists/* "$root"/var/cache/apt/*.bin
+"""
+
+RECIPES: dict[str, Recipe] = {
+    r.name: r
+    for r in [
+        Recipe(
+            name="rabbitmq-3.10",
+            description="RabbitMQ 3.10 from Debian bookworm with the rabbitmq_amqp1_0 plugin",
+            suite="bookworm",
+            packages=("rabbitmq-server",),
+            setup=_RABBITMQ_310_SETUP,
+            # the server script execs erl in the foreground; USER makes it run as rabbitmq
+            cmd=("/usr/lib/rabbitmq/bin/rabbitmq-server",),
+            env=(
+                ("HOME", "/var/lib/rabbitmq"),
+                ("LANG", "C.UTF-8"),
+                # a fixed node name: the data directory is named after it, so a
+                # restarted container finds its queues again
+                ("RABBITMQ_NODENAME", "rabbit@localhost"),
+                ("RABBITMQ_LOGS", "-"),
+            ),
+            user="rabbitmq",
+            expose=(5672,),
+        )
+    ]
+}
+
+
+def list_recipes() -> list[Recipe]:
+    """Every recipe, sorted by name."""
+    return [RECIPES[k] for k in sorted(RECIPES)]
+
+
+def get_recipe(name: str) -> Recipe:
+    try:
+        return RECIPES[name]
+    except KeyError:
+        known = ", ".join(sorted(RECIPES))
+        raise ImageError(f"no image recipe named {name!r} (known: {known})") from None
+
+
+def _docker() -> str:
+    path = shutil.which("docker")
+    if path is None:
+        raise ImageError("docker is not installed (apt-get install docker.io)")
+    return path
+
+
+def image_exists(tag: str) -> bool:
+    """True when the local engine has an image with this tag."""
+    try:
+        r = subprocess.run(
+            [_docker(), "image", "inspect", "--format", "{{.Id}}", tag],
+            capture_output=True,
+            text=True,
+            timeout=DOCKER_QUERY_TIMEOUT_S,
+        )
+    except subprocess.TimeoutExpired:
+        raise ImageError(
+            f"docker did not answer within {DOCKER_QUERY_TIMEOUT_S:.0f} s (is dockerd running?)"
+        ) from None
+    if r.returncode == 0:
+        return True
+    if "No such image" in r.stderr or "No such object" in r.stderr:
+        return False
+    first = (r.stderr.strip().splitlines() or ["no output"])[0]
+    raise ImageError(f"docker image inspect failed: {first}")
+
+
+def _tail(path: str, lines: int = 20) -> str:
+    try:
+        with open(path, errors="replace") as f:
+            return "".join(f.readlines()[-lines:])
+    except OSError:
+        return ""
+
+
+def _run_logged(argv: list[str], log_path: str, timeout: float, what: str) -> None:
+    """Run a build step in its own process group, output to ``log_path``; kill it on timeout."""
+    with open(log_path, "ab") as log:
+        log.write(("$ " + " ".join(argv) + "\n").encode())
+        log.flush()
+        proc = subprocess.Popen(
+            argv,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        try:
+            rc = proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+            raise ImageError(f"{what} took longer than {timeout:.0f} s", _tail(log_path)) from None
+        except BaseException:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+            raise
+    if rc != 0:
+        tail = _tail(log_path)
+        last = (tail.strip().splitlines() or ["no output"])[-1].strip()
+        raise ImageError(f"{what} failed (exit {rc}): {last}", tail)
+
+
+def _lock_path(name: str) -> str:
+    return os.path.join(tempfile.gettempdir(), f"amqp-interop-image-{name}.lock")
+
+
+def build(name: str, force: bool = False, log: str | None = None) -> str:
+    """Build the image of recipe ``name`` unless it exists; return its tag.
+
+    Safe to call from several processes at once: a file lock per recipe makes
+    the second caller wait and then find the image built. ``log`` keeps the
+    build output (else it goes to a temporary file removed on success).
+    """
+    recipe = get_recipe(name)
+    docker = _docker()
+    if not force and image_exists(recipe.tag):
+        return recipe.tag
+    mmdebstrap = shutil.which("mmdebstrap")
+    if mmdebstrap is None:
+        raise ImageError("mmdebstrap is not installed (apt-get install mmdebstrap)")
+    if os.geteuid() != 0:
+        raise ImageError("building an image needs root (mmdebstrap writes device nodes)")
+
+    with open(_lock_path(name), "a+") as lockfile:
+        fcntl.flock(lockfile, fcntl.LOCK_EX)
+        try:
+            if not force and image_exists(recipe.tag):
+                return recipe.tag
+            with tempfile.TemporaryDirectory(prefix=f"amqp-interop-image-{name}-") as tmp:
+                log_path = log or os.path.join(tmp, "build.log")
+                setup = os.path.join(tmp, "setup.sh")
+                with open(setup, "w") as f:
+                    f.write(recipe.setup)
+                rootfs = os.path.join(tmp, "rootfs.tar")
+                _run_logged(
+                    [
+                        mmdebstrap,
+                        "--variant=apt",
+                        "--include=" + ",".join(recipe.packages),
+                        "--dpkgopt=path-exclude=/usr/share/doc/*",
+                        "--dpkgopt=path-exclude=/usr/share/man/*",
+                        f'--customize-hook=sh {setup} "$1"',
+                        recipe.suite,
+                        rootfs,
+                    ],
+                    log_path,
+                    BUILD_TIMEOUT_S,
+                    f"mmdebstrap for image {name}",
+                )
+                argv = [docker, "import"]
+                for change in recipe.changes():
+                    argv += ["--change", change]
+                argv += ["--message", f"amqp-interop recipe {name}", rootfs, recipe.tag]
+                _run_logged(argv, log_path, IMPORT_TIMEOUT_S, f"docker import of image {name}")
+        finally:
+            fcntl.flock(lockfile, fcntl.LOCK_UN)
+    return recipe.tag
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``interop images build NAME [--force]`` and ``interop images list``; returns the exit status."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="interop images", description="broker images built here")
+    sub = parser.add_subparsers(dest="command", required=True)
+    p_build = sub.add_parser("build", help="build an image from its recipe (cached by recipe hash)")
+    p_build.add_argument("name")
+    p_build.add_argument("--force", action="store_true", help="build even if the image exists")
+    p_build.add_argument("--log", help="keep the build output in this file")
+    sub.add_parser("list", help="list recipes, their tags, and whether the image is built")
+    args = parser.parse_args(argv)
+
+    try:
+        if args.command == "list":
+            for r in list_recipes():
+                try:
+                    state = "built" if image_exists(r.tag) else "not built"
+                except ImageError as e:
+                    state = f"unknown ({e})"
+                print(f"{r.name:20} {r.tag:44} {state}  {r.description}")
+            return 0
+        started = time.monotonic()
+        tag = build(args.name, force=args.force, log=args.log)
+        print(f"{tag}  ({time.monotonic() - started:.1f} s)")
+        return 0
+    except ImageError as e:
+        print(f"interop images: {e}", file=sys.stderr)
+        if e.output:
+            print(e.output.rstrip(), file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
