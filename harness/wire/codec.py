@@ -131,16 +131,18 @@ class FrameDecoder:
     far; ``eof()`` says the stream ended (and complains about a partial item).
     After the first DecodeError the decoder is failed for good: every later
     call raises the same error, so a tap can keep forwarding bytes and simply
-    stop decoding. ``offset`` is the number of bytes consumed into complete
-    items (where the next item starts); ``buffered`` the bytes of the partial
-    item held back.
+    stop decoding. ``offset`` is the number of bytes fed so far (so an item's
+    position in the chunk just fed is ``item.offset - offset_before_feed``);
+    ``buffered`` is the bytes of a partial item held back, which starts at
+    ``offset - buffered``.
     """
 
     def __init__(self, max_frame_size: int = 16 * 1024 * 1024) -> None:
         if max_frame_size < 8:
             raise ValueError("max_frame_size must be at least 8")
         self.max_frame_size = max_frame_size
-        self.offset = 0
+        self.offset = 0  # bytes fed so far
+        self._start = 0  # stream offset where the next (possibly partial) item starts
         self._buf = bytearray()
         self._error: DecodeError | None = None
         self._protocol: int | None = None  # id of the last protocol header, None at start
@@ -163,6 +165,7 @@ class FrameDecoder:
         if self._error is not None:
             raise self._error
         out: list[ProtocolHeader | Frame] = []
+        self.offset += len(data)
         try:
             self._feed(memoryview(data).cast("B") if not isinstance(data, bytes) else data, out)
         except DecodeError as e:
@@ -184,7 +187,7 @@ class FrameDecoder:
                 reason = f"truncated {what}: {len(self._buf)} of {need} bytes"
             else:
                 reason = f"truncated {what}: {len(self._buf)} bytes"
-            self._error = DecodeError(self.offset, reason)
+            self._error = DecodeError(self._start, reason)
             self._buf = bytearray()
             raise self._error
 
@@ -210,7 +213,7 @@ class FrameDecoder:
             item = bytes(buf)
             buf.clear()
             out.append(self._item(item, 0, need))
-            self.offset += need
+            self._start += need
         # 2. decode straight from the caller's buffer, keep the incomplete tail
         view = memoryview(data) if pos < n else None
         if view is None:
@@ -220,7 +223,7 @@ class FrameDecoder:
             if need == 0 or pos + need > n:
                 break
             out.append(self._item(view, pos, need))
-            self.offset += need
+            self._start += need
             pos += need
         if pos < n:
             self._buf = bytearray(view[pos:])
@@ -234,7 +237,7 @@ class FrameDecoder:
         if self._protocol is None or avail < 4:
             head = bytes(v[pos : pos + min(avail, 4)])
             if self._protocol is None and head != _MAGIC[: len(head)]:
-                raise DecodeError(self.offset, f"bad protocol header magic {head.hex()}")
+                raise DecodeError(self._start, f"bad protocol header magic {head.hex()}")
             if avail < 4:
                 return 0
         if v[pos] == 0x41 and bytes(v[pos : pos + 4]) == _MAGIC:
@@ -243,39 +246,39 @@ class FrameDecoder:
             pid, major, minor, rev = v[pos + 4], v[pos + 5], v[pos + 6], v[pos + 7]
             if pid not in _PROTOCOL_NAMES or (major, minor, rev) != (1, 0, 0):
                 raise DecodeError(
-                    self.offset,
+                    self._start,
                     f"unsupported protocol header AMQP {pid}-{major}-{minor}-{rev}",
                 )
             return 8
         if self._protocol == 2:
-            raise DecodeError(self.offset, "TLS-encrypted bytes follow; cannot decode")
+            raise DecodeError(self._start, "TLS-encrypted bytes follow; cannot decode")
         size = int.from_bytes(v[pos : pos + 4], "big")
         if size < 8:
-            raise DecodeError(self.offset, f"frame size {size} < 8")
+            raise DecodeError(self._start, f"frame size {size} < 8")
         if size > self.max_frame_size:
             raise DecodeError(
-                self.offset, f"frame size {size} > max frame size {self.max_frame_size}"
+                self._start, f"frame size {size} > max frame size {self.max_frame_size}"
             )
         if avail < 8:
             return 0
         doff = v[pos + 4]
         ftype = v[pos + 5]
         if doff < 2:
-            raise DecodeError(self.offset, f"data offset {doff} < 2")
+            raise DecodeError(self._start, f"data offset {doff} < 2")
         if doff * 4 > size:
-            raise DecodeError(self.offset, f"data offset {doff} beyond frame size {size}")
+            raise DecodeError(self._start, f"data offset {doff} beyond frame size {size}")
         if ftype != AMQP_FRAME and ftype != SASL_FRAME:
-            raise DecodeError(self.offset, f"unknown frame type 0x{ftype:02x}")
+            raise DecodeError(self._start, f"unknown frame type 0x{ftype:02x}")
         expected = SASL_FRAME if self._protocol == 3 else AMQP_FRAME
         if ftype != expected:
             kind = "SASL" if ftype == SASL_FRAME else "AMQP"
             layer = "SASL" if self._protocol == 3 else "AMQP"
-            raise DecodeError(self.offset, f"{kind} frame after {layer} protocol header")
+            raise DecodeError(self._start, f"{kind} frame after {layer} protocol header")
         return size
 
     def _item(self, v: Any, pos: int, length: int) -> ProtocolHeader | Frame:
         """Build the header or frame that occupies ``v[pos:pos+length]`` (already checked)."""
-        offset = self.offset
+        offset = self._start
         if length == 8 and v[pos] == 0x41 and bytes(v[pos : pos + 4]) == _MAGIC:
             h = ProtocolHeader(offset, v[pos + 4], v[pos + 5], v[pos + 6], v[pos + 7])
             self._protocol = h.protocol_id

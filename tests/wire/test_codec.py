@@ -132,7 +132,7 @@ def test_failed_decoder_stays_failed():
 def test_eof_reports_truncation():
     dec = FrameDecoder()
     assert dec.feed(HDR + OPEN[:10]) == [ProtocolHeader(0, 0, 1, 0, 0)]
-    assert dec.offset == 8 and dec.buffered == 10
+    assert dec.offset == 18 and dec.buffered == 10  # bytes fed; the partial frame starts at 8
     with pytest.raises(DecodeError) as e:
         dec.eof()
     assert e.value.offset == 8
@@ -249,3 +249,18 @@ def test_bytearray_and_memoryview_input():
     data = bytearray(HDR + OPEN)
     assert len(FrameDecoder().feed(data)) == 2
     assert len(FrameDecoder().feed(memoryview(bytes(data)))) == 2
+
+
+def test_offset_counts_bytes_fed_so_items_can_be_located_in_a_chunk():
+    stream = HDR + OPEN + encode_empty_frame() + OPEN
+    dec = FrameDecoder()
+    chunks = [stream[:5], stream[5:20], stream[20:]]
+    for chunk in chunks:
+        base = dec.offset
+        for item in dec.feed(chunk):
+            start = item.offset - base
+            size = item.size if isinstance(item, Frame) else 8
+            if start >= 0:
+                assert chunk[start : start + size] == stream[item.offset : item.offset + size]
+        assert dec.offset == base + len(chunk)
+    assert dec.offset == len(stream) and dec.buffered == 0
