@@ -1,0 +1,83 @@
+import pytest
+
+from harness.matrix.compare import (
+    Change,
+    classify,
+    compare,
+    compare_exit_code,
+    render_changes,
+    summary,
+)
+from tests.matrix.sample import RABBIT, cell, full_run, run
+
+
+@pytest.mark.parametrize(
+    "old, new, kind",
+    [
+        ("pass", "pass", None),
+        ("pass", "fail", "regression"),
+        ("pass", "xfail", "regression"),
+        ("xfail", "fail", "regression"),
+        ("skipped", "fail", "regression"),
+        ("fail", "pass", "fixed"),
+        ("xfail", "xpass", "fixed"),
+        ("fail", "xfail", "changed"),
+        ("pass", "skipped", "changed"),
+        ("unsupported", "pass", "changed"),
+        ("unsupported", "xfail", "changed"),
+    ],
+)
+def test_classify(old, new, kind):
+    assert classify(old, new) == kind
+
+
+def test_identical_runs_have_no_changes():
+    changes = compare(full_run(), full_run())
+    assert changes == []
+    assert compare_exit_code(changes) == 0
+    assert render_changes(changes) == "compare: no changes\n"
+
+
+def test_verdict_new_removed_reason_and_versions():
+    old = full_run()
+    new = full_run()
+    new.brokers[1] = dict(RABBIT, version="3.11.0")
+    new.peers[2] = {"name": "js", "version": "3.1.0"}
+    new.peers.append({"name": "go", "version": "1.0"})
+    by_id = {c.id: c for c in new.cells}
+    by_id["at-least-once-cut3-python->js-embedded"].verdict = "pass"  # fixed
+    by_id["at-least-once-js->js-embedded"].verdict = "fail"  # regression
+    by_id["at-least-once-js->js-embedded"].reason = "2 ids lost"
+    by_id["request-response-js->js-rabbitmq"].reason = "other words"  # reason change
+    new.cells.remove(by_id["hello-world-cpp-embedded"])  # removed
+    new.cells.append(cell("hello-world", ("go",), "embedded"))  # new
+    changes = compare(old, new)
+    kinds = [c.kind for c in changes]
+    assert kinds == ["broker", "peer", "peer", "regression", "fixed", "new", "removed", "reason"]
+    assert changes[0] == Change("broker", "rabbitmq", "RabbitMQ 3.10.8", "RabbitMQ 3.11.0")
+    assert changes[1].describe() == "peer js: 3.0.3 -> 3.1.0"
+    assert changes[2].describe() == "peer go: (absent) -> 1.0"
+    assert changes[3].describe() == (
+        "regression at-least-once-js->js-embedded: pass -> fail (2 ids lost)"
+    )
+    assert compare_exit_code(changes) == 1
+    assert summary(changes) == (
+        "1 broker, 2 peer, 1 regression, 1 fixed, 1 new, 1 removed, 1 reason"
+    )
+    text = render_changes(changes)
+    assert text.splitlines()[0].startswith("compare: 1 broker")
+    assert "  removed hello-world-cpp-embedded: was pass" in text
+    md = render_changes(changes, "markdown")
+    assert md.startswith("**compare:") and "- regression at-least-once-js-\\>js" not in md
+    assert "- regression at-least-once-js->js-embedded" in md
+
+
+def test_fixed_only_exits_zero():
+    old = run([cell(verdict="fail", reason="x")])
+    new = run([cell(verdict="pass")])
+    assert compare_exit_code(compare(old, new)) == 0
+
+
+def test_unknown_compare_format():
+    with pytest.raises(ValueError, match="unknown compare format"):
+        render_changes([], "html")
