@@ -63,7 +63,8 @@ def xml_text(text: object) -> str:
 
 def row_label(scenario: str, fault: str) -> str:
     """``at-least-once`` or ``at-least-once / cut3``."""
-    return scenario if not fault or fault == NO_FAULT else f"{scenario} / {fault}"
+    label = scenario if not fault or fault == NO_FAULT else f"{scenario} / {fault}"
+    return " ".join(label.split())
 
 
 def column_of(cell: CellResult) -> str:

@@ -155,6 +155,7 @@ def md_escape(text: str) -> str:
 
 def md_code(text: str) -> str:
     """Inline code that survives backticks in the text (ids, commands)."""
+    text = " ".join(text.split())
     fence = "``" if "`" in text else "`"
     pad = " " if fence == "``" else ""
     return f"{fence}{pad}{text}{pad}{fence}"
@@ -191,7 +192,7 @@ def render_markdown(run: RunResult) -> str:
     if bad:
         out += ["", f"## Not passing ({len(bad)})", ""]
         for c in bad:
-            reason = md_escape(c.reason or "(no reason given)")
+            reason = md_escape(" ".join((c.reason or "(no reason given)").split()))
             if c.rule:
                 reason += f" (rule {md_code(c.rule)})"
             out.append(f"- **{MARKS.get(c.verdict, c.verdict)}** {md_code(c.id)}: {reason}")

@@ -1,6 +1,8 @@
 import xml.etree.ElementTree as ET
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from harness.matrix.report import build_tables, column_of, render, summary_line
 from harness.matrix.report_text import abbreviations
@@ -208,3 +210,21 @@ def test_empty_run_renders_everywhere():
 def test_unknown_format():
     with pytest.raises(ValueError, match="unknown report format 'pdf' \\(expected text, markdown"):
         render(run([]), "pdf")
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    reason=st.text(max_size=80),
+    fault=st.text(min_size=1, max_size=20),
+    peer=st.text(min_size=1, max_size=10),
+)
+def test_any_text_keeps_html_and_junit_well_formed(reason, fault, peer):
+    c = cell(
+        "at-least-once", (peer, "js"), verdict="fail", fault=fault, reason=reason, rerun=reason
+    )
+    r = run([c, cell("hello-world", (peer,), verdict="xfail", reason=reason)])
+    ET.fromstring(render(r, "junit").encode())
+    _html_tree(render(r, "html"))
+    assert render(r, "text").splitlines()[-1].startswith("2 cells:")
+    md = render(r, "markdown")
+    assert len([line for line in md.splitlines() if line.startswith("- **")]) == 2
