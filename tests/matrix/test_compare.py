@@ -81,3 +81,11 @@ def test_fixed_only_exits_zero():
 def test_unknown_compare_format():
     with pytest.raises(ValueError, match="unknown compare format"):
         render_changes([], "html")
+
+
+def test_cli_spellings():
+    from harness.matrix import compare as mod
+
+    changes = compare(run([cell()]), run([cell(verdict="fail")]))
+    assert mod.render(changes) == render_changes(changes)
+    assert mod.exit_code(changes) == 1
