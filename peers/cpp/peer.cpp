@@ -473,7 +473,8 @@ class Peer : public proton::messaging_handler, public proton::listen_handler {
         }
         if (o_.role == "receive" && o_.count > 0) seen_int_.assign(o_.count + 1, 0);
         waiting_ = o_.listen ? "the listener to open on " + o_.host + ":" + o_.port
-                             : "the connection to " + o_.host + ":" + o_.port;
+                             : "the connection to " + o_.host + ":" + o_.port +
+                                   " (TCP connect and the remote's AMQP open)";
     }
 
     int exit_code() const { return exit_code_; }
@@ -916,6 +917,7 @@ class Peer : public proton::messaging_handler, public proton::listen_handler {
         Json j = event("sent");
         j.raw("id", id_json);
         if (!body_json.empty()) j.raw("body", body_json);
+        if (!m.to().empty()) j.str("to", m.to());
         emit("sent", j);
     }
 
