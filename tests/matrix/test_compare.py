@@ -89,3 +89,14 @@ def test_cli_spellings():
     changes = compare(run([cell()]), run([cell(verdict="fail")]))
     assert mod.render(changes) == render_changes(changes)
     assert mod.exit_code(changes) == 1
+
+
+def test_package_keeps_submodules_reachable():
+    import types
+
+    import harness.matrix as m
+    from harness.matrix import merge
+
+    assert isinstance(m.compare, types.ModuleType) and isinstance(merge, types.ModuleType)
+    assert m.compare_runs is compare and callable(m.merge_runs)
+    assert set(m.__all__) <= set(dir(m))
