@@ -1,0 +1,385 @@
+"""Provider ``container:NAME``: a broker in a Docker container, started with testcontainers.
+
+``NAME`` is a profile of ``harness/brokers/profiles.py``; ``container:NAME=IMAGE``
+runs the profile with another image (a newer tag, a private build). Images of
+profiles with a recipe are built here first (``harness/images.py``), others are
+pulled by the engine.
+
+The AMQP port is published on 127.0.0.1 only, on a host port chosen up front,
+so ``docker restart`` brings the broker back on the same port (RESTART).
+Every container is labelled ``amqp-interop=1`` and ``amqp-interop.owner=PID``:
+``remove_leftover_containers()`` finds what a killed run left behind.
+"""
+
+from __future__ import annotations
+
+import atexit
+import itertools
+import os
+import shutil
+import socket
+import subprocess
+import threading
+import time
+from typing import Any
+
+from harness.brokers.base import RESTART, Broker, BrokerError, BrokerUnavailable, Provider
+from harness.brokers.probe import declare_queue_by_attach, declare_queue_by_management, wait_ready
+from harness.brokers.profiles import (
+    DECLARE_ATTACH,
+    DECLARE_MANAGEMENT,
+    PROFILES,
+    Profile,
+)
+
+# the ryuk reaper image cannot be pulled without a registry; our labels and
+# atexit hook do its job. Must be set before testcontainers is imported.
+os.environ.setdefault("TESTCONTAINERS_RYUK_DISABLED", "true")
+
+__all__ = ["ContainerBroker", "ContainerProvider", "remove_leftover_containers"]
+
+LABEL = "amqp-interop"
+LABEL_OWNER = "amqp-interop.owner"
+DOCKER_INFO_TIMEOUT_S = 5.0
+
+_counter = itertools.count(1)
+_live: set[ContainerBroker] = set()
+_live_lock = threading.Lock()
+
+
+def _stop_all() -> None:
+    """atexit: no container outlives the harness process that started it."""
+    with _live_lock:
+        brokers = list(_live)
+    for b in brokers:
+        try:
+            b.stop()
+        except Exception:  # noqa: BLE001 - best effort at exit
+            pass
+
+
+atexit.register(_stop_all)
+
+
+def _one_line(e: BaseException) -> str:
+    text = " ".join(str(e).split())
+    return text[:240] if text else type(e).__name__
+
+
+def _engine_problem() -> str | None:
+    """Why no Docker engine can be used here, or None."""
+    docker = shutil.which("docker")
+    if docker is None:
+        return "docker is not installed (apt-get install docker.io)"
+    try:
+        r = subprocess.run(
+            [docker, "info", "--format", "{{.ServerVersion}}"],
+            capture_output=True,
+            text=True,
+            timeout=DOCKER_INFO_TIMEOUT_S,
+        )
+    except subprocess.TimeoutExpired:
+        return f"the Docker engine did not answer `docker info` within {DOCKER_INFO_TIMEOUT_S:g} s"
+    if r.returncode != 0:
+        return "no Docker engine answers (start one: scripts/start_dockerd.sh)"
+    return None
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def parse_spec(spec: str) -> tuple[Profile, str]:
+    """``container:NAME[=IMAGE]`` -> (profile, image or "" for the profile's own)."""
+    kind, _, rest = spec.partition(":")
+    name, _, image = rest.partition("=")
+    name = name.strip()
+    if kind != "container" or name not in PROFILES:
+        known = ", ".join(sorted(PROFILES))
+        raise BrokerError(f"unknown container profile {name!r} in {spec!r} (known: {known})")
+    return PROFILES[name], image.strip()
+
+
+class ContainerProvider(Provider):
+    name = "container"
+    description = "a broker in a Docker container (testcontainers), profiles: " + ", ".join(
+        sorted(PROFILES)
+    )
+
+    def unavailable(self) -> str | None:
+        try:
+            import docker  # noqa: F401
+            import testcontainers.core.container  # noqa: F401
+        except ImportError as e:
+            return f"Python package missing: {e.name} (pip install testcontainers)"
+        return _engine_problem()
+
+    def create(self, spec: str, workdir: str) -> Broker:
+        profile, image = parse_spec(spec)
+        return ContainerBroker(spec, profile, workdir, image=image or None)
+
+
+class ContainerBroker(Broker):
+    """One container running a profile's broker."""
+
+    def __init__(self, spec: str, profile: Profile, workdir: str, image: str | None = None) -> None:
+        super().__init__()
+        self.name = spec
+        self.profile = profile
+        self.workdir = os.path.abspath(workdir)
+        self.image_override = image or ""
+        self.image = image or profile.image
+        self.user = profile.user
+        self.password = profile.password
+        self.capabilities = profile.capabilities
+        self.n = next(_counter)
+        self.container_name = f"amqp-interop-{profile.name}-{os.getpid()}-{self.n}"
+        self.container: Any = None  # testcontainers DockerContainer
+        self.container_id = ""
+        self.start_seconds: float | None = None
+        self._declared: set[str] = set()
+        self._saved_logs = ""
+        self._lock = threading.Lock()
+
+    # -- lifecycle ----------------------------------------------------------
+
+    def _image(self) -> str:
+        """The image to run; a local recipe's image is built first when missing."""
+        if self.profile.recipe and not self.image_override:
+            from harness import images
+
+            try:
+                self.image = images.build(self.profile.recipe)
+                return self.image
+            except images.ImageError as e:
+                raise BrokerError(f"image for {self.name}: {e}", logs=e.output) from None
+        return self.image
+
+    def _alive(self) -> str | None:
+        wrapped = self._wrapped()
+        if wrapped is None:
+            return "container was removed"
+        try:
+            wrapped.reload()
+        except Exception as e:  # noqa: BLE001 - docker errors are many
+            return f"container {self.container_name} vanished: {_one_line(e)}"
+        if wrapped.status in ("exited", "dead"):
+            code = wrapped.attrs.get("State", {}).get("ExitCode")
+            last = _last_line(self.logs())
+            return f"container {self.container_name} exited (status {code}) during start-up: {last}"
+        return None
+
+    def _wrapped(self) -> Any:
+        if self.container is None:
+            return None
+        try:
+            return self.container.get_wrapped_container()
+        except Exception:  # noqa: BLE001
+            return None
+
+    def start(self, timeout: float | None = None) -> None:
+        """Start the container and wait for an AMQP open (the profile's ready_timeout)."""
+        problem = ContainerProvider().unavailable()
+        if problem:
+            raise BrokerUnavailable(problem)
+        from testcontainers.core.container import DockerContainer
+
+        with self._lock:
+            if self.container is not None:
+                return
+            image = self._image()
+            started = time.monotonic()
+            labels = {
+                LABEL: "1",
+                LABEL_OWNER: str(os.getpid()),
+                "amqp-interop.profile": self.profile.name,
+            }
+            for attempt in range(3):
+                self.port = _free_port()
+                c = DockerContainer(image).with_envs(**dict(self.profile.env))
+                c.with_name(self.container_name).with_kwargs(labels=labels)
+                if self.profile.command:
+                    c.with_command(list(self.profile.command))
+                # published on loopback only, on a port fixed now so a restart keeps it
+                c.ports[f"{self.profile.amqp_port}/tcp"] = ("127.0.0.1", self.port)
+                self.container = c
+                with _live_lock:
+                    _live.add(self)
+                try:
+                    c.start()
+                    break
+                except Exception as e:  # noqa: BLE001 - docker raises many kinds
+                    text = _one_line(e)
+                    self._remove()
+                    if "port is already allocated" in text and attempt < 2:
+                        continue  # another process took the port between our check and docker
+                    if "pull access denied" in text or "not found" in text.lower():
+                        text = f"image {image} is not here and could not be pulled: {text}"
+                    raise BrokerError(f"container {self.name} did not start: {text}") from None
+            wrapped = self._wrapped()
+            self.container_id = wrapped.id if wrapped is not None else ""
+            budget = timeout if timeout is not None else self.profile.ready_timeout
+            try:
+                self.identity = wait_ready(
+                    self.host,
+                    self.port,
+                    budget,
+                    self.user,
+                    self.password,
+                    probe_timeout=self.profile.probe_timeout,
+                    alive=self._alive,
+                )
+                for queue in sorted(self._declared):
+                    self._declare(queue)
+            except BrokerError as e:
+                logs = self.logs()
+                self._save_logs()
+                self._remove()
+                raise BrokerError(f"{self.name}: {e}", logs=logs) from None
+            self.start_seconds = time.monotonic() - started
+
+    def restart(self, timeout: float | None = None) -> None:
+        """``docker restart``: same container, same data, same host port."""
+        if RESTART not in self.capabilities:
+            raise BrokerError(f"broker {self.name} cannot be restarted by the harness")
+        with self._lock:
+            wrapped = self._wrapped()
+            if wrapped is None:
+                raise BrokerError(f"container broker {self.name} is not running")
+            try:
+                wrapped.restart(timeout=10)
+            except Exception as e:  # noqa: BLE001
+                raise BrokerError(
+                    f"docker restart of {self.container_name} failed: {_one_line(e)}",
+                    logs=self.logs(),
+                ) from None
+            budget = timeout if timeout is not None else self.profile.ready_timeout
+            try:
+                self.identity = wait_ready(
+                    self.host,
+                    self.port,
+                    budget,
+                    self.user,
+                    self.password,
+                    probe_timeout=self.profile.probe_timeout,
+                    alive=self._alive,
+                )
+            except BrokerError as e:
+                raise BrokerError(f"{self.name} after restart: {e}", logs=self.logs()) from None
+
+    def _save_logs(self) -> None:
+        text = self.logs()
+        if not text:
+            return
+        self._saved_logs = text
+        try:
+            os.makedirs(self.workdir, exist_ok=True)
+            with open(os.path.join(self.workdir, f"{self.container_name}.log"), "w") as f:
+                f.write(text)
+        except OSError:
+            pass
+
+    def _remove(self) -> None:
+        c, self.container = self.container, None
+        with _live_lock:
+            _live.discard(self)
+        if c is None:
+            return
+        try:
+            c.stop(force=True, delete_volume=True)
+        except Exception:  # noqa: BLE001 - already gone, or the engine died: look by name
+            _remove_by_name(self.container_name)
+
+    def stop(self) -> None:
+        """Remove the container (force), keeping its logs in the workdir. Idempotent."""
+        with self._lock:
+            if self.container is None:
+                return
+            self._save_logs()
+            self._remove()
+
+    # -- addresses ----------------------------------------------------------
+
+    def _declare(self, queue: str) -> None:
+        p = self.profile
+        if p.declare == DECLARE_ATTACH:
+            address = p.declare_address.format(name=queue)
+            declare_queue_by_attach(self.host, self.port, address, 10.0, self.user, self.password)
+        elif p.declare == DECLARE_MANAGEMENT:
+            declare_queue_by_management(self.host, self.port, queue, 10.0, self.user, self.password)
+
+    def address(self, queue: str) -> str:
+        """The profile's address for ``queue``, declaring the queue first where the broker needs it."""
+        with self._lock:
+            if self.container is not None and queue not in self._declared:
+                self._declare(queue)
+            self._declared.add(queue)
+        return self.profile.address_for(queue)
+
+    # -- artifacts ----------------------------------------------------------
+
+    def logs(self) -> str:
+        """The container's output (its last 400 lines), kept after the container is removed."""
+        if self.container is None:
+            return self._saved_logs
+        try:
+            out, err = self.container.get_logs()
+        except Exception:  # noqa: BLE001
+            return self._saved_logs
+        text = (out + err).decode("utf-8", "replace")
+        return "\n".join(text.splitlines()[-400:])
+
+    def describe(self) -> dict[str, object]:
+        d = super().describe()
+        d["image"] = self.image
+        return d
+
+
+def _last_line(text: str) -> str:
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+    return lines[-1][:200] if lines else "no output"
+
+
+def _remove_by_name(name: str) -> None:
+    docker = shutil.which("docker")
+    if docker:
+        subprocess.run([docker, "rm", "-f", name], capture_output=True, timeout=30)
+
+
+def remove_leftover_containers(all_owners: bool = False) -> list[str]:
+    """Remove containers labelled ``amqp-interop=1`` whose owner process is gone.
+
+    ``all_owners`` removes those of live harness processes too (a manual clean-up).
+    Returns the names removed; an unreachable engine removes nothing.
+    """
+    if _engine_problem():
+        return []
+    import docker
+
+    removed = []
+    client = docker.from_env()
+    try:
+        for c in client.containers.list(all=True, filters={"label": f"{LABEL}=1"}):
+            owner = c.labels.get(LABEL_OWNER, "")
+            if not all_owners and owner.isdigit() and _pid_alive(int(owner)):
+                continue
+            try:
+                c.remove(force=True, v=True)
+                removed.append(c.name)
+            except docker.errors.NotFound:
+                pass
+    finally:
+        client.close()
+    return removed
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

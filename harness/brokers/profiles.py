@@ -1,0 +1,141 @@
+"""Container broker profiles, as data: what ``container:NAME`` starts and what it claims.
+
+Why data: adding a broker to the matrix should be adding a profile, not code.
+A profile says which image to run (pulled from a registry, or built here by a
+recipe of ``harness/images.py``), the AMQP port inside the container, its
+environment and command, the credentials peers use, how a logical queue maps
+to an address, what the broker can do (the capabilities the scenarios ask
+for), and how long readiness (an AMQP open) may take.
+
+Only ``rabbitmq-3.10`` is verified on this machine (no registry is reachable
+here); the registry profiles are for users who can pull images.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+from harness.brokers.base import ANONYMOUS_RELAY, DYNAMIC, RESTART
+
+__all__ = ["PROFILES", "Profile", "DECLARE_ATTACH", "DECLARE_MANAGEMENT", "DECLARE_NONE"]
+
+#: how queues come to exist
+DECLARE_NONE = "none"  # the broker creates them on attach, durable (Artemis) or needs none (router)
+DECLARE_ATTACH = "attach"  # a sender attach with a durable terminus to ``declare_address``
+DECLARE_MANAGEMENT = "management"  # RabbitMQ 4: PUT /queues/NAME on the /management node
+
+
+@dataclass(frozen=True)
+class Profile:
+    """One broker in a container."""
+
+    name: str
+    description: str
+    image: str
+    amqp_port: int = 5672
+    env: tuple[tuple[str, str], ...] = ()
+    command: tuple[str, ...] = ()
+    user: str | None = None
+    password: str | None = None
+    #: the address peers use for a logical queue; ``{name}`` is replaced
+    address: str = "{name}"
+    declare: str = DECLARE_NONE
+    declare_address: str = ""
+    capabilities: frozenset[str] = frozenset()
+    #: seconds until an AMQP open must succeed (JVM brokers are slow to start)
+    ready_timeout: float = 90.0
+    probe_timeout: float = 5.0
+    #: a recipe in harness/images.py: the image is built here, never pulled
+    recipe: str | None = None
+    notes: str = ""
+
+    def address_for(self, queue: str) -> str:
+        return self.address.format(name=queue)
+
+
+_SKUPPER_CONF = json.dumps(
+    [
+        ["router", {"id": "interop", "mode": "standalone"}],
+        [
+            "listener",
+            {
+                "host": "0.0.0.0",
+                "port": "5672",
+                "role": "normal",
+                "authenticatePeer": False,
+                "saslMechanisms": "ANONYMOUS",
+            },
+        ],
+        ["address", {"prefix": "", "distribution": "balanced"}],
+    ]
+)
+
+PROFILES: dict[str, Profile] = {
+    p.name: p
+    for p in [
+        Profile(
+            name="rabbitmq-3.10",
+            description="RabbitMQ 3.10 (Debian bookworm) + rabbitmq_amqp1_0, image built here",
+            image="",  # the recipe's tag
+            recipe="rabbitmq-3.10",
+            user="guest",
+            password="guest",
+            address="/amq/queue/{name}",
+            declare=DECLARE_ATTACH,
+            declare_address="/queue/{name}",
+            capabilities=frozenset({RESTART}),
+            ready_timeout=60.0,
+            notes="no ANONYMOUS-RELAY; a dynamic receiver's attach is never answered; "
+            "/queue/NAME declares with the attach's durability, so the harness declares "
+            "durable queues and peers use /amq/queue/NAME",
+        ),
+        Profile(
+            name="rabbitmq-4",
+            description="RabbitMQ 4 (registry image rabbitmq:4), AMQP 1.0 built in, address v2",
+            image="rabbitmq:4",
+            user="guest",
+            password="guest",
+            address="/queues/{name}",
+            declare=DECLARE_MANAGEMENT,
+            capabilities=frozenset({RESTART, ANONYMOUS_RELAY}),
+            ready_timeout=90.0,
+            notes="v2 addresses never create queues: the harness declares them through "
+            "the /management node; the anonymous terminus (to: /queues/NAME) is supported "
+            "since 4.0; dynamic receivers are not claimed. Not verified here (no registry).",
+        ),
+        Profile(
+            name="artemis",
+            description="Apache ActiveMQ Artemis (registry image apache/activemq-artemis)",
+            image="apache/activemq-artemis:2.41.0-alpine",
+            env=(("ARTEMIS_USER", "artemis"), ("ARTEMIS_PASSWORD", "artemis")),
+            user="artemis",
+            password="artemis",
+            address="{name}",
+            capabilities=frozenset({DYNAMIC, ANONYMOUS_RELAY, RESTART}),
+            ready_timeout=120.0,
+            notes="addresses and anycast queues are created on attach, durable; "
+            "temporary queues answer dynamic receivers. Not verified here (no registry).",
+        ),
+        Profile(
+            name="skupper-router",
+            description="Skupper router (registry image quay.io/skupper/skupper-router): "
+            "a router, not a broker",
+            image="quay.io/skupper/skupper-router:main",
+            env=(("INTEROP_ROUTER_CONF", _SKUPPER_CONF),),
+            command=(
+                "sh",
+                "-c",
+                'printf "%s" "$INTEROP_ROUTER_CONF" > /tmp/skrouterd.json'
+                " && exec skrouterd -c /tmp/skrouterd.json",
+            ),
+            address="{name}",
+            capabilities=frozenset({DYNAMIC, ANONYMOUS_RELAY}),
+            ready_timeout=60.0,
+            notes="routes messages between attached links; no store-and-forward queues: "
+            "a sender gets credit only while a receiver is attached, nothing survives a "
+            "restart (no RESTART). Claims dynamic addresses and ANONYMOUS-RELAY. "
+            "SASL ANONYMOUS. Not verified here (no registry).",
+        ),
+    ]
+}
