@@ -5,6 +5,7 @@ The library is sans-IO apart from JSONL reading/writing: it takes lists of
 on hand-made traces without sockets.
 """
 
+from harness.trace.invariants import RULES, Violation, check, render_violations
 from harness.trace.jsonl import append, read_trace, write_trace
 from harness.trace.model import CONN, FRAME, HARNESS, HEADER, PEER, TraceEvent
 from harness.trace.patterns import (
@@ -52,6 +53,7 @@ __all__ = [
     "HARNESS",
     "HEADER",
     "PEER",
+    "RULES",
     "Forbid",
     "LinkIndex",
     "MatchResult",
@@ -60,6 +62,7 @@ __all__ = [
     "Predicate",
     "Step",
     "TraceEvent",
+    "Violation",
     "absent",
     "all_of",
     "any_of",
@@ -67,6 +70,7 @@ __all__ = [
     "assert_match",
     "between",
     "capture",
+    "check",
     "client_of",
     "conn",
     "contains",
@@ -91,6 +95,7 @@ __all__ = [
     "read_trace",
     "ref",
     "render_event",
+    "render_violations",
     "render_trace",
     "write_trace",
 ]

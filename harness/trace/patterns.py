@@ -466,6 +466,12 @@ def forbid(
 # --------------------------------------------------------------------- link index
 
 
+# (conn, side that began it, its channel, trace index of that begin or -1)
+SessionId = tuple[str, str | None, int, int]
+# (conn, link name, sending side)
+LinkKey = tuple[str, str, str | None]
+
+
 @dataclass
 class LinkInfo:
     """One link of one connection: who sends, who receives, and its events."""
@@ -477,7 +483,7 @@ class LinkInfo:
     indices: list[int] = field(default_factory=list)  # trace indices of its frames
 
     @property
-    def key(self) -> tuple[str, str, str | None]:
+    def key(self) -> LinkKey:
         return (self.conn, self.name, self.sender)
 
 
@@ -491,13 +497,15 @@ class LinkIndex:
     link's transfers. Shared by the ``link`` scope and the invariants.
     """
 
-    links: dict[tuple[str, str, str | None], LinkInfo] = field(default_factory=dict)
-    link_of: dict[int, list[tuple[str, str, str | None]]] = field(default_factory=dict)
-    session_of: dict[int, tuple[str, str | None, int]] = field(default_factory=dict)
+    links: dict[LinkKey, LinkInfo] = field(default_factory=dict)
+    link_of: dict[int, list[LinkKey]] = field(default_factory=dict)
+    session_of: dict[int, SessionId] = field(default_factory=dict)
     # (session, sending side, delivery id) -> (link key, index of its first transfer)
-    deliveries: dict[tuple[tuple[str, str | None, int], str | None, int], tuple[Any, int]] = field(
+    deliveries: dict[tuple[SessionId, str | None, int], tuple[LinkKey, int]] = field(
         default_factory=dict
     )
+    # trace index of every transfer frame -> (session, sending side, delivery id)
+    delivery_of: dict[int, tuple[SessionId, str | None, int]] = field(default_factory=dict)
 
     def links_of(self, conn_id: str) -> list[LinkInfo]:
         return [info for info in self.links.values() if info.conn == conn_id]
@@ -510,21 +518,21 @@ def _int(value: Any) -> int | None:
 def index_links(events: Sequence[TraceEvent]) -> LinkIndex:
     """Build the :class:`LinkIndex` of a trace (all connections)."""
     idx = LinkIndex()
-    sessions: dict[tuple[str, str | None, int], tuple[str, str | None, int]] = {}
-    handles: dict[tuple[str, str | None, int, int], tuple[str, str, str | None]] = {}
+    sessions: dict[tuple[str, str | None, int], SessionId] = {}
+    handles: dict[tuple[str, str | None, int, int], LinkKey] = {}
     current: dict[tuple[str, str | None, int, int], int] = {}  # handle -> delivery in progress
     for i, e in enumerate(events):
         if e.kind != FRAME or e.conn is None:
             continue
         ch = e.channel if e.channel is not None else 0
         here = (e.conn, e.src, ch)
-        if e.name == "begin":
+        if e.name == "begin":  # a session is named by the begin that started it
             rc = _int(e.fields.get("remote_channel"))
-            sid = sessions.get((e.conn, e.dst, rc), here) if rc is not None else here
-            sessions[here] = sid
-        sid = sessions.get(here, here)
+            mine = (e.conn, e.src, ch, i)
+            sessions[here] = sessions.get((e.conn, e.dst, rc), mine) if rc is not None else mine
+        sid = sessions.get(here, (*here, -1))
         idx.session_of[i] = sid
-        keys: list[tuple[str, str, str | None]] = []
+        keys: list[LinkKey] = []
         handle = _int(e.fields.get("handle"))
         if e.name == "attach":
             role = e.fields.get("role")
@@ -547,6 +555,7 @@ def index_links(events: Sequence[TraceEvent]) -> LinkIndex:
                         did = current.get(hk)
                     if did is not None:
                         idx.deliveries.setdefault((sid, e.src, did), (key, i))
+                        idx.delivery_of[i] = (sid, e.src, did)
                         if e.fields.get("more") and not e.fields.get("aborted"):
                             current[hk] = did
                         else:

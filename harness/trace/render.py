@@ -12,7 +12,15 @@ from typing import Any
 
 from harness.trace.model import CONN, FRAME, HARNESS, HEADER, PEER, TraceEvent
 
-__all__ = ["FRAME_FIELDS", "format_value", "render_event", "render_fields", "render_trace"]
+__all__ = [
+    "FRAME_FIELDS",
+    "RCV_SETTLE",
+    "SND_SETTLE",
+    "format_value",
+    "render_event",
+    "render_fields",
+    "render_trace",
+]
 
 # performative -> (field path, short name) in display order. A path is
 # ``__``-separated into the fields; values that are None/False/empty are omitted.
@@ -86,6 +94,10 @@ FRAME_FIELDS: dict[str, list[tuple[str, str]]] = {
 
 _MISSING = object()
 
+# settle modes travel as numbers; their names are what people compare
+SND_SETTLE = {0: "unsettled", 1: "settled", 2: "mixed"}
+RCV_SETTLE = {0: "first", 1: "second"}
+
 
 def _terminus(value: dict[str, Any]) -> str:
     """A source/target in one token: its address, marked when dynamic."""
@@ -123,6 +135,10 @@ def format_value(key: str, value: Any) -> str:
         return _error(value)
     if key == "body":
         return repr(value)
+    if key == "snd_settle" and value in SND_SETTLE:
+        return SND_SETTLE[value]
+    if key == "rcv_settle" and value in RCV_SETTLE:
+        return RCV_SETTLE[value]
     if isinstance(value, str):
         if value and all(c.isprintable() and not c.isspace() for c in value):
             return value
