@@ -5,10 +5,11 @@ The library is sans-IO apart from JSONL reading/writing: it takes lists of
 on hand-made traces without sockets.
 """
 
-from harness.trace.invariants import RULES, Violation, check, render_violations
+from harness.trace.invariants import DEFAULT_RULES, RULES, Violation, check, render_violations
 from harness.trace.jsonl import append, read_trace, write_trace
 from harness.trace.model import CONN, FRAME, HARNESS, HEADER, PEER, TraceEvent
 from harness.trace.patterns import (
+    AnyOrder,
     Forbid,
     LinkIndex,
     MatchResult,
@@ -19,6 +20,7 @@ from harness.trace.patterns import (
     absent,
     all_of,
     any_of,
+    any_order,
     assert_match,
     between,
     capture,
@@ -53,6 +55,8 @@ __all__ = [
     "HARNESS",
     "HEADER",
     "PEER",
+    "AnyOrder",
+    "DEFAULT_RULES",
     "RULES",
     "Forbid",
     "LinkIndex",
@@ -66,6 +70,7 @@ __all__ = [
     "absent",
     "all_of",
     "any_of",
+    "any_order",
     "append",
     "assert_match",
     "between",

@@ -40,6 +40,7 @@ from harness.trace.model import CONN, FRAME, HARNESS, HEADER, PEER, TraceEvent
 from harness.trace.render import render_event
 
 __all__ = [
+    "AnyOrder",
     "Forbid",
     "LinkIndex",
     "LinkInfo",
@@ -51,6 +52,7 @@ __all__ = [
     "absent",
     "all_of",
     "any_of",
+    "any_order",
     "assert_match",
     "between",
     "capture",
@@ -398,6 +400,33 @@ def never(step: Step) -> Never:
     return Never(step)
 
 
+@dataclass
+class AnyOrder:
+    """Inside a pattern: all of ``steps``, in any order, after the previous step;
+    the next step must come after all of them.
+
+    Peers pipeline frames (a client sends open, begin and attach before the
+    broker's open arrives), so what happens on two sides at once is stated as a
+    group rather than as an order the wire does not promise. Members are
+    matched greedily, each at its earliest unused event.
+    """
+
+    steps: list[Step]
+
+    def describe(self) -> str:
+        return "any order: " + " & ".join(s.describe() for s in self.steps)
+
+    def __repr__(self) -> str:
+        return self.describe()
+
+
+def any_order(*steps: Step) -> AnyOrder:
+    """``any_order(frame("open", dst="c"), frame("attach", src="c"))``: both, either first."""
+    if not steps or not all(isinstance(st, Step) for st in steps):
+        raise TypeError("any_order() takes one or more frame(...)/peer(...) steps")
+    return AnyOrder(list(steps))
+
+
 # ------------------------------------------------------------------------ patterns
 
 
@@ -406,7 +435,7 @@ class Pattern:
     """A named, ordered list of steps; ``scope``/``client`` are defaults for :func:`match`."""
 
     description: str
-    steps: list[Step | Never]
+    steps: list[Step | Never | AnyOrder]
     scope: str = "connection"
     client: Any = None
 
@@ -414,14 +443,19 @@ class Pattern:
         if self.scope not in SCOPES:
             raise ValueError(f"unknown scope {self.scope!r}; one of {', '.join(SCOPES)}")
         for s in self.steps:
-            if not isinstance(s, Step | Never):
+            if not isinstance(s, Step | Never | AnyOrder):
                 raise TypeError(f"pattern step must be frame(...), peer(...), never(...): {s!r}")
-        if not any(isinstance(s, Step) for s in self.steps):
+        if not any(isinstance(s, Step | AnyOrder) for s in self.steps):
             raise ValueError("a pattern needs at least one positive step")
 
     def describe(self) -> str:
         lines = [f'pattern "{self.description}":']
-        lines += [f"  {i + 1:>2}. {s.describe()}" for i, s in enumerate(self.steps)]
+        for i, s in enumerate(self.steps):
+            if isinstance(s, AnyOrder):
+                lines.append(f"  {i + 1:>2}. any order:")
+                lines += [f"          {m.describe()}" for m in s.steps]
+            else:
+                lines.append(f"  {i + 1:>2}. {s.describe()}")
         return "\n".join(lines)
 
 
@@ -665,8 +699,9 @@ class MatchResult:
     pattern: Pattern | Forbid
     scope: str
     view: str | None = None
-    indices: list[int | None] = field(default_factory=list)  # per step (None: never-step)
-    events: list[TraceEvent | None] = field(default_factory=list)
+    # per step: a trace index (a tuple of them for any_order groups; None for never-steps)
+    indices: list[int | tuple[int, ...] | None] = field(default_factory=list)
+    events: list[TraceEvent | tuple[TraceEvent, ...] | None] = field(default_factory=list)
     captures: dict[str, Any] = field(default_factory=dict)
     text: str = ""
 
@@ -682,15 +717,24 @@ class _Attempt:
     k: int  # index of the failing step (== number of steps satisfied)
     kind: str  # "missing" | "never"
     pos: int  # view position where the failing step was looked for (window start)
-    matched: list[int | None]  # view positions per satisfied step
+    matched: list[Pos]  # view positions per satisfied step
     caps: dict[str, Any]
     bad: int | None = None  # view position of the forbidden event
     until: int | None = None  # view position of the step closing a never window
+    member: int | None = None  # the missing member of an any_order group
+
+
+# where a step matched: a position, the positions of an any_order group, or None (never)
+Pos = int | tuple[int, ...] | None
+
+
+def _last(p: Pos) -> int | None:
+    return max(p) if isinstance(p, tuple) else p
 
 
 def _search(
-    steps: Sequence[Step | Never], view: list[TraceEvent], caps0: dict[str, Any]
-) -> tuple[list[int | None], dict[str, Any]] | _Attempt:
+    steps: Sequence[Step | Never | AnyOrder], view: list[TraceEvent], caps0: dict[str, Any]
+) -> tuple[list[Pos], dict[str, Any]] | _Attempt:
     """Find the steps in order in ``view``; the matched positions or the best failure.
 
     Steps are matched at their earliest position, which is optimal for a plain
@@ -705,13 +749,13 @@ def _search(
         if best[0] is None or a.k > best[0].k:
             best[0] = a
 
-    def rec(k: int, pos: int, caps: dict[str, Any], matched: list[int | None]) -> Any:
+    def rec(k: int, pos: int, caps: dict[str, Any], matched: list[Pos]) -> Any:
         j = k
         nevers: list[tuple[int, Step]] = []
         while j < n and isinstance(steps[j], Never):
             nevers.append((j, steps[j].step))  # type: ignore[union-attr]
             j += 1
-        pad: list[int | None] = [None] * len(nevers)
+        pad: list[Pos] = [None] * len(nevers)
 
         def violation(start: int, end: int, c: dict[str, Any]) -> tuple[int, int] | None:
             for q in range(start, end):
@@ -727,6 +771,26 @@ def _search(
                 return None
             return matched + pad, caps
         step = steps[j]
+        if isinstance(step, AnyOrder):
+            used: list[int] = []
+            group_caps = dict(caps)
+            for m, member in enumerate(step.steps):
+                for p in range(pos, len(view)):
+                    if p in used:
+                        continue
+                    binds = member.test(view[p], group_caps)
+                    if binds is not None:
+                        used.append(p)
+                        group_caps.update(binds)
+                        break
+                else:
+                    fail(_Attempt(j, "missing", pos, matched + pad, group_caps, member=m))
+                    return None
+            v = violation(pos, min(used), group_caps)
+            if v is not None:
+                fail(_Attempt(v[0], "never", pos, matched, caps, bad=v[1], until=min(used)))
+                return None
+            return rec(j + 1, max(used) + 1, group_caps, matched + pad + [tuple(used)])
         assert isinstance(step, Step)
         seen: list[dict[str, Any]] = []
         for p in range(pos, len(view)):
@@ -771,25 +835,41 @@ def _fmt_caps(caps: dict[str, Any]) -> str:
     return ", ".join(f"{k}={v!r}" for k, v in caps.items())
 
 
+def _step_lines(
+    i: int, s: Step | Never | AnyOrder, mark: str, width: int, at: Pos | str, vevents: list
+) -> list[str]:
+    """The listing line(s) of one step: what it expects and what it matched."""
+
+    def shown(p: int | None) -> str:
+        return render_event(vevents[p]).strip() if p is not None else "(held)"
+
+    if isinstance(s, AnyOrder):
+        lines = [f"{mark} {i + 1:>2}. any order:" + (f"  {at}" if isinstance(at, str) else "")]
+        for m, member in enumerate(s.steps):
+            where = shown(at[m]) if isinstance(at, tuple) and m < len(at) else ""
+            lines.append(f"           {member.describe():<{width - 4}}  {where}".rstrip())
+        return lines
+    where = at if isinstance(at, str) else shown(_last(at))
+    return [f"{mark} {i + 1:>2}. {s.describe():<{width}}  {where}".rstrip()]
+
+
 def _explain_pattern(
     pattern: Pattern,
     view: _View | None,
     vevents: list[TraceEvent],
-    outcome: tuple[list[int | None], dict[str, Any]] | _Attempt,
+    outcome: tuple[list[Pos], dict[str, Any]] | _Attempt,
     tried: str,
 ) -> str:
     steps = pattern.steps
     n = len(steps)
-    width = min(64, max(len(s.describe()) for s in steps))
+    width = min(64, max(len(s.describe()) for s in steps if not isinstance(s, AnyOrder)) + 4)
     where = f" on {view.label}" if view else ""
     lines: list[str] = []
     if not isinstance(outcome, _Attempt):
         positions, caps = outcome
         lines.append(f'pattern "{pattern.description}" matched{where} ({n} steps)')
         for i, s in enumerate(steps):
-            p = positions[i] if i < len(positions) else None
-            at = render_event(vevents[p]).strip() if p is not None else "(held)"
-            lines.append(f"     {i + 1:>2}. {s.describe():<{width}}  {at}")
+            lines += _step_lines(i, s, "   ", width, positions[i], vevents)
         if caps:
             lines.append(f"captured: {_fmt_caps(caps)}")
         return "\n".join(lines)
@@ -797,19 +877,23 @@ def _explain_pattern(
     lines.append(f'pattern "{pattern.description}" did not match{where}{tried}')
     lines.append(f"matched {a.k} of {n} steps:")
     for i, s in enumerate(steps):
-        mark = "  >>" if i == a.k else "    "
-        at = ""
+        mark = " >>" if i == a.k else "   "
+        at: Pos | str = ""
         if i < a.k:
-            p = a.matched[i] if i < len(a.matched) else None
-            at = render_event(vevents[p]).strip() if p is not None else "(held)"
+            at = a.matched[i] if i < len(a.matched) else None
         elif i == a.k:
             at = "<- violated here" if a.kind == "never" else "<- expected here"
-        lines.append(f"{mark} {i + 1:>2}. {s.describe():<{width}}  {at}".rstrip())
+        lines += _step_lines(i, s, mark, width, at, vevents)
     if a.caps:
         lines.append(f"captured: {_fmt_caps(a.caps)}")
     if a.kind == "missing":
-        lines.append(f"expected step {a.k + 1}: {steps[a.k].describe()}")
         step = steps[a.k]
+        if isinstance(step, AnyOrder):
+            assert a.member is not None
+            step = step.steps[a.member]
+            lines.append(f"expected step {a.k + 1} (any order group): {step.describe()}")
+        else:
+            lines.append(f"expected step {a.k + 1}: {step.describe()}")
         assert isinstance(step, Step)
         early = next((e for e in vevents[: a.pos] if step.test(e, a.caps) is not None), None)
         if early is not None:
@@ -825,7 +909,7 @@ def _explain_pattern(
     else:
         assert a.bad is not None
         lines.append(f"step {a.k + 1} violated: {steps[a.k].describe()}")
-        prev = next((p for p in reversed(a.matched) if p is not None), None)
+        prev = next((_last(p) for p in reversed(a.matched) if p is not None), None)
         start = render_event(vevents[prev]).strip() if prev is not None else "the start"
         end = render_event(vevents[a.until]).strip() if a.until is not None else "the end"
         lines.append(f"  window: after {start}")
@@ -897,6 +981,20 @@ def _explain_forbid(
     return "\n".join(lines)
 
 
+def _to_trace(view: _View, p: Pos) -> int | tuple[int, ...] | None:
+    if isinstance(p, tuple):
+        return tuple(view.indices[q] for q in p)
+    return view.indices[p] if p is not None else None
+
+
+def _events_at(
+    events: list[TraceEvent], i: int | tuple[int, ...] | None
+) -> TraceEvent | tuple[TraceEvent, ...] | None:
+    if isinstance(i, tuple):
+        return tuple(events[q] for q in i)
+    return events[i] if i is not None else None
+
+
 def match(
     pattern: Pattern | Forbid | Never,
     events: Sequence[TraceEvent],
@@ -960,7 +1058,7 @@ def match(
         outcome = _search(pattern.steps, vevents, caps0)
         if not isinstance(outcome, _Attempt):
             positions, caps = outcome
-            indices = [view.indices[p] if p is not None else None for p in positions]
+            indices = [_to_trace(view, p) for p in positions]
             text = _explain_pattern(pattern, view, vevents, outcome, "")
             return MatchResult(
                 True,
@@ -968,7 +1066,7 @@ def match(
                 scope,
                 view.label,
                 indices,
-                [events[i] if i is not None else None for i in indices],
+                [_events_at(events, i) for i in indices],
                 caps,
                 text,
             )
@@ -978,14 +1076,14 @@ def match(
     view, vevents, attempt = best
     tried = f" (best of {len(views)} tried)" if len(views) > 1 else ""
     text = _explain_pattern(pattern, view, vevents, attempt, tried)
-    indices = [view.indices[p] if p is not None else None for p in attempt.matched]
+    indices = [_to_trace(view, p) for p in attempt.matched]
     return MatchResult(
         False,
         pattern,
         scope,
         view.label,
         indices,
-        [events[i] if i is not None else None for i in indices],
+        [_events_at(events, i) for i in indices],
         attempt.caps,
         text,
     )
