@@ -41,6 +41,7 @@ __all__ = ["ContainerBroker", "ContainerProvider", "remove_leftover_containers"]
 LABEL = "amqp-interop"
 LABEL_OWNER = "amqp-interop.owner"
 DOCKER_INFO_TIMEOUT_S = 5.0
+PULL_TIMEOUT_S = 900.0
 
 _counter = itertools.count(1)
 _live: set[ContainerBroker] = set()
@@ -155,6 +156,7 @@ class ContainerBroker(Broker):
                 return self.image
             except images.ImageError as e:
                 raise BrokerError(f"image for {self.name}: {e}", logs=e.output) from None
+        _pull_if_missing(self.image)
         return self.image
 
     def _alive(self) -> str | None:
@@ -215,8 +217,6 @@ class ContainerBroker(Broker):
                     self._remove()
                     if "port is already allocated" in text and attempt < 2:
                         continue  # another process took the port between our check and docker
-                    if "pull access denied" in text or "not found" in text.lower():
-                        text = f"image {image} is not here and could not be pulled: {text}"
                     raise BrokerError(f"container {self.name} did not start: {text}") from None
             wrapped = self._wrapped()
             self.container_id = wrapped.id if wrapped is not None else ""
@@ -335,6 +335,31 @@ class ContainerBroker(Broker):
         d = super().describe()
         d["image"] = self.image
         return d
+
+
+def _pull_if_missing(image: str) -> None:
+    """Pull a registry image the engine lacks, with a timeout and a one-line failure."""
+    from harness import images
+
+    try:
+        if images.image_exists(image):
+            return
+    except images.ImageError as e:
+        raise BrokerError(str(e)) from None
+    try:
+        r = subprocess.run(
+            ["docker", "pull", "--quiet", image],
+            capture_output=True,
+            text=True,
+            timeout=PULL_TIMEOUT_S,
+        )
+    except subprocess.TimeoutExpired:
+        raise BrokerError(
+            f"image {image} is not here and pulling it took over {PULL_TIMEOUT_S:g} s"
+        ) from None
+    if r.returncode != 0:
+        why = _last_line(r.stderr or r.stdout)
+        raise BrokerError(f"image {image} is not here and could not be pulled: {why}")
 
 
 def _last_line(text: str) -> str:
