@@ -5,6 +5,7 @@ The library is sans-IO apart from JSONL reading/writing: it takes lists of
 on hand-made traces without sockets.
 """
 
+from harness.trace.diff import DiffRow, diff_traces, render_diff
 from harness.trace.invariants import DEFAULT_RULES, RULES, Violation, check, render_violations
 from harness.trace.jsonl import append, read_trace, write_trace
 from harness.trace.model import CONN, FRAME, HARNESS, HEADER, PEER, TraceEvent
@@ -56,6 +57,7 @@ __all__ = [
     "HEADER",
     "PEER",
     "AnyOrder",
+    "DiffRow",
     "DEFAULT_RULES",
     "RULES",
     "Forbid",
@@ -79,6 +81,7 @@ __all__ = [
     "client_of",
     "conn",
     "contains",
+    "diff_traces",
     "forbid",
     "frame",
     "ge",
@@ -99,6 +102,7 @@ __all__ = [
     "present",
     "read_trace",
     "ref",
+    "render_diff",
     "render_event",
     "render_violations",
     "render_trace",
