@@ -133,7 +133,7 @@ def check_url(url: str) -> tuple[str, int]:
 
 def parse_options(argv: list[str], roles: tuple[str, ...] = ROLES) -> argparse.Namespace:
     """Parse and validate; raises UsageError with a one-line message."""
-    opts = build_parser().parse_args(argv)
+    opts = build_parser().parse_intermixed_args(argv)
     if opts.role not in roles:
         raise UsageError(f"unknown role {opts.role!r} (expected one of {', '.join(roles)})")
     if opts.requests and opts.role != "request":
@@ -218,7 +218,7 @@ class Peer(MessagingHandler):
         self.exit_code: int | None = None
         self.opens = 0
         self.ready_sent = False
-        self._disconnected_transports: set[int] = set()
+        self._disconnected_transports: list[Any] = []
         self._timeout_task: Any = None
 
     # ---- contract plumbing
@@ -399,10 +399,11 @@ class Peer(MessagingHandler):
         )
 
     def on_disconnected(self, event: Any) -> None:
-        key = id(event.transport._impl) if event.transport is not None else 0
-        if key in self._disconnected_transports:
-            return  # proton reports both tail-closed and closed for one transport
-        self._disconnected_transports.add(key)
+        # proton reports both tail-closed and closed for one transport; print it once.
+        # (Keeping the wrapper keeps the transport alive, so its identity is never reused.)
+        if event.transport in self._disconnected_transports:
+            return
+        self._disconnected_transports.append(event.transport)
         condition = event.transport.condition if event.transport is not None else None
         reason = "connection lost"
         if condition is not None:
@@ -762,12 +763,10 @@ class Serve(Peer):
 
     def on_connection_opened(self, event: Any) -> None:
         super().on_connection_opened(event)
+        # (after a reconnect proton re-attaches the links it already has: keep them)
         caps = event.connection.remote_offered_capabilities or ()
-        if not self.opts.listen and ANONYMOUS_RELAY in caps:
+        if not self.opts.listen and ANONYMOUS_RELAY in caps and self.relay is None:
             self.relay = event.container.create_sender(event.connection, None)
-        else:
-            self.relay = None
-        self.senders = {}
 
     def on_link_opening(self, event: Any) -> None:
         # listen mode: the client's reply receiver; answer a dynamic source with an address
