@@ -472,6 +472,7 @@ class Peer : public proton::messaging_handler, public proton::listen_handler {
             confirmed_.assign(o_.count + 1, 0);
         }
         if (o_.role == "receive" && o_.count > 0) seen_int_.assign(o_.count + 1, 0);
+        for (size_t i = 0; i < o_.requests.size(); ++i) pending_requests_.push_back(i);
         waiting_ = o_.listen ? "the listener to open on " + o_.host + ":" + o_.port
                              : "the connection to " + o_.host + ":" + o_.port +
                                    " (TCP connect and the remote's AMQP open)";
@@ -759,13 +760,16 @@ class Peer : public proton::messaging_handler, public proton::listen_handler {
     }
 
     // ---- links ----
-    std::string link_address(const proton::receiver& r) const {
+    // The address a link_opened event reports: the remote source of our
+    // receiver, the remote target of our sender.  On links the remote
+    // attached first (listen mode) the other terminus names the node.
+    std::string link_address(const proton::receiver& r, bool incoming) const {
         std::string a = r.source().address();
-        return a.empty() ? r.target().address() : a;
+        return a.empty() && incoming ? r.target().address() : a;
     }
-    std::string link_address(const proton::sender& s) const {
+    std::string link_address(const proton::sender& s, bool incoming) const {
         std::string a = s.target().address();
-        return a.empty() ? s.source().address() : a;
+        return a.empty() && incoming ? s.source().address() : a;
     }
 
     void link_opened(const std::string& name, const char* role, const std::string& address) {
@@ -779,7 +783,7 @@ class Peer : public proton::messaging_handler, public proton::listen_handler {
         GUARD;
         bool incoming = r.uninitialized();
         messaging_handler::on_receiver_open(r);  // opens incoming links (direct mode)
-        std::string addr = link_address(r);
+        std::string addr = link_address(r, incoming);
         link_opened(r.name(), "receiver", addr);
         const std::string& role = o_.role;
         if (role == "request" && !incoming) {
@@ -827,7 +831,7 @@ class Peer : public proton::messaging_handler, public proton::listen_handler {
         } else {
             messaging_handler::on_sender_open(s);
         }
-        link_opened(s.name(), "sender", link_address(s));
+        link_opened(s.name(), "sender", link_address(s, incoming));
         if (o_.role == "send") waiting_ = "credit on the sender link";
         if (o_.role == "hello" && !incoming) waiting_ = "credit on the sender link";
         if (o_.role == "request" && !incoming) waiting_ = "credit for the requests";
@@ -868,8 +872,9 @@ class Peer : public proton::messaging_handler, public proton::listen_handler {
             transfer(s, m, "null", 0, "\"Hello World!\"");
             waiting_ = "the message to come back";
         } else if (r == "request" && s == request_sender_) {
-            while (s.credit() > 0 && next_request_ < o_.requests.size()) {
-                size_t i = next_request_++;
+            while (s.credit() > 0 && !pending_requests_.empty()) {
+                size_t i = pending_requests_.front();
+                pending_requests_.pop_front();
                 proton::message m(o_.requests[i]);
                 m.id(proton::message_id(uint64_t(i + 1)));
                 m.correlation_id(proton::message_id(uint64_t(i + 1)));
@@ -1029,10 +1034,11 @@ class Peer : public proton::messaging_handler, public proton::listen_handler {
         } else if (r == "serve") {
             serve(d, m);
         } else if (r == "request") {
-            if (!req_known || replied_.count(req_index)) {
+            if (!req_known) {
                 fail("unexpected reply with correlation_id " + id_json(corr));
                 return;
             }
+            if (replied_.count(req_index)) return;  // a repeat after a reconnect
             replied_.insert(req_index);
             ++replies_;
             std::string want = upper(o_.requests[req_index]);
@@ -1143,9 +1149,17 @@ class Peer : public proton::messaging_handler, public proton::listen_handler {
             while (first <= static_cast<uint64_t>(o_.count) && confirmed_[first]) ++first;
             next_id_ = first;
         }
-        if (o_.role == "request") next_request_ = replies_;
-        reply_senders_.clear();
-        dynamic_senders_.clear();
+        if (o_.role == "request") {
+            pending_requests_.clear();
+            for (size_t i = 0; i < o_.requests.size(); ++i)
+                if (!replied_.count(i)) pending_requests_.push_back(i);
+        }
+        if (o_.listen) {
+            // A new connection brings new links.  (When connecting, proton
+            // re-attaches the cached reply senders itself on reconnect.)
+            reply_senders_.clear();
+            dynamic_senders_.clear();
+        }
     }
 
     bool is_done() const { return done_; }
@@ -1185,7 +1199,7 @@ class Peer : public proton::messaging_handler, public proton::listen_handler {
     std::string reply_to_;
     proton::sender request_sender_;
     bool request_sender_open_ = false;
-    size_t next_request_ = 0;
+    std::deque<size_t> pending_requests_;
     int64_t replies_ = 0;
     std::set<size_t> replied_;
     // hello

@@ -347,7 +347,7 @@ def test_sigterm_prints_result_and_exits_promptly(
 
 
 class CuttingProxy:
-    """TCP proxy to 127.0.0.1:port that aborts its first connection after ``cut_after`` bytes."""
+    """TCP proxy to 127.0.0.1:port; aborts its first connection after ``cut_after`` bytes one way."""
 
     def __init__(self, port: int, cut_after: int) -> None:
         self.port, self.cut_after = port, cut_after
@@ -357,6 +357,8 @@ class CuttingProxy:
         self.srv.settimeout(0.2)
         self.socks: list[socket.socket] = []
         self.cuts = 0
+        self.cut_done = False
+        self.lock = threading.Lock()
         self.stop = threading.Event()
         self.thread = threading.Thread(target=self._accept, daemon=True)
         self.thread.start()
@@ -378,7 +380,7 @@ class CuttingProxy:
             self.socks += [c, u]
             limit = self.cut_after if first else 0
             first = False
-            for a, b, lim in ((c, u, limit), (u, c, 0)):
+            for a, b, lim in ((c, u, limit), (u, c, limit)):
                 threading.Thread(target=self._pipe, args=(a, b, lim, (c, u)), daemon=True).start()
 
     def _pipe(self, a: socket.socket, b: socket.socket, limit: int, pair: tuple) -> None:
@@ -388,7 +390,10 @@ class CuttingProxy:
                 b.sendall(data)
                 n += len(data)
                 if limit and n > limit:
-                    self.cuts += 1
+                    with self.lock:
+                        if not self.cut_done:
+                            self.cut_done = True
+                            self.cuts += 1
                     break
         except OSError:
             pass
@@ -555,3 +560,40 @@ def test_python_send_to_cpp_receive_listen(
     assert (code, r_code) == (0, 0)
     assert check_output(r_lines, "receive")["missing"] == []
     assert check_output(s_lines, "send")["confirmed"] == 25
+
+
+@pytest.mark.parametrize("cut", ["sender", "receiver"])
+def test_broker_at_least_once_with_a_cut(
+    peer: list[str], broker: str, procs: list[Proc], cut: str
+) -> None:
+    proxy = CuttingProxy(int(broker.rsplit(":", 1)[1]), cut_after=3000)
+    try:
+        s_url, r_url = (proxy.url, broker) if cut == "sender" else (broker, proxy.url)
+        r_res, r_lines, s_res, s_lines = run_pair(
+            procs,
+            peer + ["receive", "--url", r_url, "--address", "alo", "--count", "400", "--quiet"],
+            peer + ["send", "--url", s_url, "--address", "alo", "--count", "400", "--quiet"],
+        )
+    finally:
+        proxy.close()
+    assert proxy.cuts == 1
+    assert r_res["missing"] == [] and r_res["received"] == 400
+    assert s_res["confirmed"] == 400
+    cut_lines, cut_res = (s_lines, s_res) if cut == "sender" else (r_lines, r_res)
+    assert cut_res["reconnects"] == 1 and events(cut_lines, "disconnected")
+
+
+def test_user_and_password_use_sasl_plain(peer: list[str], broker: str) -> None:
+    port = broker.rsplit(":", 1)[1]
+    env = dict(os.environ, PN_TRACE_FRM="1")  # proton's frame trace, on stderr
+    proc = subprocess.run(
+        peer + ["hello", "--url", f"amqp://guest:secret@127.0.0.1:{port}", "--timeout", "10"],
+        capture_output=True,
+        text=True,
+        timeout=WAIT_S,
+        env=env,
+        start_new_session=True,
+    )
+    assert proc.returncode == 0
+    assert "mechanism=:PLAIN" in proc.stderr
+    assert "\\x00guest\\x00secret" in proc.stderr
