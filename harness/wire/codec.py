@@ -13,6 +13,7 @@ messages (at most 1 MiB each) for the message summary.
 
 from __future__ import annotations
 
+import struct
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,6 +28,8 @@ __all__ = ["DecodeError", "ProtocolHeader", "Frame", "FrameDecoder", "MAX_MESSAG
 MAX_MESSAGE_JOIN = 1024 * 1024
 
 _MAGIC = b"AMQP"
+_MAGIC_SIZE = int.from_bytes(_MAGIC, "big")  # a frame this big would read as a header
+_FRAME_HEADER = struct.Struct(">IBBH")  # size, doff, type, channel
 _PROTOCOL_NAMES = {0: "amqp", 2: "tls", 3: "sasl"}
 _TRANSFER = 0x14
 _DETACH = 0x16
@@ -218,13 +221,32 @@ class FrameDecoder:
         view = memoryview(data) if pos < n else None
         if view is None:
             return
+        unpack = _FRAME_HEADER.unpack_from
+        max_size = min(self.max_frame_size, _MAGIC_SIZE - 1)
+        expected = SASL_FRAME if self._protocol == 3 else AMQP_FRAME
+        frame = self._frame
         while pos < n:
+            if n - pos >= 8 and self._protocol is not None:
+                # fast path: a well-formed, complete frame of the current layer
+                size, doff, ftype, channel = unpack(view, pos)
+                if (
+                    8 <= size <= max_size
+                    and pos + size <= n
+                    and ftype == expected
+                    and 2 <= doff
+                    and doff * 4 <= size
+                ):
+                    out.append(frame(view, pos, size, doff, ftype, channel))
+                    self._start += size
+                    pos += size
+                    continue
             need = self._item_length(view, pos, n - pos)
             if need == 0 or pos + need > n:
                 break
             out.append(self._item(view, pos, need))
             self._start += need
             pos += need
+            expected = SASL_FRAME if self._protocol == 3 else AMQP_FRAME
         if pos < n:
             self._buf = bytearray(view[pos:])
 
@@ -286,13 +308,20 @@ class FrameDecoder:
         doff = v[pos + 4]
         ftype = v[pos + 5]
         channel = (v[pos + 6] << 8) | v[pos + 7]
+        return self._frame(memoryview(v), pos, length, doff, ftype, channel)
+
+    def _frame(
+        self, v: memoryview, pos: int, length: int, doff: int, ftype: int, channel: int
+    ) -> Frame:
+        """Decode the frame at ``v[pos:pos+length]`` whose 8-byte header is valid."""
+        offset = self._start
         start = pos + doff * 4
         end = pos + length
         if start == end:
             if ftype == SASL_FRAME:
                 raise DecodeError(offset, "empty SASL frame")
             return Frame(offset, length, doff, ftype, channel, None, b"")
-        body = v[start:end] if isinstance(v, memoryview) else memoryview(v)[start:end]
+        body = v[start:end]
         try:
             perf, used = decode_performative(self._data, body, ftype)
         except BadValue as e:

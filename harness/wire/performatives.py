@@ -19,6 +19,16 @@ from .values import (
     SYMBOL,
     ULONG,
     BadValue,
+    get_sym,
+    handle,
+    p_clear,
+    p_decode,
+    p_enter,
+    p_get_list,
+    p_get_ulong,
+    p_next,
+    p_rewind,
+    p_type,
 )
 
 __all__ = [
@@ -266,23 +276,21 @@ def decode_performative(
     list with a known descriptor of this frame type, or whose fields do not
     have their spec types.
     """
-    d.clear()
-    try:
-        consumed = d.decode(body)
-    except Exception as e:  # proton's DataException and friends
-        raise BadValue(f"undecodable performative ({e})") from None
-    d.rewind()
-    if d.next() != DESCRIBED:
+    h = handle(d)
+    p_clear(h)
+    consumed = p_decode(h, body)
+    if consumed < 0:
+        raise BadValue(f"undecodable performative (proton error {consumed})")
+    p_rewind(h)
+    if not p_next(h) or p_type(h) != DESCRIBED:
         raise BadValue("frame body is not a described type")
-    d.enter()
-    t = d.next()
+    p_enter(h)
+    p_next(h)
+    t = p_type(h)
     if t == ULONG:
-        code: int | str = int(d.get_ulong())
+        code: int | str = p_get_ulong(h)
     elif t == SYMBOL:
-        try:
-            code = str(d.get_symbol())
-        except UnicodeDecodeError:
-            raise BadValue("descriptor symbol is not ASCII") from None
+        code = get_sym(h)
     else:
         raise BadValue("performative descriptor is neither ulong nor symbol")
     spec = BY_CODE.get(code)
@@ -292,29 +300,27 @@ def decode_performative(
     if spec.frame_type != frame_type:
         kind = "SASL" if frame_type == SASL_FRAME else "AMQP"
         raise BadValue(f"{spec.name} in an {kind} frame")
-    t = d.next()
-    if t != LIST:
+    if not p_next(h) or p_type(h) != LIST:
         raise BadValue(f"{spec.name} body is not a list")
     names = spec.fields
-    n = d.get_list()
+    n = p_get_list(h)
     if n > len(names):
         raise BadValue(f"{spec.name} has {n} fields, the spec defines {len(names)}")
     readers = spec.readers
-    fields: dict[str, Any] = {}
-    d.enter()
-    for i in range(n):
-        t = d.next()
-        if t == NULL:
-            fields[names[i]] = None
-        elif t is None:
-            raise BadValue(f"{spec.name}: list shorter than its count")
-        else:
-            try:
-                fields[names[i]] = readers[i](d, t, 1)
-            except BadValue as e:
-                raise BadValue(f"{spec.name}.{names[i]}: {e}") from None
-    for i in range(n, len(names)):
-        fields[names[i]] = None
+    fields = dict.fromkeys(names)
+    p_enter(h)
+    nxt = p_next
+    typ = p_type
+    try:
+        for i in range(n):
+            if not nxt(h):
+                raise BadValue("list shorter than its count")
+            t = typ(h)
+            if t != NULL:
+                fields[names[i]] = readers[i](h, t, 1)
+    except BadValue as e:
+        where = f"{spec.name}.{names[i]}" if i < len(names) else spec.name
+        raise BadValue(f"{where}: {e}") from None
     for m in spec.mandatory:
         if fields[m] is None:
             raise BadValue(f"{spec.name}: mandatory field {m} is missing")

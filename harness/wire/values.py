@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import math
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -26,8 +27,10 @@ __all__ = [
     "COMPOSITES",
     "COMPOSITES_BY_NAME",
     "Composite",
+    "FAST_PATH",
+    "handle",
     "read_value",
-    "read_field",
+    "read_descriptor",
     "read_composite_list",
     "summarize_message",
     "truncate_strings",
@@ -75,26 +78,135 @@ class BadValue(Exception):
     """
 
 
+# --------------------------------------------------------------------------- node access
+# The hot path calls proton-c through cproton (the cffi module proton's own
+# Data class wraps) on the raw pn_data_t handle: the Data methods add a
+# Python call and a wrapper object per node, which doubled the cost of a
+# frame. If cproton is not importable (another proton build), the same
+# operations run through the public Data methods instead.
+
+try:
+    import cproton as _cp
+
+    def handle(d: Data) -> Any:
+        """The object the ``p_*`` functions operate on for this Data."""
+        return d._data
+
+    p_clear = _cp.pn_data_clear
+    p_decode = _cp.pn_data_decode  # (h, buffer) -> bytes used, < 0 on error
+    p_rewind = _cp.pn_data_rewind
+    p_next = _cp.pn_data_next  # -> bool
+    p_type = _cp.pn_data_type  # -> type code, -1 for no node
+    p_enter = _cp.pn_data_enter
+    p_exit = _cp.pn_data_exit
+    p_get_list = _cp.pn_data_get_list
+    p_get_map = _cp.pn_data_get_map
+    p_get_array = _cp.pn_data_get_array
+    p_array_described = _cp.pn_data_is_array_described
+    p_get_bool = _cp.pn_data_get_bool
+    p_get_ulong = _cp.pn_data_get_ulong
+    _int_getters = {
+        UBYTE: _cp.pn_data_get_ubyte,
+        BYTE: _cp.pn_data_get_byte,
+        USHORT: _cp.pn_data_get_ushort,
+        SHORT: _cp.pn_data_get_short,
+        UINT: _cp.pn_data_get_uint,
+        INT: _cp.pn_data_get_int,
+        ULONG: _cp.pn_data_get_ulong,
+        LONG: _cp.pn_data_get_long,
+    }
+    _p_get_uint = _cp.pn_data_get_uint
+    _p_get_timestamp = _cp.pn_data_get_timestamp
+    _p_get_char = _cp.pn_data_get_char  # code point
+    _p_get_float = _cp.pn_data_get_float
+    _p_get_double = _cp.pn_data_get_double
+    _p_get_decimal32 = _cp.pn_data_get_decimal32
+    _p_get_decimal64 = _cp.pn_data_get_decimal64
+    _p_get_decimal128 = _cp.pn_data_get_decimal128
+    _p_get_uuid = _cp.pn_data_get_uuid
+    _p_get_binary = _cp.pn_data_get_binary  # memoryview into the Data
+    _p_get_string = _cp.pn_data_get_string
+    _p_get_symbol = _cp.pn_data_get_symbol
+    FAST_PATH = True
+except (ImportError, AttributeError):  # pragma: no cover - exercised by a subprocess test
+
+    def handle(d: Data) -> Any:
+        return d
+
+    def _decode(d: Data, buf: Any) -> int:
+        try:
+            return d.decode(bytes(buf))
+        except Exception:
+            return -1
+
+    p_clear = Data.clear
+    p_decode = _decode
+    p_rewind = Data.rewind
+    p_next = Data.next  # returns the type or None: truthy enough (no type code is 0)
+    p_type = lambda d: -1 if (t := d.type()) is None else t  # noqa: E731
+    p_enter = Data.enter
+    p_exit = Data.exit
+    p_get_list = Data.get_list
+    p_get_map = Data.get_map
+    p_get_array = lambda d: d.get_array()[0]  # noqa: E731
+    p_array_described = lambda d: d.get_array()[1]  # noqa: E731
+    p_get_bool = Data.get_bool
+    p_get_ulong = Data.get_ulong
+    _int_getters = {
+        UBYTE: Data.get_ubyte,
+        BYTE: Data.get_byte,
+        USHORT: Data.get_ushort,
+        SHORT: Data.get_short,
+        UINT: Data.get_uint,
+        INT: Data.get_int,
+        ULONG: Data.get_ulong,
+        LONG: Data.get_long,
+    }
+    _p_get_uint = Data.get_uint
+    _p_get_timestamp = Data.get_timestamp
+    _p_get_char = lambda d: ord(d.get_char())  # noqa: E731
+    _p_get_float = Data.get_float
+    _p_get_double = Data.get_double
+    _p_get_decimal32 = Data.get_decimal32
+    _p_get_decimal64 = Data.get_decimal64
+    _p_get_decimal128 = Data.get_decimal128
+    _p_get_uuid = Data.get_uuid
+    _p_get_binary = Data.get_binary
+    _p_get_string = Data.get_string
+    _p_get_symbol = Data.get_symbol
+    FAST_PATH = False
+
+
 # --------------------------------------------------------------------------- generic values
 
 
-def _get_str(d: Data) -> str:
+def get_str(h: Any) -> str:
     try:
-        return d.get_string()
+        return str(_p_get_string(h))
     except UnicodeDecodeError as e:
         raise BadValue(f"string is not valid UTF-8 ({e.reason})") from None
 
 
-def _get_sym(d: Data) -> str:
+def get_sym(h: Any) -> str:
     try:
-        return str(d.get_symbol())
+        return str(_p_get_symbol(h))
     except UnicodeDecodeError:
         raise BadValue("symbol is not ASCII") from None
 
 
-def _get_float(d: Data, t: int) -> float | str:
-    f = float(d.get_float() if t == FLOAT else d.get_double())
+def get_binary_hex(h: Any) -> str:
+    return bytes(_p_get_binary(h)).hex()
+
+
+def _finite(f: float) -> float | str:
     return f if math.isfinite(f) else str(f)
+
+
+def _get_char(h: Any) -> str:
+    try:
+        return chr(_p_get_char(h))
+    except (ValueError, OverflowError):
+        raise BadValue("char is not a Unicode code point") from None
 
 
 def _json_key(k: Any) -> str:
@@ -104,108 +216,109 @@ def _json_key(k: Any) -> str:
     return json.dumps(k, sort_keys=True)
 
 
-def _read_map(d: Data, depth: int) -> dict[str, Any]:
-    n = d.get_map()
+def _read_map(h: Any, depth: int) -> dict[str, Any]:
+    n = p_get_map(h)
     if n % 2:
         raise BadValue("map with an odd number of elements")
     out: dict[str, Any] = {}
-    d.enter()
+    p_enter(h)
     try:
         for _ in range(n // 2):
-            t = d.next()
-            k = read_value(d, t, depth)
-            t = d.next()
-            out[_json_key(k)] = read_value(d, t, depth)
+            k = read_value(h, _next_type(h), depth)
+            out[_json_key(k)] = read_value(h, _next_type(h), depth)
     finally:
-        d.exit()
+        p_exit(h)
     return out
 
 
-def _read_list(d: Data, depth: int) -> list[Any]:
-    n = d.get_list()
+def _next_type(h: Any) -> int | None:
+    """Step to the next sibling; its type, or None when there is none."""
+    if not p_next(h):
+        return None
+    return p_type(h)
+
+
+def _read_list(h: Any, depth: int) -> list[Any]:
+    n = p_get_list(h)
     out = []
-    d.enter()
+    p_enter(h)
     try:
         for _ in range(n):
-            t = d.next()
-            out.append(read_value(d, t, depth))
+            out.append(read_value(h, _next_type(h), depth))
     finally:
-        d.exit()
+        p_exit(h)
     return out
 
 
-def _read_descriptor(d: Data) -> int | str:
-    t = d.next()
+def read_descriptor(h: Any) -> int | str:
+    """Read the descriptor of a described node that has just been entered."""
+    t = _next_type(h)
     if t == ULONG:
-        return int(d.get_ulong())
+        return int(p_get_ulong(h))
     if t == SYMBOL:
-        return _get_sym(d)
+        return get_sym(h)
     raise BadValue("descriptor is neither ulong nor symbol")
 
 
-def _read_array(d: Data, depth: int) -> list[Any]:
-    n, described, _etype = d.get_array()
+def _read_array(h: Any, depth: int) -> list[Any]:
+    n = p_get_array(h)
+    described = p_array_described(h)
     out = []
-    d.enter()
+    p_enter(h)
     try:
         if described:
-            descriptor = _read_descriptor(d)
+            descriptor = read_descriptor(h)
             for _ in range(n):
-                t = d.next()
-                out.append(_convert_described(descriptor, d, t, depth))
+                out.append(_convert_described(descriptor, h, _next_type(h), depth))
         else:
             for _ in range(n):
-                t = d.next()
-                out.append(read_value(d, t, depth))
+                out.append(read_value(h, _next_type(h), depth))
     finally:
-        d.exit()
+        p_exit(h)
     return out
 
 
-def _read_described(d: Data, depth: int) -> Any:
-    d.enter()
+def _read_described(h: Any, depth: int) -> Any:
+    p_enter(h)
     try:
-        descriptor = _read_descriptor(d)
-        t = d.next()
+        descriptor = read_descriptor(h)
+        t = _next_type(h)
         if t is None:
             raise BadValue("described value without a value")
-        return _convert_described(descriptor, d, t, depth)
+        return _convert_described(descriptor, h, t, depth)
     finally:
-        d.exit()
+        p_exit(h)
 
 
-def _convert_described(descriptor: int | str, d: Data, t: int, depth: int) -> Any:
+def _convert_described(descriptor: int | str, h: Any, t: int | None, depth: int) -> Any:
     """Convert the value node ``t`` of a described type with this descriptor."""
     comp = COMPOSITES.get(descriptor)
     if comp is None:
-        return {"descriptor": descriptor, "value": read_value(d, t, depth)}
-    return read_composite_list(comp, d, t, depth)
+        return {"descriptor": descriptor, "value": read_value(h, t, depth)}
+    return read_composite_list(comp, h, t, depth)
 
 
-_SIMPLE: dict[int, Callable[[Data], Any]] = {
-    BOOL: lambda d: bool(d.get_bool()),
-    UBYTE: lambda d: int(d.get_ubyte()),
-    BYTE: lambda d: int(d.get_byte()),
-    USHORT: lambda d: int(d.get_ushort()),
-    SHORT: lambda d: int(d.get_short()),
-    UINT: lambda d: int(d.get_uint()),
-    INT: lambda d: int(d.get_int()),
-    ULONG: lambda d: int(d.get_ulong()),
-    LONG: lambda d: int(d.get_long()),
-    TIMESTAMP: lambda d: int(d.get_timestamp()),
-    CHAR: lambda d: str(d.get_char()),
-    FLOAT: lambda d: _get_float(d, FLOAT),
-    DOUBLE: lambda d: _get_float(d, DOUBLE),
-    DECIMAL32: lambda d: int(d.get_decimal32()),
-    DECIMAL64: lambda d: int(d.get_decimal64()),
-    DECIMAL128: lambda d: bytes(d.get_decimal128()).hex(),
-    UUID: lambda d: str(d.get_uuid()),
-    BINARY: lambda d: bytes(d.get_binary()).hex(),
-    STRING: _get_str,
-    SYMBOL: _get_sym,
+def _int_reader(g: Callable[[Any], int]) -> Callable[[Any], int]:
+    return lambda h: int(g(h))
+
+
+_SIMPLE: dict[int, Callable[[Any], Any]] = {
+    BOOL: lambda h: bool(p_get_bool(h)),
+    **{t: g if FAST_PATH else _int_reader(g) for t, g in _int_getters.items()},
+    TIMESTAMP: lambda h: int(_p_get_timestamp(h)),
+    CHAR: _get_char,
+    FLOAT: lambda h: _finite(float(_p_get_float(h))),
+    DOUBLE: lambda h: _finite(float(_p_get_double(h))),
+    DECIMAL32: lambda h: int(_p_get_decimal32(h)),
+    DECIMAL64: lambda h: int(_p_get_decimal64(h)),
+    DECIMAL128: lambda h: bytes(_p_get_decimal128(h)).hex(),
+    UUID: lambda h: str(_p_get_uuid(h)),
+    BINARY: get_binary_hex,
+    STRING: get_str,
+    SYMBOL: get_sym,
 }
 
-_NESTED: dict[int, Callable[[Data, int], Any]] = {
+_NESTED: dict[int, Callable[[Any, int], Any]] = {
     DESCRIBED: _read_described,
     ARRAY: _read_array,
     LIST: _read_list,
@@ -213,87 +326,103 @@ _NESTED: dict[int, Callable[[Data, int], Any]] = {
 }
 
 
-def read_value(d: Data, t: int | None, depth: int = 0) -> Any:
-    """Convert the current node (of type ``t``, as returned by ``d.next()``)."""
+def read_value(h: Any, t: int | None, depth: int = 0) -> Any:
+    """Convert the current node (of type ``t``, as returned by ``p_type``)."""
     if t == NULL:
         return None
     f = _SIMPLE.get(t)  # type: ignore[arg-type]
     if f is not None:
-        return f(d)
+        return f(h)
     g = _NESTED.get(t)  # type: ignore[arg-type]
     if g is None:
         raise BadValue("missing or unknown value")
     if depth >= MAX_DEPTH:
         raise BadValue(f"values nested deeper than {MAX_DEPTH}")
-    return g(d, depth + 1)
+    return g(h, depth + 1)
 
 
 # --------------------------------------------------------------------------- field kinds
-# A reader takes (data, type, depth) for a node that is known not to be null.
+# A reader takes (handle, type, depth) for a node that is known not to be null.
 
 
-def _kind_int(d: Data, t: int, depth: int) -> int:
-    if t not in INTEGER_TYPES:
-        raise BadValue(f"expected an integer, got {Data.type_names.get(t, t)}")
-    return _SIMPLE[t](d)
+def _tname(t: int) -> str:
+    return Data.type_names.get(t, str(t))
 
 
-def _kind_bool(d: Data, t: int, depth: int) -> bool:
+def _kind_int(h: Any, t: int, depth: int) -> int:
+    g = _int_getters.get(t)
+    if g is None:
+        raise BadValue(f"expected an integer, got {_tname(t)}")
+    return int(g(h))
+
+
+def _kind_uint(h: Any, t: int, depth: int, _uint: Callable[[Any], int] = _p_get_uint) -> int:
+    # uint is what the spec's counters and handles are: the common case first
+    if t == UINT:
+        return int(_uint(h))
+    return _kind_int(h, t, depth)
+
+
+def _kind_bool(h: Any, t: int, depth: int, _get: Callable[[Any], bool] = p_get_bool) -> bool:
     if t != BOOL:
-        raise BadValue(f"expected a boolean, got {Data.type_names.get(t, t)}")
-    return bool(d.get_bool())
+        raise BadValue(f"expected a boolean, got {_tname(t)}")
+    return bool(_get(h))
 
 
-def _kind_role(d: Data, t: int, depth: int) -> str:
-    return "receiver" if _kind_bool(d, t, depth) else "sender"
+def _kind_role(h: Any, t: int, depth: int) -> str:
+    return "receiver" if _kind_bool(h, t, depth) else "sender"
 
 
-def _kind_str(d: Data, t: int, depth: int) -> str:
+def _kind_str(h: Any, t: int, depth: int) -> str:
     if t == STRING:
-        return _get_str(d)
+        return get_str(h)
     if t == SYMBOL:
-        return _get_sym(d)
-    raise BadValue(f"expected a string, got {Data.type_names.get(t, t)}")
+        return get_sym(h)
+    raise BadValue(f"expected a string, got {_tname(t)}")
 
 
-def _kind_bin(d: Data, t: int, depth: int) -> str:
+def _kind_bin(h: Any, t: int, depth: int) -> str:
     if t != BINARY:
-        raise BadValue(f"expected binary, got {Data.type_names.get(t, t)}")
-    return bytes(d.get_binary()).hex()
+        raise BadValue(f"expected binary, got {_tname(t)}")
+    return get_binary_hex(h)
 
 
-def _kind_symbols(d: Data, t: int, depth: int) -> list[str]:
+def _kind_symbols(h: Any, t: int, depth: int) -> list[str]:
     """A 'multiple' symbol field: one symbol or an array of them, always a list here."""
     if t == SYMBOL or t == STRING:
-        return [_kind_str(d, t, depth)]
+        return [_kind_str(h, t, depth)]
     if t == ARRAY or t == LIST:
-        items = read_value(d, t, depth)
+        items = read_value(h, t, depth)
         if not all(isinstance(x, str) for x in items):
             raise BadValue("expected symbols")
         return items
-    raise BadValue(f"expected symbols, got {Data.type_names.get(t, t)}")
+    raise BadValue(f"expected symbols, got {_tname(t)}")
 
 
-def _kind_map(d: Data, t: int, depth: int) -> dict[str, Any]:
+def _kind_map(h: Any, t: int, depth: int) -> dict[str, Any]:
     if t != MAP:
-        raise BadValue(f"expected a map, got {Data.type_names.get(t, t)}")
-    return _read_map(d, depth + 1)
+        raise BadValue(f"expected a map, got {_tname(t)}")
+    if depth >= MAX_DEPTH:
+        raise BadValue(f"values nested deeper than {MAX_DEPTH}")
+    return _read_map(h, depth + 1)
 
 
-def _kind_described(d: Data, t: int, depth: int) -> Any:
+def _kind_described(h: Any, t: int, depth: int) -> Any:
     if t != DESCRIBED:
-        raise BadValue(f"expected a described value, got {Data.type_names.get(t, t)}")
-    return _read_described(d, depth + 1)
+        raise BadValue(f"expected a described value, got {_tname(t)}")
+    if depth >= MAX_DEPTH:
+        raise BadValue(f"values nested deeper than {MAX_DEPTH}")
+    return _read_described(h, depth + 1)
 
 
-def _kind_any(d: Data, t: int, depth: int) -> Any:
-    return read_value(d, t, depth)
+def _kind_any(h: Any, t: int, depth: int) -> Any:
+    return read_value(h, t, depth)
 
 
-KIND_READERS: dict[str, Callable[[Data, int, int], Any]] = {
+KIND_READERS: dict[str, Callable[[Any, int, int], Any]] = {
     "ubyte": _kind_int,
     "ushort": _kind_int,
-    "uint": _kind_int,
+    "uint": _kind_uint,
     "ulong": _kind_int,
     "bool": _kind_bool,
     "role": _kind_role,
@@ -309,15 +438,6 @@ KIND_READERS: dict[str, Callable[[Data, int, int], Any]] = {
     "error": _kind_described,
     "any": _kind_any,
 }
-
-
-def read_field(kind: str, d: Data, t: int | None, depth: int = 0) -> Any:
-    """Convert one list element according to its spec kind (``None`` for null)."""
-    if t == NULL:
-        return None
-    if t is None:
-        raise BadValue("list shorter than its count")
-    return KIND_READERS[kind](d, t, depth)
 
 
 # --------------------------------------------------------------------------- composites
@@ -344,39 +464,34 @@ class Composite:
         self.tagged = tagged
 
 
-def read_composite_list(comp: Composite, d: Data, t: int | None, depth: int) -> dict[str, Any]:
+def read_composite_list(comp: Composite, h: Any, t: int | None, depth: int) -> dict[str, Any]:
     """Read the list value of a composite into a dict with every spec field."""
-    out: dict[str, Any] = {"type": comp.name} if comp.tagged else {}
     names = comp.fields
+    out: dict[str, Any] = {"type": comp.name} if comp.tagged else {}
+    out.update(dict.fromkeys(names))
     if t == NULL:  # some encoders write e.g. accepted as a described null
-        for name in names:
-            out[name] = None
         return out
     if t != LIST:
-        raise BadValue(f"{comp.name}: expected a list, got {Data.type_names.get(t, t)}")
+        raise BadValue(f"{comp.name}: expected a list, got {_tname(t) if t else 'nothing'}")
     if depth >= MAX_DEPTH:
         raise BadValue(f"values nested deeper than {MAX_DEPTH}")
-    n = d.get_list()
+    n = p_get_list(h)
     if n > len(names):
         raise BadValue(f"{comp.name}: {n} fields, at most {len(names)} defined")
     readers = comp.readers
-    d.enter()
+    p_enter(h)
     try:
         for i in range(n):
-            t = d.next()
-            if t == NULL:
-                out[names[i]] = None
-            elif t is None:
+            if not p_next(h):
                 raise BadValue(f"{comp.name}: list shorter than its count")
-            else:
+            t = p_type(h)
+            if t != NULL:
                 try:
-                    out[names[i]] = readers[i](d, t, depth + 1)
+                    out[names[i]] = readers[i](h, t, depth + 1)
                 except BadValue as e:
                     raise BadValue(f"{comp.name}.{names[i]}: {e}") from None
     finally:
-        d.exit()
-    for i in range(n, len(names)):
-        out[names[i]] = None
+        p_exit(h)
     return out
 
 
@@ -493,13 +608,32 @@ def truncate_strings(v: Any, limit: int = MAX_BODY_STRING) -> Any:
     return v
 
 
+_local = threading.local()
+
+
+def _read_properties(h: Any) -> list[Any]:
+    """The first six fields of the properties section: message-id .. correlation-id."""
+    n = min(p_get_list(h), 6)
+    out = [None] * 6
+    p_enter(h)
+    try:
+        for i in range(n):
+            out[i] = read_value(h, _next_type(h), 1)
+    finally:
+        p_exit(h)
+    return out
+
+
 def summarize_message(payload: bytes | memoryview) -> dict[str, Any] | None:
     """Decode a complete bare/annotated message into the fields traces care about.
 
     Returns ``None`` when the payload is not a well-formed sequence of message
     sections: the summary is a convenience, a bad payload is not a framing error.
     """
-    d = Data()
+    d = getattr(_local, "data", None)
+    if d is None:  # one Data per thread, reused: allocating one costs as much as a section
+        d = _local.data = Data()
+    h = handle(d)
     view = memoryview(payload)
     pos = 0
     out: dict[str, Any] = {
@@ -516,19 +650,21 @@ def summarize_message(payload: bytes | memoryview) -> dict[str, Any] | None:
     has_value = False
     try:
         while pos < len(view):
-            d.clear()
-            pos += d.decode(view[pos:])
-            d.rewind()
-            if d.next() != DESCRIBED:
+            p_clear(h)
+            used = p_decode(h, view[pos:])
+            if used <= 0:
                 return None
-            d.enter()
-            descriptor = _read_descriptor(d)
+            pos += used
+            p_rewind(h)
+            if _next_type(h) != DESCRIBED:
+                return None
+            p_enter(h)
+            descriptor = read_descriptor(h)
             if isinstance(descriptor, str):
                 descriptor = _SECTION_SYMBOLS.get(descriptor, -1)
-            t = d.next()
+            t = _next_type(h)
             if descriptor == _SECTION_PROPERTIES:
-                props = _read_list(d, 1) if t == LIST else []
-                props += [None] * (6 - len(props))
+                props = _read_properties(h) if t == LIST else [None] * 6
                 out["id"] = props[0]
                 out["to"] = props[2]
                 out["subject"] = props[3]
@@ -537,15 +673,15 @@ def summarize_message(payload: bytes | memoryview) -> dict[str, Any] | None:
             elif descriptor == _SECTION_DATA:
                 if t != BINARY:
                     return None
-                data_parts.append(bytes(d.get_binary()))
+                data_parts.append(bytes(_p_get_binary(h)))
             elif descriptor == _SECTION_SEQUENCE:
-                sequences.extend(read_value(d, t, 1) or [])
+                sequences.extend(read_value(h, t, 1) or [])
             elif descriptor == _SECTION_VALUE:
-                value = read_value(d, t, 1)
+                value = read_value(h, t, 1)
                 has_value = True
             elif not (0x70 <= descriptor <= 0x78):  # type: ignore[operator]
                 return None
-            d.exit()
+            p_exit(h)
     except Exception:  # any proton or conversion error means "not a message"
         return None
     if has_value:
