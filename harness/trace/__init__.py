@@ -49,6 +49,7 @@ from harness.trace.patterns import (
     ref,
 )
 from harness.trace.render import render_event, render_trace
+from harness.trace.svg import render_svg
 
 __all__ = [
     "CONN",
@@ -104,6 +105,7 @@ __all__ = [
     "ref",
     "render_diff",
     "render_event",
+    "render_svg",
     "render_violations",
     "render_trace",
     "write_trace",

@@ -1,0 +1,255 @@
+"""A cell's trace as a sequence diagram: standalone SVG, one row per event.
+
+People read a handshake best as arrows between lifelines: who sent what to
+whom and in which order. One lifeline per endpoint label (clients around the
+broker), one arrow per frame (colour = connection, label = performative and
+its key field, full decoded line on hover), peer events as notes on their
+peer's lifeline, cuts as a red band. Rows have a fixed height, so a trace of a
+few hundred frames is a tall image that scrolls vertically.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+from xml.sax.saxutils import escape, quoteattr
+
+from harness.trace.model import CONN, FRAME, HARNESS, HEADER, PEER, TraceEvent
+from harness.trace.patterns import client_of
+from harness.trace.render import render_event
+
+__all__ = ["arrow_label", "render_svg"]
+
+ROW = 20  # px per event
+COL = 230  # px between lifelines
+LEFT = 70  # time column
+TOP = 74  # header (legend, lifeline names)
+PALETTE = ["#1f77b4", "#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22", "#7f7f7f"]
+_MAX_LABEL = 34
+
+
+def _cut(text: str, n: int = _MAX_LABEL) -> str:
+    return text if len(text) <= n else text[: n - 1] + "…"
+
+
+def arrow_label(e: TraceEvent) -> str:
+    """Performative plus the one field that identifies it in the story."""
+    f = e.fields
+    name = e.name
+    if e.kind == HEADER:
+        return f"{name.upper()} header"
+    if name == "attach":
+        addrs = []
+        for key in ("source", "target"):
+            term = f.get(key)
+            if isinstance(term, dict):
+                if term.get("address"):
+                    addrs.append(str(term["address"]))
+                elif term.get("dynamic"):
+                    addrs.append("<dynamic>")
+        return f"attach {f.get('role', '?')} {'→'.join(addrs)}".rstrip()
+    if name == "flow":
+        if f.get("handle") is None:
+            return "flow (session)"
+        text = f"flow credit={f.get('link_credit')}"
+        return text + " drain" if f.get("drain") else text
+    if name == "transfer":
+        text = "transfer" if f.get("delivery_id") is None else f"transfer #{f.get('delivery_id')}"
+        msg = f.get("message")
+        if isinstance(msg, dict) and msg.get("id") is not None:
+            text += f" id={msg['id']}"
+        if f.get("settled"):
+            text += " (settled)"
+        return text + " …" if f.get("more") else text
+    if name == "disposition":
+        first, last = f.get("first"), f.get("last")
+        rng = f"{first}" if last in (None, first) else f"{first}..{last}"
+        state = f.get("state")
+        kind = state.get("type") if isinstance(state, dict) else ""
+        return f"disposition {rng} {kind or ''}".rstrip()
+    if name in ("detach", "end", "close"):
+        err = f.get("error")
+        cond = err.get("condition") if isinstance(err, dict) else None
+        text = name if name != "detach" else f"detach h={f.get('handle')}"
+        return f"{text} {cond}" if cond else text
+    if name == "sasl_init":
+        return f"sasl_init {f.get('mechanism') or ''}".rstrip()
+    if name == "sasl_outcome":
+        return f"sasl_outcome {f.get('code')}"
+    return name
+
+
+def _lanes(events: Sequence[TraceEvent]) -> list[str]:
+    """Lifeline order: servers in the middle, clients around them in order of appearance."""
+    clients: list[str] = []
+    servers: list[str] = []
+    conns: dict[str, None] = {}
+    for e in events:
+        if e.conn is not None and e.kind in (FRAME, HEADER, CONN):
+            conns.setdefault(e.conn, None)
+    for cid in conns:
+        c, s = client_of(events, cid)
+        if s is not None and s not in servers:
+            servers.append(s)
+        if c is not None and c not in clients:
+            clients.append(c)
+    clients = [c for c in clients if c not in servers]
+    for e in events:  # peers without a tapped connection, unknown ends
+        for label in (e.src, e.dst) if e.kind != HARNESS else ():
+            if label is not None and label not in clients and label not in servers:
+                clients.append(label)
+    half = (len(clients) + 1) // 2
+    return clients[:half] + servers + clients[half:] or ["?"]
+
+
+def _text(x: float, y: float, s: str, cls: str, anchor: str = "middle", **attrs: Any) -> str:
+    extra = "".join(f" {k.replace('_', '-')}={quoteattr(str(v))}" for k, v in attrs.items())
+    return (
+        f'<text x="{x:.0f}" y="{y:.0f}" class="{cls}" text-anchor="{anchor}"{extra}>'
+        f"{escape(s)}</text>"
+    )
+
+
+def render_svg(
+    events: Sequence[TraceEvent],
+    *,
+    conn: str | None = None,
+    skip_empty: bool = False,
+    title: str | None = None,
+) -> str:
+    """The trace as a standalone SVG document (a string).
+
+    ``conn`` keeps one connection's events (and the peer/harness notes);
+    ``skip_empty`` drops heartbeat frames.
+    """
+    chosen = [
+        e
+        for e in events
+        if (conn is None or e.conn in (conn, None))
+        and not (skip_empty and e.kind == FRAME and e.name == "empty")
+    ]
+    lanes = _lanes(chosen)
+    x_of = {label: LEFT + COL // 2 + i * COL for i, label in enumerate(lanes)}
+    conn_ids: dict[str, int] = {}
+    for e in chosen:
+        if e.conn is not None:
+            conn_ids.setdefault(e.conn, len(conn_ids))
+    width = LEFT + COL * len(lanes) + 20
+    height = TOP + ROW * (len(chosen) + 1) + 20
+    out: list[str] = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+        f'viewBox="0 0 {width} {height}" font-family="monospace" font-size="11">',
+        "<style>"
+        ".lane{font-weight:bold;font-size:12px}.time{fill:#888;font-size:10px}"
+        ".label{font-size:10.5px}.note{font-size:10px}.cut{fill:#d62728;font-weight:bold}"
+        ".conn{fill:#666;font-size:10px}.harness{fill:#555;font-style:italic}"
+        "</style>",
+        "<defs>",
+    ]
+    for i, color in enumerate(PALETTE):
+        out.append(
+            f'<marker id="ah{i}" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="7" '
+            f'markerHeight="7" orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" '
+            f'fill="{color}"/></marker>'
+        )
+    out.append("</defs>")
+    out.append(f'<rect width="{width}" height="{height}" fill="white"/>')
+    heading = title or "trace"
+    out.append(_text(8, 16, heading, "lane", "start"))
+    # legend: one colour per connection
+    lx = LEFT + 120
+    for cid, n in conn_ids.items():
+        c, s = client_of(chosen, cid)
+        color = PALETTE[n % len(PALETTE)]
+        out.append(_text(lx, 16, f"{cid} {c}→{s}", "conn", "start", fill=color))
+        lx += 12 + 7 * len(f"{cid} {c}→{s}")
+    bottom = TOP + ROW * (len(chosen) + 1)
+    for label, x in x_of.items():
+        out.append(
+            f'<rect x="{x - 70}" y="30" width="140" height="24" rx="4" fill="#f4f4f4" '
+            f'stroke="#999"/>'
+        )
+        out.append(_text(x, 46, _cut(label, 20), "lane"))
+        out.append(
+            f'<line x1="{x}" y1="54" x2="{x}" y2="{bottom}" stroke="#bbb" stroke-dasharray="4 3"/>'
+        )
+    for row, e in enumerate(chosen):
+        y = TOP + ROW * row + ROW // 2
+        tip = f"<title>{escape(render_event(e).strip())}</title>"
+        out.append(_text(LEFT - 6, y + 4, f"{e.t:.3f}", "time", "end"))
+        color = PALETTE[conn_ids.get(e.conn or "", 0) % len(PALETTE)]
+        marker = f"url(#ah{conn_ids.get(e.conn or '', 0) % len(PALETTE)})"
+        if e.kind in (FRAME, HEADER):
+            x1 = x_of.get(e.src or "?", x_of[lanes[0]])
+            x2 = x_of.get(e.dst or "?", x_of[lanes[-1]])
+            cls = "frame" if e.kind == FRAME else "header"
+            dash = ' stroke-dasharray="5 3"' if e.kind == HEADER or e.name == "empty" else ""
+            label = _cut(arrow_label(e))
+            if e.kind == FRAME and e.channel:
+                label += f" [ch{e.channel}]"
+            out.append(f'<g class="{cls}" data-conn="{escape(e.conn or "")}">{tip}')
+            if x1 == x2:  # both ends on one lifeline: a small loop
+                out.append(
+                    f'<path d="M{x1},{y - 6} h30 v12 h-30" fill="none" stroke="{color}" '
+                    f'stroke-width="1.4" marker-end="{marker}"{dash}/>'
+                )
+                out.append(_text(x1 + 36, y + 4, label, "label", "start", fill=color))
+            else:
+                out.append(
+                    f'<line x1="{x1}" y1="{y + 3}" x2="{x2}" y2="{y + 3}" stroke="{color}" '
+                    f'stroke-width="1.4" marker-end="{marker}"{dash}/>'
+                )
+                out.append(_text((x1 + x2) / 2, y, label, "label", fill=color))
+            out.append("</g>")
+        elif e.kind == PEER:
+            x = x_of.get(e.src or "?", x_of[lanes[0]])
+            note = _cut(_peer_note(e), 40)
+            w = 8 + 6 * len(note)
+            left = min(max(x - w / 2, LEFT), width - w - 4)  # keep the note on the canvas
+            out.append(
+                f'<g class="peer">{tip}<rect x="{left:.0f}" y="{y - 8}" width="{w}" '
+                f'height="16" rx="3" fill="#fff8c4" stroke="#d4c25a"/>'
+            )
+            out.append(_text(left + w / 2, y + 4, note, "note"))
+            out.append("</g>")
+        elif e.kind == CONN:
+            c, s = client_of(chosen, e.conn) if e.conn else (None, None)
+            xs = [x_of[v] for v in (c, s) if v in x_of] or [x_of[lanes[0]]]
+            x1, x2 = min(xs) - 40, max(xs) + 40
+            if e.name == "cut":
+                rule = str(e.fields.get("rule") or "cut")
+                out.append(
+                    f'<g class="cut">{tip}<rect x="{x1}" y="{y - 2}" width="{x2 - x1}" height="4" '
+                    f'fill="#d62728" opacity="0.8"/>'
+                )
+                out.append(_text((x1 + x2) / 2, y - 4, f"✂ {e.conn} {_cut(rule, 60)}", "cut"))
+                out.append("</g>")
+            else:
+                text = f"{e.conn} {e.name}"
+                if e.fields.get("by"):
+                    text += f" by {e.fields['by']}"
+                out.append(f'<g class="connev">{tip}')
+                out.append(
+                    f'<line x1="{x1}" y1="{y}" x2="{x2}" y2="{y}" stroke="{color}" '
+                    f'stroke-width="0.6" opacity="0.6"/>'
+                )
+                out.append(_text((x1 + x2) / 2, y - 2, text, "conn", fill=color))
+                out.append("</g>")
+        else:  # harness and anything else: a line of text across the diagram
+            words = " ".join(f"{k}={v}" for k, v in e.fields.items())
+            text = _cut(f"{e.kind}: {e.name} {words}".rstrip(), 100)
+            out.append(f'<g class="harness">{tip}')
+            out.append(_text(LEFT + 8, y + 4, text, "harness", "start"))
+            out.append("</g>")
+    out.append("</svg>")
+    return "\n".join(out) + "\n"
+
+
+def _peer_note(e: TraceEvent) -> str:
+    f = e.fields
+    parts = [e.name]
+    for key in ("id", "body", "link", "credit", "reason", "condition", "ok"):
+        if f.get(key) is not None:
+            value = f[key]
+            parts.append(f"{key}={value!r}" if isinstance(value, str) else f"{key}={value}")
+    return " ".join(parts)
