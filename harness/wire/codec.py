@@ -166,23 +166,29 @@ class FrameDecoder:
     def feed(self, data: bytes | bytearray | memoryview) -> list[ProtocolHeader | Frame]:
         """Consume ``data``; return the headers and frames it completed, in order."""
         if self._error is not None:
-            raise self._error
+            raise self._error.with_traceback(None)  # no traceback growing with each call
         out: list[ProtocolHeader | Frame] = []
-        self.offset += len(data)
+        view = data if isinstance(data, bytes) else memoryview(data).cast("B")
+        self.offset += len(view)
         try:
-            self._feed(memoryview(data).cast("B") if not isinstance(data, bytes) else data, out)
+            self._feed(view, out)
+            return out
         except DecodeError as e:
             e.items = out
+            e.__context__ = None  # the internal error's frames would hold views of data
             self._error = e
             self._buf = bytearray()
             self._partial.clear()
-            raise
-        return out
+        finally:
+            if isinstance(view, memoryview):
+                view.release()  # the caller may resize its bytearray afterwards
+        # raised outside the handler: the stored error keeps no frames holding views of data
+        raise self._error.with_traceback(None)
 
     def eof(self) -> None:
         """The stream ended: raise DecodeError if a partial item is buffered."""
         if self._error is not None:
-            raise self._error
+            raise self._error.with_traceback(None)
         if self._buf:
             need = self._item_length(self._buf, 0, len(self._buf))
             what = "protocol header" if self._buf[:1] == b"A" and need in (0, 8) else "frame"

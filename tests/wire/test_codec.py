@@ -264,3 +264,18 @@ def test_offset_counts_bytes_fed_so_items_can_be_located_in_a_chunk():
                 assert chunk[start : start + size] == stream[item.offset : item.offset + size]
         assert dec.offset == base + len(chunk)
     assert dec.offset == len(stream) and dec.buffered == 0
+
+
+def test_caller_buffer_is_not_held_after_feed_or_error():
+    good = bytearray(HDR + OPEN + OPEN[:5])
+    dec = FrameDecoder()
+    dec.feed(good)
+    good.extend(b"more")  # would raise BufferError if a view were still exported
+    bad = bytearray(HDR + _raw_frame(b"\x00\x53\x99\x45"))
+    dec = FrameDecoder()
+    with pytest.raises(DecodeError):
+        dec.feed(bad)
+    bad.extend(b"more")
+    with pytest.raises(DecodeError):
+        dec.feed(b"x")
+    bad.clear()
