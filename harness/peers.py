@@ -151,7 +151,7 @@ def parse_peer_option(text: str) -> Implementation:
         raise UsageError(f"bad peer name {name!r}: use letters, digits, - and _")
     command = command.strip()
     if command.startswith("handler:"):
-        spec = command[len("handler:"):]
+        spec = command[len("handler:") :]
         parts = spec.split(":")
         if len(parts) < 2:
             raise UsageError(f"bad handler peer {command!r}: expected handler:MODULE:CLASS[:ROLES]")
@@ -177,11 +177,11 @@ def parse_peer_option(text: str) -> Implementation:
 def load_peers_file(path: str | Path) -> list[Implementation]:
     """A TOML file of external peers::
 
-        [peers.mypeer]
-        command = ["./build/mypeer"]          # or a string, split like a shell would
-        capabilities = ["listen", "reconnect"]
-        roles = ["send", "receive"]
-        version = "1.4.2"
+    [peers.mypeer]
+    command = ["./build/mypeer"]          # or a string, split like a shell would
+    capabilities = ["listen", "reconnect"]
+    roles = ["send", "receive"]
+    version = "1.4.2"
     """
     p = Path(path)
     try:
@@ -199,10 +199,16 @@ def load_peers_file(path: str | Path) -> list[Implementation]:
         caps = _parse_caps(",".join(spec.get("capabilities", sorted(ALL_CAPABILITIES))))
         roles = frozenset(spec.get("roles", sorted(ROLES)))
         if roles - ROLES:
-            raise UsageError(f"{p}: peers.{name}: unknown role(s) {', '.join(sorted(roles - ROLES))}")
+            raise UsageError(
+                f"{p}: peers.{name}: unknown role(s) {', '.join(sorted(roles - ROLES))}"
+            )
         out.append(
             Implementation(
-                name, capabilities=caps, roles=roles, description=" ".join(argv), command=argv,
+                name,
+                capabilities=caps,
+                roles=roles,
+                description=" ".join(argv),
+                command=argv,
                 static_version=str(spec.get("version", "")),
             )
         )
@@ -224,9 +230,7 @@ class Registry:
         try:
             return self.impls[name]
         except KeyError:
-            raise UsageError(
-                f"unknown peer {name!r} (known: {', '.join(self.impls)})"
-            ) from None
+            raise UsageError(f"unknown peer {name!r} (known: {', '.join(self.impls)})") from None
 
     def select(self, names: list[str] | None) -> list[Implementation]:
         if not names:

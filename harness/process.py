@@ -129,7 +129,9 @@ class ManagedProcess:
                 preexec_fn=_set_pdeathsig if self.pdeathsig else None,
             )
         except OSError as e:
-            raise ProcessError(f"{self.label}: cannot start {self.argv[0]}: {e.strerror or e}") from e
+            raise ProcessError(
+                f"{self.label}: cannot start {self.argv[0]}: {e.strerror or e}"
+            ) from e
         self.started_at = self.clock.now()
         with _live_lock:
             _live.add(self)
@@ -270,7 +272,8 @@ class ManagedProcess:
                     rc = self.proc.wait(timeout=5) if self.proc else None
                     tail = self.last_stderr_line()
                     raise ProcessError(
-                        f"{self.label} exited (code {rc}) before {what}" + (f": {tail}" if tail else "")
+                        f"{self.label} exited (code {rc}) before {what}"
+                        + (f": {tail}" if tail else "")
                     )
                 left = deadline - time.monotonic()
                 if left <= 0:

@@ -106,10 +106,18 @@ def run_cell(
     started = time.monotonic()
     cell_dir = opts.out_dir / safe_name(cell.id)
     cell_dir.mkdir(parents=True, exist_ok=True)
-    rerun = f"{opts.rerun_prefix} --broker {cell.broker or 'embedded'} --cell {shlex.quote(cell.id)}"
+    rerun = (
+        f"{opts.rerun_prefix} --broker {cell.broker or 'embedded'} --cell {shlex.quote(cell.id)}"
+    )
     result = CellResult(
-        id=cell.id, scenario=sc.name, fault=cell.fault.name, broker=cell.broker,
-        roles=cell.role_map, verdict=FAIL, artifacts=cell_dir.name, rerun=rerun,
+        id=cell.id,
+        scenario=sc.name,
+        fault=cell.fault.name,
+        broker=cell.broker,
+        roles=cell.role_map,
+        verdict=FAIL,
+        artifacts=cell_dir.name,
+        rerun=rerun,
     )
 
     missing = cell.fault.needs - (broker.capabilities if broker else frozenset())
@@ -133,9 +141,20 @@ def run_cell(
     taps: list[Tap] = []
     failures: list[Failure] = []
     commands: list[str] = []
-    trace.add(TraceEvent(t=clock.now(), kind=HARNESS, name="cell", fields={
-        "id": cell.id, "fault": plan.describe(), "address": address, "count": count,
-        "broker": broker.describe() if broker else None}))
+    trace.add(
+        TraceEvent(
+            t=clock.now(),
+            kind=HARNESS,
+            name="cell",
+            fields={
+                "id": cell.id,
+                "fault": plan.describe(),
+                "address": address,
+                "count": count,
+                "broker": broker.describe() if broker else None,
+            },
+        )
+    )
 
     def on_call(action: Call) -> None:
         calls.put(action)
@@ -146,8 +165,18 @@ def run_cell(
             prefix = impl.argv()
         except PeerUnavailable as e:
             raise CellSkipped(str(e)) from e
-        argv = [*prefix, role.peer_role, "--url", url, "--address", address,
-                "--count", str(count), "--timeout", f"{max(1.0, timeout - PEER_MARGIN):g}"]
+        argv = [
+            *prefix,
+            role.peer_role,
+            "--url",
+            url,
+            "--address",
+            address,
+            "--count",
+            str(count),
+            "--timeout",
+            f"{max(1.0, timeout - PEER_MARGIN):g}",
+        ]
         if role.listen:
             argv.append("--listen")
         if broker is not None and broker.user is not None:
@@ -158,7 +187,9 @@ def run_cell(
         commands.append(f"# {role.label} ({impl.name})\n{shlex.join(argv)}")
         label = role.label
         proc = ManagedProcess(
-            argv, label=f"{label}({impl.name})", clock=clock,
+            argv,
+            label=f"{label}({impl.name})",
+            clock=clock,
             on_line=lambda t, obj: trace.add(_peer_event(label, t, obj)),
             stderr_path=cell_dir / f"{label}.stderr.txt",
         )
@@ -167,8 +198,16 @@ def run_cell(
         return proc
 
     def make_tap(upstream: tuple[str, int], client: str, server: str) -> Tap:
-        tap = Tap(upstream, client=client, server=server, sink=trace.add, clock=clock.now,
-                  conns=conns, rules=plan.for_label(client), on_call=on_call)
+        tap = Tap(
+            upstream,
+            client=client,
+            server=server,
+            sink=trace.add,
+            clock=clock.now,
+            conns=conns,
+            rules=plan.for_label(client),
+            on_call=on_call,
+        )
         tap.start()
         taps.append(tap)
         return tap
@@ -201,8 +240,14 @@ def run_cell(
             except queue.Empty:
                 action = None
             if action is not None and action.what == "restart-broker" and broker is not None:
-                trace.add(TraceEvent(t=clock.now(), kind=HARNESS, name="broker-restart",
-                                     fields={"rule": action.reason}))
+                trace.add(
+                    TraceEvent(
+                        t=clock.now(),
+                        kind=HARNESS,
+                        name="broker-restart",
+                        fields={"rule": action.reason},
+                    )
+                )
                 try:
                     broker.restart()
                     trace.add(TraceEvent(t=clock.now(), kind=HARNESS, name="broker-restarted"))
@@ -214,35 +259,67 @@ def run_cell(
         _stop_all(procs, taps)
         raise
     except (ProcessError, ValueError) as e:
-        failures.append(Failure("peer-start", f"{e}; trace stopped at: {last_frame_text(trace.sorted())}"))
+        failures.append(
+            Failure("peer-start", f"{e}; trace stopped at: {last_frame_text(trace.sorted())}")
+        )
     finally:
         killed = {label for label, p in procs.items() if p.running()}
         for label in killed:
-            trace.add(TraceEvent(t=clock.now(), kind=HARNESS, name="timeout",
-                                 fields={"peer": label, "after_s": round(timeout + KILL_MARGIN, 1)}))
+            trace.add(
+                TraceEvent(
+                    t=clock.now(),
+                    kind=HARNESS,
+                    name="timeout",
+                    fields={"peer": label, "after_s": round(timeout + KILL_MARGIN, 1)},
+                )
+            )
         # give peers' last frames a moment to pass the taps before stopping them
         time.sleep(0.05)
         still_open = _stop_all(procs, taps)
         if still_open:
-            trace.add(TraceEvent(t=clock.now(), kind=HARNESS, name="still-open",
-                                 fields={"connections": still_open}))
+            trace.add(
+                TraceEvent(
+                    t=clock.now(),
+                    kind=HARNESS,
+                    name="still-open",
+                    fields={"connections": still_open},
+                )
+            )
 
     events = trace.sorted()
     peers: dict[str, PeerRun] = {}
     for label, p in procs.items():
         peers[label] = PeerRun(
-            label=label, impl=impl_of[label], argv=p.argv, exit_code=p.returncode,
-            result=p.result, lines=p.events(), stderr_tail=p.stderr_tail(),
+            label=label,
+            impl=impl_of[label],
+            argv=p.argv,
+            exit_code=p.returncode,
+            result=p.result,
+            lines=p.events(),
+            stderr_tail=p.stderr_tail(),
             killed=label in killed,
         )
         (cell_dir / f"{label}.stdout.jsonl").write_text(
-            "".join(json.dumps(o) + "\n" for _, o in p.events()))
+            "".join(json.dumps(o) + "\n" for _, o in p.events())
+        )
         if p.bad_lines:
-            failures.append(Failure("contract-output", f"{label} ({impl_of[label]}) printed "
-                                    f"non-JSON on stdout: {p.bad_lines[0][:120]!r}"))
-    run = CellRun(scenario=sc, fault=cell.fault.name, count=count, address=address,
-                  roles=dict(impl_of), peers=peers, trace=events,
-                  broker=broker.describe() if broker else None)
+            failures.append(
+                Failure(
+                    "contract-output",
+                    f"{label} ({impl_of[label]}) printed "
+                    f"non-JSON on stdout: {p.bad_lines[0][:120]!r}",
+                )
+            )
+    run = CellRun(
+        scenario=sc,
+        fault=cell.fault.name,
+        count=count,
+        address=address,
+        roles=dict(impl_of),
+        peers=peers,
+        trace=events,
+        broker=broker.describe() if broker else None,
+    )
     failures = _assert(run, failures, timeout)
     result.duration_s = time.monotonic() - started
     result.figures = _figures(run)
@@ -252,14 +329,19 @@ def run_cell(
     if failures:
         first = failures[0]
         more = f" (+{len(failures) - 1} more)" if len(failures) > 1 else ""
-        result.verdict, result.rule, result.reason = FAIL, first.rule, f"[{first.rule}] {first.message}{more}"
+        result.verdict, result.rule, result.reason = (
+            FAIL,
+            first.rule,
+            f"[{first.rule}] {first.message}{more}",
+        )
     else:
         result.verdict, result.reason = PASS, ""
     if opts.known is not None:
         identity = broker.identity if broker else {}
         versions = {name: registry.get(name).version() for name in cell.impls}
-        verdict, reason, entry = known_mod.apply(result.verdict, result.reason, result, identity,
-                                                 versions, opts.known)
+        verdict, reason, entry = known_mod.apply(
+            result.verdict, result.reason, result, identity, versions, opts.known
+        )
         result.verdict, result.reason, result.known = verdict, reason, entry
     _write_verdict(cell_dir, result, failures)
     return result
@@ -292,8 +374,13 @@ def _assert(run: CellRun, failures: list[Failure], timeout: float) -> list[Failu
         who = f"{label} ({p.impl})"
         stopped = last_frame_text(run.trace, label)
         if p.killed:
-            failures.append(Failure("cell-timeout", f"{who} still running after "
-                                    f"{timeout + KILL_MARGIN:g} s; trace stopped at: {stopped}"))
+            failures.append(
+                Failure(
+                    "cell-timeout",
+                    f"{who} still running after "
+                    f"{timeout + KILL_MARGIN:g} s; trace stopped at: {stopped}",
+                )
+            )
             continue
         rc = p.exit_code
         if rc == 0:
@@ -303,8 +390,17 @@ def _assert(run: CellRun, failures: list[Failure], timeout: float) -> list[Failu
         rule = _EXIT_RULES.get(rc or 0, "peer-crash")
         res = p.result or {}
         if rc == 3:
-            waiting = next((o.get("waiting_for") for _, o in reversed(p.lines)
-                            if o.get("kind") == "timeout"), None) or "?"
+            waiting = (
+                next(
+                    (
+                        o.get("waiting_for")
+                        for _, o in reversed(p.lines)
+                        if o.get("kind") == "timeout"
+                    ),
+                    None,
+                )
+                or "?"
+            )
             msg = f"{who} timed out waiting for {waiting}; trace stopped at: {stopped}"
         elif rc == 1:
             msg = f"{who} failed: {res.get('error') or p.stderr_tail.splitlines()[-1:] or 'exit 1'}"
@@ -319,7 +415,15 @@ def _figures(run: CellRun) -> dict[str, Any]:
     figs: dict[str, Any] = {"count": run.count}
     for label, p in run.peers.items():
         res = p.result or {}
-        for key in ("duplicates", "resent", "reconnects", "confirmed", "received", "served", "replies"):
+        for key in (
+            "duplicates",
+            "resent",
+            "reconnects",
+            "confirmed",
+            "received",
+            "served",
+            "replies",
+        ):
             if isinstance(res.get(key), int):
                 figs[f"{label}.{key}"] = res[key]
     figs["frames"] = sum(1 for e in run.trace if e.kind == FRAME)
@@ -329,5 +433,7 @@ def _figures(run: CellRun) -> dict[str, Any]:
 
 def _write_verdict(cell_dir: Path, result: CellResult, failures: list[Failure]) -> None:
     data = result.to_json()
-    data["failures"] = [{"rule": f.rule, "message": f.message, "detail": f.detail} for f in failures]
+    data["failures"] = [
+        {"rule": f.rule, "message": f.message, "detail": f.detail} for f in failures
+    ]
     (cell_dir / "verdict.json").write_text(json.dumps(data, indent=2) + "\n")

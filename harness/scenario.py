@@ -58,7 +58,8 @@ class PeerRun:
 
     def events(self, name: str | None = None) -> list[dict[str, Any]]:
         return [
-            o for _, o in self.lines
+            o
+            for _, o in self.lines
             if o.get("kind") == "event" and (name is None or o.get("name") == name)
         ]
 
@@ -78,8 +79,11 @@ class CellRun:
     params: dict[str, Any] = field(default_factory=dict)
 
     def peer_events(self, label: str, name: str | None = None) -> list[TraceEvent]:
-        return [e for e in self.trace if e.kind == PEER and e.src == label
-                and (name is None or e.name == name)]
+        return [
+            e
+            for e in self.trace
+            if e.kind == PEER and e.src == label and (name is None or e.name == name)
+        ]
 
     def result(self, label: str) -> dict[str, Any]:
         return self.peers[label].result or {}

@@ -98,8 +98,10 @@ class Session:
         if n == 1:
             worker(0)
         else:
-            threads = [threading.Thread(target=worker, args=(i,), name=f"cell-worker-{i}", daemon=True)
-                       for i in range(n)]
+            threads = [
+                threading.Thread(target=worker, args=(i,), name=f"cell-worker-{i}", daemon=True)
+                for i in range(n)
+            ]
             for t in threads:
                 t.start()
             for t in threads:
@@ -137,25 +139,48 @@ class Session:
             slot = self._broker(cell.broker, held, workdir)
             if slot.error:
                 verdict = SKIPPED if slot.unavailable and not in_ci() else FAIL
-                return CellResult(id=cell.id, scenario=cell.scenario.name, fault=cell.fault.name,
-                                  broker=cell.broker, roles=cell.role_map, verdict=verdict,
-                                  reason=slot.error, rule="broker" if verdict == FAIL else None)
+                return CellResult(
+                    id=cell.id,
+                    scenario=cell.scenario.name,
+                    fault=cell.fault.name,
+                    broker=cell.broker,
+                    roles=cell.role_map,
+                    verdict=verdict,
+                    reason=slot.error,
+                    rule="broker" if verdict == FAIL else None,
+                )
             broker = slot.broker
         try:
             return run_cell(cell, broker, self.registry, self.opts)
         except CellSkipped as e:
             verdict = FAIL if in_ci() else SKIPPED
-            return CellResult(id=cell.id, scenario=cell.scenario.name, fault=cell.fault.name,
-                              broker=cell.broker, roles=cell.role_map, verdict=verdict,
-                              reason=str(e), duration_s=time.monotonic() - t0,
-                              rule="peer-missing" if verdict == FAIL else None)
+            return CellResult(
+                id=cell.id,
+                scenario=cell.scenario.name,
+                fault=cell.fault.name,
+                broker=cell.broker,
+                roles=cell.role_map,
+                verdict=verdict,
+                reason=str(e),
+                duration_s=time.monotonic() - t0,
+                rule="peer-missing" if verdict == FAIL else None,
+            )
         except Exception as e:  # a harness bug must not take the whole run down
-            return CellResult(id=cell.id, scenario=cell.scenario.name, fault=cell.fault.name,
-                              broker=cell.broker, roles=cell.role_map, verdict=FAIL,
-                              reason=f"harness error: {type(e).__name__}: {e}", rule="harness",
-                              duration_s=time.monotonic() - t0)
+            return CellResult(
+                id=cell.id,
+                scenario=cell.scenario.name,
+                fault=cell.fault.name,
+                broker=cell.broker,
+                roles=cell.role_map,
+                verdict=FAIL,
+                reason=f"harness error: {type(e).__name__}: {e}",
+                rule="harness",
+                duration_s=time.monotonic() - t0,
+            )
 
-    def result(self, cells: list[CellResult], command: str, started: float, started_at: str) -> RunResult:
+    def result(
+        self, cells: list[CellResult], command: str, started: float, started_at: str
+    ) -> RunResult:
         peers = []
         for name in sorted({impl for c in cells for impl in c.roles.values()}):
             try:
@@ -163,8 +188,14 @@ class Session:
             except Exception:
                 peers.append({"name": name, "version": ""})
         brokers = list(self.brokers_seen.values())
-        return RunResult(brokers=brokers, peers=peers, cells=cells, started_at=started_at,
-                         duration_s=time.monotonic() - started, command=command)
+        return RunResult(
+            brokers=brokers,
+            peers=peers,
+            cells=cells,
+            started_at=started_at,
+            duration_s=time.monotonic() - started,
+            command=command,
+        )
 
 
 def now_iso() -> str:

@@ -42,10 +42,22 @@ class EmbeddedBroker(Broker):
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.store.mkdir(exist_ok=True)
         self.starts += 1
-        argv = [sys.executable, str(BROKER_SCRIPT), "--host", "127.0.0.1", "--port", str(port),
-                "--store", str(self.store)]
-        proc = ManagedProcess(argv, label="broker", stderr_path=self.workdir / f"broker-{self.starts}.log",
-                              pdeathsig=False)
+        argv = [
+            sys.executable,
+            str(BROKER_SCRIPT),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--store",
+            str(self.store),
+        ]
+        proc = ManagedProcess(
+            argv,
+            label="broker",
+            stderr_path=self.workdir / f"broker-{self.starts}.log",
+            pdeathsig=False,
+        )
         t0 = time.monotonic()
         proc.start()
         self.proc = proc
@@ -57,14 +69,20 @@ class EmbeddedBroker(Broker):
             except ProcessError as e:
                 # a restart may race the old socket's release: retry on the same port until the deadline
                 if port and time.monotonic() < deadline and not proc.running():
-                    proc = ManagedProcess(argv, label="broker", pdeathsig=False,
-                                          stderr_path=self.workdir / f"broker-{self.starts}-retry.log")
+                    proc = ManagedProcess(
+                        argv,
+                        label="broker",
+                        pdeathsig=False,
+                        stderr_path=self.workdir / f"broker-{self.starts}-retry.log",
+                    )
                     proc.start()
                     self.proc = proc
                     time.sleep(0.05)
                     continue
                 proc.kill()
-                raise BrokerError(f"embedded broker did not start: {e}", logs=proc.stderr_tail()) from e
+                raise BrokerError(
+                    f"embedded broker did not start: {e}", logs=proc.stderr_tail()
+                ) from e
         url = str(ready.get("url", ""))
         try:
             self.port = int(url.rsplit(":", 1)[1])

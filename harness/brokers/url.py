@@ -39,8 +39,9 @@ class UrlBroker(Broker):
     def start(self, timeout: float = 10.0) -> None:
         from harness.brokers.probe import wait_ready
 
-        self.identity = wait_ready(self.host, self.port, timeout, user=self.user,
-                                   password=self.password)
+        self.identity = wait_ready(
+            self.host, self.port, timeout, user=self.user, password=self.password
+        )
 
     def stop(self) -> None:
         pass

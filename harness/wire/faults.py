@@ -122,7 +122,11 @@ class CutBeforeSettle(Rule):
                 self.fired += 1
                 return Cut(before=True, reason=self.text)
             self.settled += n
-        elif frame.name == "transfer" and frame.fields.get("settled") and not frame.fields.get("more"):
+        elif (
+            frame.name == "transfer"
+            and frame.fields.get("settled")
+            and not frame.fields.get("more")
+        ):
             # a pre-settled delivery from this side counts as settled too
             pass
         return None

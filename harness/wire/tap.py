@@ -154,7 +154,11 @@ class Tap:
         except (OSError, TimeoutError) as e:
             reason = getattr(e, "strerror", None) or type(e).__name__
             self._emit(
-                CONN, "refused", conn=name, src=self.client, dst=self.server,
+                CONN,
+                "refused",
+                conn=name,
+                src=self.client,
+                dst=self.server,
                 fields={"upstream": f"{self.upstream[0]}:{self.upstream[1]}", "reason": reason},
             )
             self._close(conn, by=self.server, event=True)
@@ -177,8 +181,14 @@ class Tap:
                     w.close()
         self._open.pop(conn.name, None)
         if event:
-            self._emit(CONN, "close", conn=conn.name, src=self.client, dst=self.server,
-                       fields={"by": by or "unknown"})
+            self._emit(
+                CONN,
+                "close",
+                conn=conn.name,
+                src=self.client,
+                dst=self.server,
+                fields={"by": by or "unknown"},
+            )
         for t in conn.tasks:
             if t is not asyncio.current_task():
                 t.cancel()
@@ -196,12 +206,12 @@ class Tap:
             while not conn.closed:
                 data = await reader.read(_READ_SIZE)
                 if not data:
-                    # EOF from src: pass the half-close on, the other direction may go on
+                    # EOF from src: close both sides, as a direct TCP peer would see it.
+                    # (Passing on a half-close leaves some clients waiting forever when
+                    # the broker process dies.) Buffered bytes are still flushed.
                     if conn.closed_by is None:
                         conn.closed_by = src
-                    with contextlib.suppress(Exception):
-                        if writer.can_write_eof():
-                            writer.write_eof()
+                    self._close(conn, by=src, event=True)
                     return
                 if decoder is None:
                     writer.write(data)
@@ -212,8 +222,14 @@ class Tap:
                 try:
                     items = decoder.feed(data)
                 except DecodeError as e:
-                    self._emit(HARNESS, "decode-error", conn=conn.name, src=src, dst=dst,
-                               fields={"offset": e.offset, "reason": e.reason})
+                    self._emit(
+                        HARNESS,
+                        "decode-error",
+                        conn=conn.name,
+                        src=src,
+                        dst=dst,
+                        fields={"offset": e.offset, "reason": e.reason},
+                    )
                     decoder = None  # stay transparent: forward the rest undecoded
                     items = []
                 sent = 0  # bytes of ``data`` already forwarded
@@ -229,8 +245,14 @@ class Tap:
                             writer.write(data[sent:upto])
                             with contextlib.suppress(Exception):
                                 await writer.drain()
-                        self._emit(CONN, "cut", conn=conn.name, src=src, dst=dst,
-                                   fields={"rule": action.reason})
+                        self._emit(
+                            CONN,
+                            "cut",
+                            conn=conn.name,
+                            src=src,
+                            dst=dst,
+                            fields={"rule": action.reason},
+                        )
                         conn.closed_by = "tap"
                         self._close(conn, by="tap", event=False)
                         return
@@ -239,12 +261,24 @@ class Tap:
                             writer.write(data[sent:start])
                             await writer.drain()
                             sent = start
-                        self._emit(HARNESS, "fault", conn=conn.name, src=src, dst=dst,
-                                   fields={"rule": action.reason})
+                        self._emit(
+                            HARNESS,
+                            "fault",
+                            conn=conn.name,
+                            src=src,
+                            dst=dst,
+                            fields={"rule": action.reason},
+                        )
                         await asyncio.sleep(action.seconds)
                     elif isinstance(action, Call):
-                        self._emit(HARNESS, "fault", conn=conn.name, src=src, dst=dst,
-                                   fields={"rule": action.reason})
+                        self._emit(
+                            HARNESS,
+                            "fault",
+                            conn=conn.name,
+                            src=src,
+                            dst=dst,
+                            fields={"rule": action.reason},
+                        )
                         if self.on_call is not None:
                             self.on_call(action)
                 if sent < len(data):
@@ -252,8 +286,10 @@ class Tap:
                 self.bytes_forwarded += len(data)
                 await writer.drain()
         except (ConnectionError, OSError):
+            # a reset on either socket ends the whole connection, like EOF does
             if conn.closed_by is None:
                 conn.closed_by = src
+            self._close(conn, by=conn.closed_by, event=True)
         except asyncio.CancelledError:
             pass
         finally:
@@ -261,13 +297,25 @@ class Tap:
                 try:
                     decoder.eof()
                 except DecodeError as e:
-                    self._emit(HARNESS, "decode-error", conn=conn.name, src=src, dst=dst,
-                               fields={"offset": e.offset, "reason": e.reason})
+                    self._emit(
+                        HARNESS,
+                        "decode-error",
+                        conn=conn.name,
+                        src=src,
+                        dst=dst,
+                        fields={"offset": e.offset, "reason": e.reason},
+                    )
 
     def _record(self, conn: _Conn, item: Frame | ProtocolHeader, src: str, dst: str):
         if isinstance(item, ProtocolHeader):
-            self._emit(HEADER, item.name, conn=conn.name, src=src, dst=dst,
-                       fields={"version": f"{item.major}.{item.minor}.{item.revision}"})
+            self._emit(
+                HEADER,
+                item.name,
+                conn=conn.name,
+                src=src,
+                dst=dst,
+                fields={"version": f"{item.major}.{item.minor}.{item.revision}"},
+            )
             return None
         name = item.name
         fields = dict(item.performative.fields) if item.performative is not None else {}
@@ -276,8 +324,9 @@ class Tap:
             if msg is not None:
                 fields["message"] = msg
             fields["payload_size"] = item.payload_size
-        self._emit(FRAME, name, conn=conn.name, src=src, dst=dst, channel=item.channel,
-                   fields=fields)
+        self._emit(
+            FRAME, name, conn=conn.name, src=src, dst=dst, channel=item.channel, fields=fields
+        )
         if not self.rules:
             return None
         view = FrameView(conn=conn.name, src=src, dst=dst, name=name, fields=fields)
