@@ -70,6 +70,8 @@ class Recipe:
     user: str = ""
     expose: tuple[int, ...] = ()
     labels: tuple[tuple[str, str], ...] = field(default=())
+    #: mmdebstrap's variant: ``apt`` (essential + apt) unless a recipe needs less
+    variant: str = "apt"
 
     def digest(self) -> str:
         """12 hex digits of a hash over everything that shapes the image."""
@@ -221,6 +223,23 @@ def _lock_path(name: str) -> str:
     return os.path.join(tempfile.gettempdir(), f"amqp-interop-image-{name}.lock")
 
 
+def _prune_older(recipe: Recipe) -> None:
+    """Remove this recipe's images of earlier recipe versions (each is ~250 MB); best effort."""
+    repo = recipe.tag.split(":", 1)[0]
+    try:
+        r = subprocess.run(
+            [_docker(), "images", "--format", "{{.Repository}}:{{.Tag}}", repo],
+            capture_output=True,
+            text=True,
+            timeout=DOCKER_QUERY_TIMEOUT_S,
+        )
+        old = [t for t in r.stdout.split() if t != recipe.tag and t.startswith(repo + ":")]
+        if old:  # an image still used by a container stays: rmi without -f refuses
+            subprocess.run([_docker(), "rmi", *old], capture_output=True, timeout=120)
+    except (subprocess.TimeoutExpired, ImageError):
+        pass
+
+
 def build(name: str, force: bool = False, log: str | None = None) -> str:
     """Build the image of recipe ``name`` unless it exists; return its tag.
 
@@ -252,8 +271,8 @@ def build(name: str, force: bool = False, log: str | None = None) -> str:
                 _run_logged(
                     [
                         mmdebstrap,
-                        "--variant=apt",
-                        "--include=" + ",".join(recipe.packages),
+                        f"--variant={recipe.variant}",
+                        *(["--include=" + ",".join(recipe.packages)] if recipe.packages else []),
                         "--dpkgopt=path-exclude=/usr/share/doc/*",
                         "--dpkgopt=path-exclude=/usr/share/man/*",
                         f'--customize-hook=sh {setup} "$1"',
@@ -269,6 +288,7 @@ def build(name: str, force: bool = False, log: str | None = None) -> str:
                     argv += ["--change", change]
                 argv += ["--message", f"amqp-interop recipe {name}", rootfs, recipe.tag]
                 _run_logged(argv, log_path, IMPORT_TIMEOUT_S, f"docker import of image {name}")
+            _prune_older(recipe)
         finally:
             fcntl.flock(lockfile, fcntl.LOCK_UN)
     return recipe.tag

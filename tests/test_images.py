@@ -1,0 +1,171 @@
+"""Local broker images: recipes as data, cached by recipe hash, built with mmdebstrap + docker import."""
+
+from __future__ import annotations
+
+import dataclasses
+import fcntl
+import json
+import re
+import subprocess
+import threading
+import time
+import uuid
+
+import pytest
+
+from harness import images
+from harness.brokers.container import ContainerProvider
+from harness.env import require
+from harness.images import ImageError, Recipe
+
+
+def test_rabbitmq_recipe_is_listed() -> None:
+    names = [r.name for r in images.list_recipes()]
+    assert "rabbitmq-3.10" in names
+    assert names == sorted(names)
+
+
+def test_tag_carries_the_recipe_hash() -> None:
+    r = images.get_recipe("rabbitmq-3.10")
+    assert re.fullmatch(r"amqp-interop/rabbitmq-3\.10:[0-9a-f]{12}", r.tag)
+    assert r.tag == images.get_recipe("rabbitmq-3.10").tag
+    changed = dataclasses.replace(r, setup=r.setup + "\n# changed\n")
+    assert changed.tag != r.tag
+    assert dataclasses.replace(r, packages=("rabbitmq-server", "less")).digest() != r.digest()
+
+
+def test_rabbitmq_image_runs_the_server_as_rabbitmq_in_the_foreground() -> None:
+    r = images.get_recipe("rabbitmq-3.10")
+    changes = r.changes()
+    assert changes[0] == 'CMD ["/usr/lib/rabbitmq/bin/rabbitmq-server"]'
+    assert "USER rabbitmq" in changes
+    assert "ENV HOME=/var/lib/rabbitmq" in changes
+    assert "EXPOSE 5672" in changes
+    assert "LABEL amqp-interop.recipe=rabbitmq-3.10" in changes
+    assert "[rabbitmq_amqp1_0]." in r.setup
+    assert "listeners.tcp.default = 0.0.0.0:5672" in r.setup
+    assert r.suite == "bookworm" and r.packages == ("rabbitmq-server",)
+
+
+def test_unknown_recipe_lists_the_known_ones() -> None:
+    with pytest.raises(
+        ImageError, match=r"^no image recipe named 'nope' \(known: .*rabbitmq-3\.10"
+    ):
+        images.get_recipe("nope")
+
+
+def test_cli_unknown_recipe_is_one_line(capsys: pytest.CaptureFixture[str]) -> None:
+    assert images.main(["build", "nope"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("interop images: no image recipe named 'nope'")
+    assert err.count("\n") == 1
+
+
+def test_no_docker_is_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(images.shutil, "which", lambda name: None)
+    with pytest.raises(ImageError) as info:
+        images.build("rabbitmq-3.10")
+    assert str(info.value) == "docker is not installed (apt-get install docker.io)"
+
+
+def test_no_mmdebstrap_is_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(
+        images.shutil, "which", lambda name: "/usr/bin/docker" if name == "docker" else None
+    )
+    monkeypatch.setattr(images, "image_exists", lambda tag: False)
+    with pytest.raises(ImageError) as info:
+        images.build("rabbitmq-3.10")
+    assert str(info.value) == "mmdebstrap is not installed (apt-get install mmdebstrap)"
+
+
+def test_a_failing_step_reports_its_last_line(tmp_path) -> None:
+    log = str(tmp_path / "build.log")
+    with pytest.raises(ImageError) as info:
+        images._run_logged(
+            ["sh", "-c", "echo fetching; echo 'E: Unable to locate package nope' >&2; exit 100"],
+            log,
+            10,
+            "mmdebstrap for image x",
+        )
+    assert (
+        str(info.value)
+        == "mmdebstrap for image x failed (exit 100): E: Unable to locate package nope"
+    )
+    assert "fetching" in info.value.output
+
+
+def test_a_hanging_step_is_killed(tmp_path) -> None:
+    started = time.monotonic()
+    with pytest.raises(ImageError, match="took longer than 1 s"):
+        images._run_logged(["sleep", "30"], str(tmp_path / "log"), 1, "docker import")
+    assert time.monotonic() - started < 5
+
+
+def test_concurrent_builds_wait_for_the_first(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A second build waits on the recipe's lock, then finds the image the first one made."""
+    built = threading.Event()
+    monkeypatch.setattr(images, "image_exists", lambda tag: built.is_set())
+    monkeypatch.setattr(images, "_docker", lambda: "docker")
+    monkeypatch.setattr(
+        images, "_run_logged", lambda *a, **k: pytest.fail("must not build: the image is there")
+    )
+    monkeypatch.setattr(images.os, "geteuid", lambda: 0)
+    recipe = dataclasses.replace(images.get_recipe("rabbitmq-3.10"), name="lock-test")
+    monkeypatch.setitem(images.RECIPES, recipe.name, recipe)
+    result: list[str] = []
+    with open(images._lock_path(recipe.name), "a+") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # "another process" is building
+        t = threading.Thread(target=lambda: result.append(images.build(recipe.name)))
+        t.start()
+        time.sleep(0.3)
+        assert t.is_alive() and not result
+        built.set()
+        fcntl.flock(lock, fcntl.LOCK_UN)
+        t.join(timeout=5)
+    assert result == [recipe.tag]
+
+
+@pytest.mark.slow
+def test_build_a_small_recipe_end_to_end(monkeypatch: pytest.MonkeyPatch) -> None:
+    """mmdebstrap + setup hook + docker import, on a recipe small enough for a test."""
+    reason = ContainerProvider().unavailable()
+    if reason:
+        require(f"no Docker engine: {reason}")
+    marker = uuid.uuid4().hex
+    recipe = Recipe(
+        name=f"test-{marker[:8]}",
+        description="test image",
+        suite="bookworm",
+        packages=(),
+        variant="essential",
+        setup=f'set -eu\necho {marker} > "$1/etc/interop-test"\n',
+        cmd=("cat", "/etc/interop-test"),
+        env=(("INTEROP_TEST", "yes"),),
+        expose=(5672,),
+    )
+    monkeypatch.setitem(images.RECIPES, recipe.name, recipe)
+    try:
+        started = time.monotonic()
+        tag = images.build(recipe.name)
+        took = time.monotonic() - started
+        assert tag == recipe.tag and images.image_exists(tag)
+        out = subprocess.run(
+            ["docker", "run", "--rm", tag], capture_output=True, text=True, timeout=60
+        )
+        assert out.stdout.strip() == marker
+        config = json.loads(
+            subprocess.run(
+                ["docker", "image", "inspect", "--format", "{{json .Config}}", tag],
+                capture_output=True,
+                text=True,
+                timeout=30,
+            ).stdout
+        )
+        assert "INTEROP_TEST=yes" in config["Env"]
+        assert "5672/tcp" in config["ExposedPorts"]
+        assert config["Labels"]["amqp-interop.recipe"] == recipe.name
+        again = time.monotonic()
+        assert images.build(recipe.name) == tag  # cached by recipe hash
+        assert time.monotonic() - again < 5 < took
+    finally:
+        subprocess.run(["docker", "rmi", "-f", recipe.tag], capture_output=True, timeout=60)
