@@ -366,7 +366,10 @@ def _assert(run: CellRun, failures: list[Failure], timeout: float) -> list[Failu
     """Invariants, then the scenario's checks, then how each peer ended."""
     from harness.trace import invariants
 
-    for v in invariants.check(run.trace, skip=run.scenario.skip_invariants):
+    rules = list(invariants.DEFAULT_RULES) + sorted(
+        run.scenario.extra_invariants - set(invariants.DEFAULT_RULES)
+    )
+    for v in invariants.check(run.trace, rules=rules, skip=tuple(run.scenario.skip_invariants)):
         failures.append(Failure(v.rule, v.message))
     for check in run.scenario.checks:
         failures.extend(check(run))

@@ -128,6 +128,9 @@ class Scenario:
     faults: tuple[FaultSpec, ...] = (NO_FAULTS,)
     checks: tuple[Check, ...] = ()
     skip_invariants: frozenset[str] = frozenset()
+    #: invariants beyond the protocol's defaults that the suite holds peers to:
+    #: a clean shutdown detaches links before the close (the tutorial skips it)
+    extra_invariants: frozenset[str] = frozenset({"detach-before-close"})
     #: two-party scenarios pair every implementation with every other; one-role
     #: scenarios run each implementation alone
     marker: str = ""
