@@ -82,7 +82,9 @@ __all__ = [
 
 MISSING: Any = type("Missing", (), {"__repr__": lambda self: "<missing>"})()
 SCOPES = ("connection", "trace", "link")
-_SEARCH_BUDGET = 20000  # candidate tries per view before giving up backtracking
+# events examined per view before the matcher stops retrying captures at later
+# positions (the first, greedy pass always completes: it is linear in the view)
+_SEARCH_BUDGET = 2_000_000
 
 
 # --------------------------------------------------------------------- predicates
@@ -352,13 +354,16 @@ def _step(kind: str, name: Any, src: Any, dst: Any, channel: Any, fields: dict) 
 
 
 def frame(
-    name: Any = None, *, src: Any = None, dst: Any = None, channel: Any = None, **fields: Any
+    name: Any = None, /, *, src: Any = None, dst: Any = None, channel: Any = None, **fields: Any
 ) -> Step:
-    """A wire frame: performative ``name`` (None: any), from ``src`` to ``dst`` labels."""
+    """A wire frame: performative ``name`` (None: any), from ``src`` to ``dst`` labels.
+
+    ``name`` is positional only, so ``frame("attach", name="L")`` tests the link name.
+    """
     return _step(FRAME, name, src, dst, channel, fields)
 
 
-def header(name: Any = None, *, src: Any = None, dst: Any = None) -> Step:
+def header(name: Any = None, /, *, src: Any = None, dst: Any = None) -> Step:
     """A protocol header ("amqp", "sasl")."""
     return _step(HEADER, name, src, dst, None, {})
 
@@ -743,7 +748,7 @@ def _search(
     """
     n = len(steps)
     best: list[_Attempt | None] = [None]
-    tries = [0]
+    work = [0]
 
     def fail(a: _Attempt) -> None:
         if best[0] is None or a.k > best[0].k:
@@ -758,6 +763,8 @@ def _search(
         pad: list[Pos] = [None] * len(nevers)
 
         def violation(start: int, end: int, c: dict[str, Any]) -> tuple[int, int] | None:
+            if nevers:
+                work[0] += end - start
             for q in range(start, end):
                 for ni, ns in nevers:
                     if ns.test(view[q], c) is not None:
@@ -792,12 +799,15 @@ def _search(
                 return None
             return rec(j + 1, max(used) + 1, group_caps, matched + pad + [tuple(used)])
         assert isinstance(step, Step)
-        seen: list[dict[str, Any]] = []
+        seen: set[str] = set()
         for p in range(pos, len(view)):
+            work[0] += 1
             binds = step.test(view[p], caps)
-            if binds is None or (binds and binds in seen):
+            if binds is None:
                 continue
-            tries[0] += 1
+            frozen = repr(sorted(binds.items(), key=lambda kv: kv[0])) if binds else ""
+            if frozen in seen:
+                continue
             new_caps = {**caps, **binds}
             v = violation(pos, p, new_caps)
             if v is not None:
@@ -806,9 +816,9 @@ def _search(
             found = rec(j + 1, p + 1, new_caps, matched + pad + [p])
             if found is not None:
                 return found
-            if not binds or tries[0] > _SEARCH_BUDGET:
+            if not binds or work[0] > _SEARCH_BUDGET:
                 return None
-            seen.append(binds)
+            seen.add(frozen)
         if not seen:
             fail(_Attempt(j, "missing", pos, matched + pad, caps))
         return None

@@ -370,3 +370,9 @@ def test_never_before_an_any_order_group():
     )
     r = match(p2, events)
     assert not r.ok and "step 2 violated" in r.explain()
+
+
+def test_attach_name_is_a_field_not_the_performative():
+    events = hello_trace()
+    assert match(Pattern("p", [frame("attach", name="send", role="sender")]), events).ok
+    assert not match(Pattern("p", [frame("attach", name="nope")]), events).ok
