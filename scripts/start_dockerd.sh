@@ -35,6 +35,8 @@ for pidfile in /var/run/docker.pid /run/containerd/containerd.pid; do
     fi
 done
 
+# Default options: with iptables on (the default), containers publish ports on 127.0.0.1
+# (docker-proxy) on this machine's kind; --iptables=false was not needed.
 # setsid: the engine is a machine service, it must not die with the calling shell
 # or be caught by a test's process-group kill.
 setsid nohup dockerd >>"$LOG" 2>&1 </dev/null &

@@ -240,6 +240,6 @@ def test_remove_leftover_containers(rabbitmq_image: str) -> None:
     try:
         removed = remove_leftover_containers()
         assert made["dead"] in removed and made["live"] not in removed
-        assert made["live"] in remove_leftover_containers(all_owners=True)
+        # (all_owners=True would also take other test workers' live brokers: not here)
     finally:
         subprocess.run(["docker", "rm", "-f", *made.values()], capture_output=True, timeout=60)
