@@ -5,17 +5,25 @@ they must happen, and the matcher finds them in the trace with anything else
 allowed in between::
 
     hello = Pattern("hello world handshake", [
-        frame("open", src="hello"), frame("open", dst="hello"),
-        frame("attach", src="hello", role="receiver", source__address=capture("queue")),
-        frame("attach", dst="hello", role="sender"),
+        frame("open", src="hello"),
+        any_order(                               # clients pipeline: no order promised here
+            frame("open", dst="hello"),
+            frame("attach", src="hello", role="receiver", source__address=capture("queue")),
+        ),
+        frame("attach", dst="hello", role="sender"),               # the answer, then only
         frame("attach", src="hello", role="sender", target__address=ref("queue")),
         never(frame("transfer", src="hello")),   # nothing sent before the credit
         frame("flow", dst="hello", link_credit=gt(0)),
         frame("transfer", src="hello", message__body="Hello World!"),
         frame("close", src="hello"),
-    ])
+    ], client="hello")
     result = match(hello, events)          # per connection by default
     assert result.ok, result.explain()
+
+Order across the two directions is only meaningful one way: a frame that the
+tap saw *before* the other side's frame cannot have been caused by it. Peers
+send open, begin, attach and flow without waiting for the remote open, so say
+what may happen in either order with ``any_order(...)``.
 
 Field keywords are ``__`` paths into the event's fields; a plain value must be
 equal, a predicate (``gt(0)``, ``one_of(...)``, ``present()``, ``capture``,
@@ -113,6 +121,7 @@ class Predicate:
         self._test = test
 
     def check(self, value: Any, ctx: _Ctx) -> bool:
+        """Whether ``value`` passes; a missing field never passes (see ``absent()``)."""
         if value is MISSING:
             return False
         try:
@@ -332,6 +341,7 @@ class Step:
         return ctx.new
 
     def describe(self) -> str:
+        """The step as one line of a handshake: ``frame attach src=hello role=receiver``."""
         words = [self.kind]
         attrs = dict(self.attrs)
         if self.kind == PEER:  # peer LABEL NAME reads as the peer's event line
@@ -394,6 +404,7 @@ class Never:
     step: Step
 
     def describe(self) -> str:
+        """``never <step>``, as listed in explanations."""
         return f"never {self.step.describe()}"
 
     def __repr__(self) -> str:
@@ -419,6 +430,7 @@ class AnyOrder:
     steps: list[Step]
 
     def describe(self) -> str:
+        """``any order: <step> & <step>`` on one line."""
         return "any order: " + " & ".join(s.describe() for s in self.steps)
 
     def __repr__(self) -> str:
@@ -454,6 +466,7 @@ class Pattern:
             raise ValueError("a pattern needs at least one positive step")
 
     def describe(self) -> str:
+        """The whole pattern, one numbered line per step (for docs and failure messages)."""
         lines = [f'pattern "{self.description}":']
         for i, s in enumerate(self.steps):
             if isinstance(s, AnyOrder):
@@ -481,6 +494,7 @@ class Forbid:
             raise ValueError(f"unknown scope {self.scope!r}; one of {', '.join(SCOPES)}")
 
     def describe(self) -> str:
+        """What is forbidden and in which window."""
         lines = [f'forbidden "{self.description}":', f"  never {self.step.describe()}"]
         if self.after is not None:
             lines.append(f"  after  {self.after.describe()}")
@@ -523,6 +537,7 @@ class LinkInfo:
 
     @property
     def key(self) -> LinkKey:
+        """(conn, name, sending side): a link name alone is unique only per direction."""
         return (self.conn, self.name, self.sender)
 
 
@@ -547,6 +562,7 @@ class LinkIndex:
     delivery_of: dict[int, tuple[SessionId, str | None, int]] = field(default_factory=dict)
 
     def links_of(self, conn_id: str) -> list[LinkInfo]:
+        """The links of one connection, in order of their first attach."""
         return [info for info in self.links.values() if info.conn == conn_id]
 
 
@@ -714,6 +730,7 @@ class MatchResult:
         return self.ok
 
     def explain(self) -> str:
+        """Multi-line text: the steps with what matched them, or where and why it failed."""
         return self.text
 
 
