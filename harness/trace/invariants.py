@@ -332,7 +332,10 @@ def _attach_answered(info: _Info) -> Iterator[Violation]:
             else:
                 assert j is not None
                 what = "closed the connection" if how == "close" else "dropped the TCP connection"
-                then = f"then {by} {what} at {info.events[j].t:.3f}"
+                if by in (None, "tap", "tap-stop"):  # the harness ended the cell
+                    then = f"then the harness stopped the tap at {info.events[j].t:.3f}"
+                else:
+                    then = f"then {by} {what} at {info.events[j].t:.3f}"
                 waited = info.events[j].t - e.t
             name = e.fields.get("name")
             yield info.v(

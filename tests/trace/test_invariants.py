@@ -246,6 +246,17 @@ def test_attach_unanswered_when_the_trace_ends_open():
     assert "trace ended with the connection open" in msg
 
 
+def test_attach_unanswered_until_the_harness_stops_the_tap():
+    tb = TraceBuilder(step=2.5)
+    c = tb.conn("client")
+    c.open()
+    c.c("attach", name="reply", handle=0, role="receiver", source={"dynamic": True})
+    tb.add(kind="conn", name="close", conn="c1", fields={"by": "tap-stop"})
+    (msg,) = only(tb.events, "attach-answered")
+    assert "attach of link reply from client not answered by broker within 2.5 s" in msg
+    assert "then the harness stopped the tap at" in msg
+
+
 def test_broker_initiated_attach_is_answered_by_client():
     tb = TraceBuilder()
     c = tb.conn("client")
