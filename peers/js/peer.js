@@ -426,6 +426,7 @@ function serveRole() {
             const caps = ctx.connection.offered_capabilities;
             const list = Array.isArray(caps) ? caps : caps ? [caps] : [];
             relay = list.map(String).includes('ANONYMOUS-RELAY');
+            if (relay && !anonymous) route(null, ctx.connection); // attach it before any request
         },
         linkOpened(ctx, link, address) {
             if (link === receiver && !readyPrinted) {
