@@ -269,11 +269,18 @@ class ManagedProcess:
                         return obj
                 seen = len(self.lines)
                 if self._stdout_done:
-                    rc = self.proc.wait(timeout=5) if self.proc else None
+                    rc = None
+                    with contextlib.suppress(subprocess.TimeoutExpired):
+                        if self.proc is not None:
+                            left = max(1.0, min(5.0, deadline - time.monotonic()))
+                            rc = self.proc.wait(timeout=left)
+                    # the stderr reader may lag the exit: its last line is the reason
+                    if len(self._threads) > 1:
+                        self._threads[1].join(timeout=1.0)
                     tail = self.last_stderr_line()
+                    how = f"exited (code {rc})" if rc is not None else "closed its stdout"
                     raise ProcessError(
-                        f"{self.label} exited (code {rc}) before {what}"
-                        + (f": {tail}" if tail else "")
+                        f"{self.label} {how} before {what}" + (f": {tail}" if tail else "")
                     )
                 left = deadline - time.monotonic()
                 if left <= 0:
