@@ -23,7 +23,7 @@ from typing import Any, NoReturn
 from urllib.parse import urlsplit
 
 from proton import Condition, Delivery, Endpoint, Message, symbol
-from proton.handlers import MessagingHandler
+from proton.handlers import MessagingHandler, Release
 from proton.reactor import Container
 
 ROLES = ("hello", "send", "receive", "serve", "request")
@@ -462,17 +462,22 @@ class Peer(MessagingHandler):
     def on_connection_closing(self, event: Any) -> None:
         # the remote closed first, without an error condition
         self.out.event("connection_closed")
-        if not self.done:
-            if self.error is None:
-                self.error = "the remote closed the connection before the role was done"
-        self.finish()
+        if self.done:
+            self.finish()
+        elif self.opts.listen:
+            pass  # a client left early; keep listening (it may come back) until done or timeout
+        else:
+            self.error = self.error or "the remote closed the connection before the role was done"
+            self.finish()
 
     def on_connection_closed(self, event: Any) -> None:
         self.out.event("connection_closed")
-        self.finish()
+        if self.done or not self.opts.listen or self.error is not None:
+            self.finish()
 
     def on_link_closing(self, event: Any) -> None:
-        if not self.done:
+        # in listen mode a client detaching is its business; connected, it breaks the role
+        if not self.done and not self.opts.listen:
             self.out.event("link_error", link=event.link.name, condition=None, description=None)
             self.fail(f"the remote detached link {event.link.name}")
 
@@ -719,7 +724,8 @@ class Receive(Peer):
 
     def on_message(self, event: Any) -> None:
         if self.done:
-            return  # auto-accept still settles it
+            # beyond --count (prefetched while closing): give it back, do not consume it
+            raise Release()
         msg = event.message
         ident = msg.id
         duplicate = ident in self.seen

@@ -112,6 +112,19 @@ def test_send_and_receive_events(procs: list[Proc], broker: str) -> None:
     )
 
 
+def test_receive_gives_back_what_it_does_not_need(procs: list[Proc], broker: str) -> None:
+    sender = start_peer(procs, "send", "--url", broker, "--address", "extra", "--count", "30")
+    assert sender.finish() == 0
+    first = start_peer(procs, "receive", "--url", broker, "--address", "extra", "--count", "10")
+    assert first.finish() == 0
+    rest = start_peer(
+        procs, "receive", "--url", broker, "--address", "extra", "--count", "30", "--timeout", "3"
+    )
+    assert rest.finish(10) == 3  # ids 1..10 are gone: consumed by the first receiver
+    assert rest.result()["missing"] == list(range(1, 11))
+    assert rest.result()["received"] == 20  # nothing beyond the first 10 was lost
+
+
 @pytest.mark.slow
 def test_ten_thousand_messages_through_the_broker(procs: list[Proc], broker: str) -> None:
     common = ["--url", broker, "--address", "bulk", "--count", "10000", "--quiet"]
@@ -193,6 +206,18 @@ def test_direct_serve_answers_a_dynamic_receiver(procs: list[Proc]) -> None:
     assert client.finish() == 0, client.stderr
     assert server.finish() == 0, server.stderr
     assert client.result()["replies"] == 4
+
+
+def test_direct_serve_with_count_0_serves_clients_until_killed(procs: list[Proc]) -> None:
+    server = start_peer(procs, "serve", "--listen", "--url", "amqp://127.0.0.1:0")
+    url = server.wait_for("ready")["url"]
+    for text in ("first", "second"):
+        client = start_peer(procs, "request", "--url", url, text)
+        assert client.finish() == 0, client.stderr
+        assert [m["body"] for m in client.events("message")] == [text.upper()]
+    server.signal(signal.SIGTERM)
+    assert server.finish(5) == 0
+    assert server.result() == {"kind": "result", "role": "serve", "ok": True, "served": 2}
 
 
 def test_hello_direct(procs: list[Proc]) -> None:
