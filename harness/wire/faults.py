@@ -115,6 +115,8 @@ class CutBeforeSettle(Rule):
         if frame.src != self.src or self.fired:
             return None
         if frame.name == "disposition":
+            if not frame.fields.get("settled"):
+                return None  # a state update settles nothing
             first = frame.fields.get("first") or 0
             last = frame.fields.get("last")
             n = 1 if last is None else max(1, int(last) - int(first) + 1)
@@ -154,6 +156,8 @@ class RestartAfter(Rule):
 
     def __init__(self, k: int, src: str) -> None:
         super().__init__()
+        if k < 1:
+            raise ValueError("k must be >= 1")
         self.k, self.src = k, src
         self.seen = 0
         self.text = f"restart the broker after transfer #{k} from {src}"
@@ -204,6 +208,12 @@ def parse_rule(text: str, src: str) -> Rule:
             "cut-before-settle:#5, delay:flow@0.5, restart-after:#100)"
         )
     verb, arg, k, secs = m["verb"], m["arg"], m["k"], m["secs"]
+    if k is not None and int(k) < 1:
+        raise ValueError(f"bad fault rule {text!r}: #count must be >= 1")
+    try:
+        seconds = float(secs) if secs else 0.0
+    except ValueError:
+        raise ValueError(f"bad fault rule {text!r}: bad seconds {secs!r}") from None
     if verb in ("cut-after", "cut-before"):
         if not arg or not k:
             raise ValueError(f"bad fault rule {text!r}: needs a frame name and #count")
@@ -215,7 +225,7 @@ def parse_rule(text: str, src: str) -> Rule:
     if verb == "delay":
         if not arg or not secs:
             raise ValueError(f"bad fault rule {text!r}: needs a frame name and @seconds")
-        return DelayFrames(arg, float(secs), src, times=int(k) if k else 1)
+        return DelayFrames(arg, seconds, src, times=int(k) if k else 1)
     if not k:
         raise ValueError(f"bad fault rule {text!r}: needs #count")
     return RestartAfter(int(k), src)
