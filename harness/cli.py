@@ -111,12 +111,10 @@ def _parser() -> argparse.ArgumentParser:
     m.add_argument("results", nargs="+")
     m.add_argument("-o", "--output", required=True)
 
-    im = sub.add_parser("images", help="broker images built locally")
-    ims = im.add_subparsers(dest="images_command", metavar="ACTION")
-    ib = ims.add_parser("build", help="build a broker image (mmdebstrap + docker import)")
-    ib.add_argument("name")
-    ib.add_argument("--force", action="store_true")
-    ims.add_parser("list", help="list image recipes")
+    im = sub.add_parser(
+        "images", help="broker images built locally (build NAME | list)", add_help=False
+    )
+    im.add_argument("rest", nargs=argparse.REMAINDER)
     return p
 
 
@@ -491,16 +489,10 @@ def cmd_merge(args: argparse.Namespace) -> int:
 def cmd_images(args: argparse.Namespace) -> int:
     from harness import images
 
-    if args.images_command == "list" or not args.images_command:
-        for r in images.list_recipes():
-            print(r)
-        return 0
     try:
-        tag = images.build(args.name, force=args.force)
-    except KeyError as e:
-        raise CliError(str(e).strip("'\"")) from None
-    print(tag)
-    return 0
+        return images.main(args.rest or ["--help"])
+    except SystemExit as e:  # argparse: usage errors exit 2, --help exits 0
+        return int(e.code or 0)
 
 
 if __name__ == "__main__":  # pragma: no cover

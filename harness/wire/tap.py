@@ -90,6 +90,10 @@ class Tap:
         self._open: dict[str, _Conn] = {}
         self.connections = 0
         self.bytes_forwarded = 0
+        # without fault rules nothing needs a decoded frame while bytes flow, so the
+        # pumps only keep (time, bytes) per direction and stop() decodes afterwards:
+        # the forwarding path stays a plain proxy (see scripts/bench_tap.py)
+        self._recordings: list[tuple[str, str, str, list[tuple[float, bytes]]]] = []
 
     # -- control (called from any thread) ------------------------------------
 
@@ -98,11 +102,42 @@ class Tap:
         return self.port
 
     def stop(self, timeout: float = 5.0) -> list[str]:
-        """Stop listening and close every connection; returns those that were still open."""
+        """Stop listening and close every connection; returns those that were still open.
+
+        Frames recorded without decoding are decoded here, in the caller's
+        thread, each stamped with the time its bytes arrived.
+        """
         try:
-            return ioloop.run(self._stop(), timeout)
+            still_open = ioloop.run(self._stop(), timeout)
         except TimeoutError:
-            return sorted(self._open)
+            still_open = sorted(self._open)
+        recordings, self._recordings = self._recordings, []
+        for name, src, dst, chunks in recordings:
+            self._decode_recording(name, src, dst, chunks)
+        return still_open
+
+    def _decode_recording(
+        self, name: str, src: str, dst: str, chunks: list[tuple[float, bytes]]
+    ) -> None:
+        decoder = FrameDecoder()
+        for t, data in chunks:
+            try:
+                items = decoder.feed(data)
+            except DecodeError as e:
+                for item in e.items:
+                    self._record_item(name, item, src, dst, t)
+                self._emit(
+                    HARNESS,
+                    "decode-error",
+                    conn=name,
+                    src=src,
+                    dst=dst,
+                    t=t,
+                    fields={"offset": e.offset, "reason": e.reason},
+                )
+                return
+            for item in items:
+                self._record_item(name, item, src, dst, t)
 
     def cut_all(self, reason: str, timeout: float = 5.0) -> None:
         """Cut every open connection now (used by harness-driven faults)."""
@@ -138,8 +173,9 @@ class Tap:
             self._emit(CONN, "cut", conn=c.name, fields={"rule": reason})
             self._close(c, by="tap", event=False)
 
-    def _emit(self, kind: str, name: str, **kw: object) -> None:
-        self.sink(TraceEvent(t=self.clock(), kind=kind, name=name, **kw))  # type: ignore[arg-type]
+    def _emit(self, kind: str, name: str, t: float | None = None, **kw: object) -> None:
+        when = self.clock() if t is None else t
+        self.sink(TraceEvent(t=when, kind=kind, name=name, **kw))  # type: ignore[arg-type]
 
     async def _accept(self, cr: asyncio.StreamReader, cw: asyncio.StreamWriter) -> None:
         name = self.conns.next()
@@ -201,7 +237,13 @@ class Tap:
         src: str,
         dst: str,
     ) -> None:
-        decoder: FrameDecoder | None = FrameDecoder() if self.decode else None
+        decoder: FrameDecoder | None = None
+        chunks: list[tuple[float, bytes]] | None = None
+        if self.decode and self.rules:
+            decoder = FrameDecoder()
+        elif self.decode:
+            chunks = []
+            self._recordings.append((conn.name, src, dst, chunks))
         try:
             while not conn.closed:
                 data = await reader.read(_READ_SIZE)
@@ -214,6 +256,8 @@ class Tap:
                     self._close(conn, by=src, event=True)
                     return
                 if decoder is None:
+                    if chunks is not None:
+                        chunks.append((self.clock(), data))
                     writer.write(data)
                     self.bytes_forwarded += len(data)
                     await writer.drain()
@@ -307,31 +351,46 @@ class Tap:
                     )
 
     def _record(self, conn: _Conn, item: Frame | ProtocolHeader, src: str, dst: str):
+        """Record one decoded item now and ask the fault rules what to do about it."""
+        fields = self._record_item(conn.name, item, src, dst, None)
+        if fields is None or not self.rules:
+            return None
+        view = FrameView(conn=conn.name, src=src, dst=dst, name=item.name, fields=fields)
+        for rule in self.rules:
+            action = rule.on_frame(view)
+            if action is not None:
+                return action
+        return None
+
+    def _record_item(
+        self, conn: str, item: Frame | ProtocolHeader, src: str, dst: str, t: float | None
+    ) -> dict | None:
+        """Emit the trace event for one item; returns a frame's fields (None for a header)."""
         if isinstance(item, ProtocolHeader):
             self._emit(
                 HEADER,
                 item.name,
-                conn=conn.name,
+                conn=conn,
                 src=src,
                 dst=dst,
+                t=t,
                 fields={"version": f"{item.major}.{item.minor}.{item.revision}"},
             )
             return None
         name = item.name
         fields = dict(item.performative.fields) if item.performative is not None else {}
+        if (
+            name == "sasl_init"
+            and fields.get("mechanism") == "PLAIN"
+            and fields.get("initial_response")
+        ):
+            fields["initial_response"] = "<redacted>"  # PLAIN carries the password
         if name == "transfer":
             msg = item.message
             if msg is not None:
                 fields["message"] = msg
             fields["payload_size"] = item.payload_size
         self._emit(
-            FRAME, name, conn=conn.name, src=src, dst=dst, channel=item.channel, fields=fields
+            FRAME, name, conn=conn, src=src, dst=dst, channel=item.channel, t=t, fields=fields
         )
-        if not self.rules:
-            return None
-        view = FrameView(conn=conn.name, src=src, dst=dst, name=name, fields=fields)
-        for rule in self.rules:
-            action = rule.on_frame(view)
-            if action is not None:
-                return action
-        return None
+        return fields

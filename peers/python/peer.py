@@ -638,7 +638,7 @@ class Send(Peer):
             self.next_id += 1
             if i in self.confirmed:
                 continue
-            dlv = sender.send(Message(id=i, body={"sequence": i}))
+            dlv = sender.send(Message(id=i, body={"sequence": i}, durable=True))
             dlv.ia_id = i
             self.transfers += 1
             if i <= self.max_sent:
