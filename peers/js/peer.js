@@ -190,13 +190,27 @@ function finishDone() {
     finish(0);
 }
 
+/**
+ * Detach our links and end our sessions, then close. The tutorial just closes
+ * (AMQP allows it), but the suite holds every reference peer to a clean
+ * shutdown (invariant detach-before-close). rhea writes, per session, the
+ * detaches and then the end, and the close after all sessions: the right order.
+ */
+function closeCleanly(conn) {
+    for (const ssn of Object.values(conn.local_channel_map)) {
+        ssn.each_link((link) => link.close());
+        ssn.close();
+    }
+    conn.close();
+}
+
 /** The role succeeded: close the connection (and acceptor), exit once the close completes. */
 function complete(conn) {
     if (rt.done) return;
     rt.done = true;
     rt.closing = true;
     if (rt.server) rt.server.close();
-    if (conn && !conn.is_closed()) conn.close();
+    if (conn && !conn.is_closed()) closeCleanly(conn);
     else finishDone();
     // A remote that never answers our close must not turn success into a timeout.
     setTimeout(finishDone, 2000);
@@ -238,7 +252,11 @@ function sendRole() {
         while (n > 0 && head < queue.length) {
             const id = queue[head++];
             if (confirmed.has(id)) continue;
-            const d = sender.send({ message_id: id, body: { sequence: rhea.types.wrap_long(id) } });
+            const d = sender.send({
+                message_id: id,
+                durable: true, // so a broker that persists keeps it across a restart
+                body: { sequence: rhea.types.wrap_long(id) },
+            });
             d.peer_id = id;
             sent++;
             if (everSent.has(id)) resent++;

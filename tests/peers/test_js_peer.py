@@ -549,7 +549,6 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.mark.slow
 def test_sender_resends_after_a_broker_restart(run_js: Any, start: Any, tmp_path: Path) -> None:
     if not BROKER.exists():
         pytest.skip(f"{BROKER} is not there yet")
