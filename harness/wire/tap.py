@@ -275,7 +275,7 @@ class Tap:
                         fields={"offset": e.offset, "reason": e.reason},
                     )
                     decoder = None  # stay transparent: forward the rest undecoded
-                    items = []
+                    items = e.items  # what came before the bad item is still recorded
                 sent = 0  # bytes of ``data`` already forwarded
                 for item in items:
                     action = self._record(conn, item, src, dst)
