@@ -188,20 +188,38 @@ def load_peers_file(path: str | Path) -> list[Implementation]:
         data = tomllib.loads(p.read_text())
     except (OSError, tomllib.TOMLDecodeError) as e:
         raise UsageError(f"{p}: {e}") from e
+    peers = data.get("peers") or {}
+    if not isinstance(peers, dict):
+        raise UsageError(f"{p}: peers must be a table ([peers.NAME] sections)")
     out = []
-    for name, spec in (data.get("peers") or {}).items():
-        if not isinstance(spec, dict) or "command" not in spec:
-            raise UsageError(f"{p}: peers.{name} needs a command")
-        cmd = spec["command"]
-        argv = shlex.split(cmd) if isinstance(cmd, str) else [str(c) for c in cmd]
-        if argv and not Path(argv[0]).is_absolute() and (p.parent / argv[0]).exists():
+    for name, spec in peers.items():
+        where = f"{p}: peers.{name}"
+        cmd = spec.get("command") if isinstance(spec, dict) else None
+        try:
+            if isinstance(cmd, str):
+                argv = shlex.split(cmd)
+            elif isinstance(cmd, list):
+                argv = [str(c) for c in cmd]
+            else:
+                argv = []
+        except ValueError as e:  # shlex: an unterminated quote
+            raise UsageError(f"{where}: bad command {cmd!r}: {e}") from None
+        if not argv:
+            raise UsageError(f"{where} needs a command (a string or a list of strings)")
+        if not Path(argv[0]).is_absolute() and (p.parent / argv[0]).exists():
             argv[0] = str((p.parent / argv[0]).resolve())
-        caps = _parse_caps(",".join(spec.get("capabilities", sorted(ALL_CAPABILITIES))))
-        roles = frozenset(spec.get("roles", sorted(ROLES)))
+        caps_list = spec.get("capabilities", sorted(ALL_CAPABILITIES))
+        roles_list = spec.get("roles", sorted(ROLES))
+        for key, value in (("capabilities", caps_list), ("roles", roles_list)):
+            if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+                raise UsageError(f"{where}: {key} must be a list of strings")
+        try:
+            caps = _parse_caps(",".join(caps_list))
+        except UsageError as e:
+            raise UsageError(f"{where}: {e}") from None
+        roles = frozenset(roles_list)
         if roles - ROLES:
-            raise UsageError(
-                f"{p}: peers.{name}: unknown role(s) {', '.join(sorted(roles - ROLES))}"
-            )
+            raise UsageError(f"{where}: unknown role(s) {', '.join(sorted(roles - ROLES))}")
         out.append(
             Implementation(
                 name,
