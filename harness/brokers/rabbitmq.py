@@ -13,6 +13,7 @@ to find what the node left behind (epmd daemonises out of the process group).
 from __future__ import annotations
 
 import atexit
+import contextlib
 import glob
 import itertools
 import os
@@ -325,10 +326,17 @@ class RabbitMQBroker(Broker):
             self._stop_locked(remove=True)
 
     def restart(self, timeout: float = 60.0) -> None:
-        """Stop and start on the same ports with the same data directory: durable queues survive."""
+        """Kill the node (a crash) and start it on the same ports and data: durable queues and
+        persistent messages the broker confirmed survive."""
         with self._lock:
             if self.dir is None:
                 raise BrokerError(f"rabbitmq node {self.nodename} was never started")
+            # a crash, not a shutdown: a graceful stop ends sessions with an error
+            # (amqp:internal-error "shutdown") that clients treat as fatal; a killed
+            # node just drops the sockets, which is what reconnect logic is for
+            if self.proc is not None and self.proc.poll() is None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(self.proc.pid, signal.SIGKILL)
             self._terminate_node()
             try:
                 self._launch(timeout)

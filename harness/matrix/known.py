@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 import os
 import re
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 from pathlib import Path
@@ -40,6 +40,7 @@ _KEYS = {
     "verdict",
     "reason",
     "reference",
+    "rules",
 }
 _CLAUSE = re.compile(r"^\s*(>=|<=|==|!=|>|<)\s*([0-9][0-9A-Za-z.\-+]*)\s*$")
 _OPS = {
@@ -140,6 +141,9 @@ class KnownFailure:
     broker_version: str = "*"
     peers: dict[str, str] = field(default_factory=dict)
     peer_versions: dict[str, str] = field(default_factory=dict)
+    #: when set, the entry covers a failing cell only if every rule it broke is listed
+    #: (a broker's known protocol slip must not hide an unrelated failure)
+    rules: tuple[str, ...] = ()
     source: str = ""
 
     def matches(
@@ -147,13 +151,18 @@ class KnownFailure:
         cell: CellResult,
         broker_identity: Any,
         peer_versions: Mapping[str, str] | None = None,
+        rules: Sequence[str] | None = None,
     ) -> bool:
         """Whether this entry covers ``cell`` run against ``broker_identity``.
+
+        ``rules`` are the rule ids the cell broke (None: not known, not checked).
 
         ``peers`` and ``peer_versions`` are keyed by role; the key ``*`` means
         "any role of the cell". A role the cell does not have never matches.
         """
         if not _name_matches(self.scenario, cell.scenario):
+            return False
+        if self.rules and rules is not None and not set(rules) <= set(self.rules):
             return False
         if not _name_matches(self.fault, cell.fault or "none"):
             return False
@@ -187,6 +196,8 @@ class KnownFailure:
             d["peers"] = dict(self.peers)
         if self.peer_versions:
             d["peer_versions"] = dict(self.peer_versions)
+        if self.rules:
+            d["rules"] = list(self.rules)
         d.update(verdict=self.verdict, reason=self.reason, reference=self.reference)
         return d
 
@@ -218,6 +229,9 @@ class KnownFailure:
                 isinstance(k, str) and isinstance(v, str) and v.strip() for k, v in value.items()
             ):
                 raise ValueError(f"{where}: '{key}' must map role names to patterns")
+        rules = d.get("rules") or []
+        if not isinstance(rules, list) or not all(isinstance(r, str) and r for r in rules):
+            raise ValueError(f"{where}: 'rules' must be a list of rule ids")
         try:
             check_version_pattern(d.get("broker_version", "*"))
             for pattern in (d.get("peer_versions") or {}).values():
@@ -235,6 +249,7 @@ class KnownFailure:
             broker_version=d.get("broker_version", "*"),
             peers=dict(d.get("peers") or {}),
             peer_versions=dict(d.get("peer_versions") or {}),
+            rules=tuple(rules),
             source=source,
         )
 
@@ -259,10 +274,12 @@ class Registry:
         cell: CellResult,
         broker_identity: Any,
         peer_versions: Mapping[str, str] | None = None,
+        rules: Sequence[str] | None = None,
     ) -> KnownFailure | None:
         """The first entry that covers the cell, or None."""
         return next(
-            (e for e in self.entries if e.matches(cell, broker_identity, peer_versions)), None
+            (e for e in self.entries if e.matches(cell, broker_identity, peer_versions, rules)),
+            None,
         )
 
 
@@ -322,6 +339,7 @@ def apply(
     broker_identity: Any,
     peer_versions: Mapping[str, str] | None,
     registry: Registry | Iterable[KnownFailure],
+    rules: Sequence[str] | None = None,
 ) -> tuple[str, str, str | None]:
     """Turn a raw verdict into the reported one: ``(verdict, reason, entry_id)``.
 
@@ -333,10 +351,14 @@ def apply(
     """
     if raw_verdict not in (PASS, FAIL):
         return raw_verdict, reason, None
+    if raw_verdict == PASS:
+        rules = ()
     if isinstance(registry, Registry):
-        entry = registry.find(cell, broker_identity, peer_versions)
+        entry = registry.find(cell, broker_identity, peer_versions, rules)
     else:
-        entry = next((e for e in registry if e.matches(cell, broker_identity, peer_versions)), None)
+        entry = next(
+            (e for e in registry if e.matches(cell, broker_identity, peer_versions, rules)), None
+        )
     if entry is None:
         return raw_verdict, reason, None
     if raw_verdict == FAIL:
