@@ -154,7 +154,7 @@ def test_first_match_wins_and_extra_files_come_first(tmp_path):
         )
     )
     reg = load_registry([extra])
-    assert len(reg) == 2
+    assert len(reg) == 1 + len(load_registry())
     c = cell("request-response", ("js", "js"), "rabbitmq")
     v, reason, eid = apply("fail", "", c, RABBIT_310, {}, reg)
     assert (v, eid) == ("xfail", "mine")
@@ -238,3 +238,22 @@ def test_entry_round_trip():
 def test_cell_with_default_fault_matches_star():
     c = CellResult.from_json({"id": "x", "scenario": "hello-world", "verdict": "fail"})
     assert entry().matches(c, EMBEDDED)
+
+
+def test_rule_scoped_entry_covers_only_its_rules():
+    """A broker's known protocol slip must not hide an unrelated failure, nor flag a pass."""
+    reg = load_registry()
+    c = cell("at-least-once", ("python", "python"), "rabbitmq")
+    v, _, eid = apply("fail", "x", c, RABBIT_310, {}, reg, rules=["credit"])
+    assert (v, eid) == ("xfail", "rabbitmq3-transfer-beyond-credit")
+    v, _, eid = apply("fail", "x", c, RABBIT_310, {}, reg, rules=["close-last"])
+    assert (v, eid) == ("xfail", "rabbitmq3-frames-after-close")
+    v, _, eid = apply("fail", "x", c, RABBIT_310, {}, reg, rules=["credit", "nothing-lost"])
+    assert (v, eid) == ("fail", None)
+    assert apply("pass", "", c, RABBIT_310, {}, reg, rules=[])[0] == "pass"
+    assert (
+        apply(
+            "fail", "x", c, {"product": "RabbitMQ", "version": "4.0.5"}, {}, reg, rules=["credit"]
+        )[0]
+        == "fail"
+    )
