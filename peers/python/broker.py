@@ -362,8 +362,12 @@ def _guarded(method: Callable[[Broker, Any], None]) -> Callable[[Broker, Any], N
     return wrapper
 
 
-class _Stop(Exception):
-    """Raised from the signal handler to leave the reactor loop."""
+class _Stop(BaseException):
+    """Raised from the signal handler to leave the reactor loop.
+
+    A BaseException, so that no ``except Exception`` on the way (ours in ``_guarded``,
+    or proton's) can swallow a shutdown that arrives in the middle of an event.
+    """
 
 
 class Broker:
@@ -381,6 +385,7 @@ class Broker:
         self.last_activity = time.monotonic()
         self.container: Any = None
         self.listener: _Listener | None = None
+        self.stopping = False  # set by SIGTERM/SIGINT
 
     # ---- start
 
@@ -421,6 +426,8 @@ class Broker:
         # so no "accepted" for a stored message reaches a client before it is flushed
         if self.journal is not None:
             self.journal.flush()
+        if self.stopping:
+            raise _Stop()
 
     # ---- queues
 
@@ -706,6 +713,10 @@ def main(argv: list[str] | None = None) -> int:
     broker = Broker(opts.host, opts.port, opts.store, None if opts.timeout_free else IDLE_EXIT_S)
 
     def on_signal(signum: int, frame: Any) -> None:
+        # Raising here leaves a blocking select at once. If the signal lands while Python
+        # runs inside a cffi callback (proton's wrapper finalizers), the exception is
+        # swallowed there; the flag makes the next reactor iteration raise it again.
+        broker.stopping = True
         raise _Stop()
 
     signal.signal(signal.SIGTERM, on_signal)
