@@ -115,9 +115,19 @@ def builtin() -> dict[str, Implementation]:
             command=[sys.executable, str(ROOT / "peers" / "python" / "peer.py")],
             static_version=_proton_version(),
         ),
-        "cpp": Implementation("cpp", description="proton C++ (peers/cpp)", toolchain="cpp"),
-        "js": Implementation("js", description="rhea on Node.js (peers/js)", toolchain="js"),
+        "cpp": _toolchain_impl("cpp", "proton C++ (peers/cpp)"),
+        "js": _toolchain_impl("js", "rhea on Node.js (peers/js)"),
     }
+
+
+def _toolchain_impl(name: str, description: str) -> Implementation:
+    """A built-in peer whose build steps and capabilities live in harness/toolchains/NAME.py."""
+    caps = ALL_CAPABILITIES
+    try:
+        caps = frozenset(importlib.import_module(f"harness.toolchains.{name}").CAPABILITIES)
+    except (ImportError, AttributeError):
+        pass  # unavailable() reports the missing module
+    return Implementation(name, capabilities=caps, description=description, toolchain=name)
 
 
 def _parse_caps(text: str) -> frozenset[str]:

@@ -1104,12 +1104,23 @@ class Peer : public proton::messaging_handler, public proton::listen_handler {
 
     int64_t reconnects() const { return opens_ > 1 ? opens_ - 1 : 0; }
 
+    // Detach our links before the close frame. The tutorial just closes the
+    // connection, which AMQP allows, but the suite holds every reference peer
+    // to a clean shutdown (rule detach-before-close).
+    void close_cleanly() {
+        for (proton::sender s : conn_.senders())
+            if (s.active()) s.close();
+        for (proton::receiver r : conn_.receivers())
+            if (r.active()) r.close();
+        conn_.close();
+    }
+
     // The role succeeded: close the connection; the result follows on transport close.
     void complete() {
         if (done_) return;
         done_ = true;
         waiting_ = "the connection to close";
-        if (!conn_.uninitialized() && conn_.active()) conn_.close();
+        if (!conn_.uninitialized() && conn_.active()) close_cleanly();
         else settle_outcome();
     }
 
@@ -1118,7 +1129,7 @@ class Peer : public proton::messaging_handler, public proton::listen_handler {
         failed_ = true;
         error_ = why;
         waiting_ = "the connection to close after: " + why;
-        if (!conn_.uninitialized() && !conn_.closed()) conn_.close();
+        if (!conn_.uninitialized() && !conn_.closed()) close_cleanly();
         else settle_outcome();
     }
 
