@@ -5,7 +5,7 @@ Starts the broker, then a quiet ``receive`` and a quiet ``send`` of N messages a
 time, and reports messages/s for each side (from process start to exit, so the figure
 includes interpreter start-up, as the harness sees it) and for the whole transfer.
 
-    python scripts/bench_python_peers.py [--count 20000] [--runs 1] [--verbose]
+    python scripts/bench_python_peers.py [--count 20000] [--runs 1] [--events] [--json]
 
 Why: the design sets a reference (proton Python against RabbitMQ, about 7,300 msg/s
 sending) and the peers' per-message overhead should stay small; run this after changing
@@ -59,7 +59,7 @@ def _last_json(text: str) -> dict[str, Any]:
     return {}
 
 
-def run_once(count: int, timeout: float) -> dict[str, float]:
+def run_once(count: int, timeout: float, quiet: bool = True) -> dict[str, float]:
     """One broker, one sender, one receiver; returns the measured rates."""
     procs: list[subprocess.Popen[str]] = []
     try:
@@ -67,7 +67,8 @@ def run_once(count: int, timeout: float) -> dict[str, float]:
         procs.append(broker)
         assert broker.stdout is not None
         url = json.loads(broker.stdout.readline())["url"]
-        common = ["--url", url, "--address", "bench", "--count", str(count), "--quiet"]
+        common = ["--url", url, "--address", "bench", "--count", str(count)]
+        common += ["--quiet"] if quiet else []
         common += ["--timeout", str(timeout)]
         started = time.monotonic()
         receiver = _start([sys.executable, str(PEER), "receive", *common])
@@ -103,12 +104,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, default=1)
     parser.add_argument("--timeout", type=float, default=120.0)
     parser.add_argument("--json", action="store_true", help="print one JSON object per run")
+    parser.add_argument(
+        "--events", action="store_true", help="without --quiet: every per-message event printed"
+    )
     opts = parser.parse_args(argv)
     if opts.count <= 0 or opts.runs <= 0:
         parser.error("--count and --runs must be positive")
     for run in range(1, opts.runs + 1):
         try:
-            figures = run_once(opts.count, opts.timeout)
+            figures = run_once(opts.count, opts.timeout, quiet=not opts.events)
         except (RuntimeError, subprocess.TimeoutExpired, ValueError) as exc:
             sys.stderr.write(f"error: run {run}: {exc}\n")
             return 1
