@@ -13,6 +13,7 @@ import shlex
 import sys
 import time
 from pathlib import Path
+from typing import NoReturn
 
 USAGE_EXIT = 2
 
@@ -27,8 +28,15 @@ def _csv(text: str | None) -> list[str] | None:
     return [p.strip() for p in text.split(",") if p.strip()] or None
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line errors: its usage block would bury the reason (sub-commands too)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(USAGE_EXIT, f"{self.prog}: error: {message}; see '{self.prog} --help'\n")
+
+
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = _Parser(
         prog="interop",
         description="AMQP 1.0 interoperability harness: scenarios x peers x brokers, traced from the wire.",
     )

@@ -35,6 +35,16 @@ def provider(spec: str) -> Provider:
     if kind not in _PROVIDERS or (kind in ("embedded", "rabbitmq") and ":" in spec):
         known = "embedded, rabbitmq, container:NAME, url:amqp://HOST:PORT"
         raise UnknownBroker(f"unknown broker {spec!r} (known: {known})")
+    if kind == "url":  # a bad URL is a usage error now, not a failed broker in every cell
+        from harness.brokers.url import parse_amqp_url
+
+        url = spec.partition(":")[2]
+        if not url:
+            raise UnknownBroker(f"bad broker {spec!r}: expected url:amqp://HOST:PORT")
+        try:
+            parse_amqp_url(url)
+        except ValueError as e:
+            raise UnknownBroker(f"bad broker {spec!r}: {e}") from None
     module, cls = _PROVIDERS[kind]
     return getattr(importlib.import_module(module), cls)()
 

@@ -84,11 +84,27 @@ def test_parse_specs() -> None:
     assert isinstance(registry.provider("url:amqp://h:1"), UrlProvider)
 
 
-def test_url_spec_errors_are_broker_errors(tmp_path) -> None:
+@pytest.mark.parametrize(
+    ("spec", "needle"),
+    [
+        ("url:", "expected url:amqp://HOST:PORT"),
+        ("url:amqps://h:5671", "scheme must be amqp"),
+        ("url:amqp://h:port", "bad URL"),
+    ],
+)
+def test_bad_url_spec_is_a_usage_error_before_anything_starts(spec: str, needle: str) -> None:
+    """A bad URL is caught with the other names, not as a broker failure in every cell."""
+    with pytest.raises(registry.UnknownBroker) as info:
+        registry.parse_specs(f"embedded,{spec}")
+    assert str(info.value).startswith(f"bad broker {spec!r}: ")
+    assert needle in str(info.value)
+
+
+def test_url_provider_create_checks_the_url_too(tmp_path) -> None:
     with pytest.raises(BrokerError, match="expected url:amqp://host:port"):
-        registry.create("url:", str(tmp_path))
+        UrlProvider().create("url:", str(tmp_path))
     with pytest.raises(BrokerError, match="scheme must be amqp"):
-        registry.create("url:amqps://h:5671", str(tmp_path))
+        UrlProvider().create("url:amqps://h:5671", str(tmp_path))
 
 
 def test_url_broker_keeps_credentials_for_peers(tmp_path) -> None:
