@@ -38,6 +38,8 @@ from harness.wire.tap import ConnCounter, Tap
 KILL_MARGIN = 5.0
 #: a peer's --timeout is the cell's minus this, so the peer reports what it awaited first
 PEER_MARGIN = 2.0
+#: once a peer has failed, the others get this long to finish before the harness stops them
+EARLY_STOP_GRACE = 2.0
 
 
 class CellSkipped(Exception):
@@ -213,6 +215,8 @@ def run_cell(
         return tap
 
     deadline = started + timeout + KILL_MARGIN
+    failed_at: float | None = None
+    stopped_early: set[str] = set()
     try:
         if sc.topology == "direct":
             listener = next(r for r in sc.roles if r.listen)
@@ -255,6 +259,21 @@ def run_cell(
                     failures.append(Failure("broker-restart", f"broker restart failed: {e}"))
             if time.monotonic() > deadline:
                 break
+            # a peer that failed ends the cell: the others would only wait for their timeout
+            failed_at = failed_at or _first_failure(procs)
+            if failed_at is not None and time.monotonic() > failed_at + EARLY_STOP_GRACE:
+                for label, p in procs.items():
+                    if p.running():
+                        stopped_early.add(label)
+                        trace.add(
+                            TraceEvent(
+                                t=clock.now(),
+                                kind=HARNESS,
+                                name="stopped",
+                                fields={"peer": label, "because": "another peer failed"},
+                            )
+                        )
+                break
     except CellSkipped:
         _stop_all(procs, taps)
         raise
@@ -263,7 +282,7 @@ def run_cell(
             Failure("peer-start", f"{e}; trace stopped at: {last_frame_text(trace.sorted())}")
         )
     finally:
-        killed = {label for label, p in procs.items() if p.running()}
+        killed = {label for label, p in procs.items() if p.running()} - stopped_early
         for label in killed:
             trace.add(
                 TraceEvent(
@@ -298,6 +317,7 @@ def run_cell(
             lines=p.events(),
             stderr_tail=p.stderr_tail(),
             killed=label in killed,
+            stopped=label in stopped_early,
         )
         (cell_dir / f"{label}.stdout.jsonl").write_text(
             "".join(json.dumps(o) + "\n" for _, o in p.events())
@@ -340,11 +360,26 @@ def run_cell(
         identity = broker.identity if broker else {}
         versions = {name: registry.get(name).version() for name in cell.impls}
         verdict, reason, entry = known_mod.apply(
-            result.verdict, result.reason, result, identity, versions, opts.known
+            result.verdict,
+            result.reason,
+            result,
+            identity,
+            versions,
+            opts.known,
+            rules=sorted({f.rule for f in failures}),
         )
         result.verdict, result.reason, result.known = verdict, reason, entry
     _write_verdict(cell_dir, result, failures)
     return result
+
+
+def _first_failure(procs: dict[str, ManagedProcess]) -> float | None:
+    """When a peer has exited with a failure, the time we noticed it."""
+    for p in procs.values():
+        rc = p.returncode
+        if rc is not None and rc != 0:
+            return time.monotonic()
+    return None
 
 
 def _stop_all(procs: dict[str, ManagedProcess], taps: list[Tap]) -> list[str]:
@@ -376,6 +411,8 @@ def _assert(run: CellRun, failures: list[Failure], timeout: float) -> list[Failu
     for label, p in run.peers.items():
         who = f"{label} ({p.impl})"
         stopped = last_frame_text(run.trace, label)
+        if p.stopped:
+            continue  # ended by the harness after another peer failed; that failure speaks
         if p.killed:
             failures.append(
                 Failure(

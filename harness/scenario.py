@@ -55,6 +55,7 @@ class PeerRun:
     lines: list[tuple[float, dict[str, Any]]]
     stderr_tail: str = ""
     killed: bool = False  # the runner had to kill it (cell deadline)
+    stopped: bool = False  # the runner stopped it early because another peer had failed
 
     def events(self, name: str | None = None) -> list[dict[str, Any]]:
         return [
