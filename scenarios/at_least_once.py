@@ -92,13 +92,27 @@ def _recovery(label: str, cause) -> Pattern:
     )
 
 
+def _done_before(run, label: str, t: float) -> bool:
+    """Whether the peer had finished its part before ``t`` (then a cut needs no recovery)."""
+    if label == "sender":
+        ids = {e.fields.get("id") for e in run.peer_events("sender", "accepted") if e.t < t}
+    else:
+        ids = {
+            e.fields.get("id")
+            for e in run.peer_events("receiver", "message")
+            if e.t < t and not e.fields.get("duplicate")
+        }
+    return len(ids - {None}) >= run.count
+
+
 def _faulted(label: str):
-    """The recovery story, checked only when the plan actually cut this peer's connection."""
+    """The recovery story, checked when the plan cut this peer's connection mid-work."""
 
     def check(run):
         if run.fault == "none":
             return []
         if run.fault == "restart":
+            when = [e.t for e in run.trace if e.kind == "harness" and e.name == "broker-restart"]
             cause = harness("broker-restart")
         else:
             cuts = [
@@ -106,9 +120,10 @@ def _faulted(label: str):
                 for e in run.trace
                 if e.kind == "conn" and e.name == "cut" and label in (e.src, e.dst)
             ]
-            if not cuts:
-                return []
-            cause = conn("cut", src=cuts[0].src, dst=cuts[0].dst)
+            when = [e.t for e in cuts]
+            cause = conn("cut", src=cuts[0].src, dst=cuts[0].dst) if cuts else None
+        if cause is None or not when or _done_before(run, label, when[0]):
+            return []
         return expect(f"{label}-recovery", _recovery(label, cause))(run)
 
     return check
