@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harness.brokers.base import Broker, BrokerError
+from harness.brokers.base import RESTART, Broker, BrokerError
 from harness.cells import Cell
 from harness.matrix import known as known_mod
 from harness.matrix.results import FAIL, PASS, UNSUPPORTED, CellResult
@@ -138,6 +138,8 @@ def run_cell(
     plan = cell.fault.build(count)
     queue_name = f"{sc.name}-{uuid.uuid4().hex[:8]}"
     address = broker.address(queue_name) if broker else queue_name
+    if broker is not None and cell.fault.needs & {RESTART}:
+        broker.settle_queues()
     procs: dict[str, ManagedProcess] = {}
     impl_of = cell.role_map
     taps: list[Tap] = []

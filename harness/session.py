@@ -10,6 +10,7 @@ as soon as no cell needs it any more.
 from __future__ import annotations
 
 import datetime as _dt
+import shutil
 import sys
 import tempfile
 import threading
@@ -25,6 +26,7 @@ from harness.cells import DIRECT, Cell
 from harness.env import in_ci
 from harness.matrix.results import FAIL, SKIPPED, CellResult, RunResult
 from harness.peers import Registry
+from harness.process import kill_all
 from harness.runner import CellSkipped, RunOptions, run_cell
 
 Progress = Callable[[int, int, CellResult], None]
@@ -46,6 +48,7 @@ class Session:
     jobs: int = 1
     progress: Progress | None = None
     brokers_seen: dict[str, dict] = field(default_factory=dict)
+    _started: list[Broker] = field(default_factory=list)
     broker_start_s: dict[str, float] = field(default_factory=dict)
 
     def run(self, cells: list[Cell]) -> list[CellResult]:
@@ -95,18 +98,30 @@ class Session:
                         slot.broker.stop()
 
         n = max(1, min(self.jobs, len(cells)))
-        if n == 1:
-            worker(0)
-        else:
-            threads = [
-                threading.Thread(target=worker, args=(i,), name=f"cell-worker-{i}", daemon=True)
-                for i in range(n)
-            ]
-            for t in threads:
-                t.start()
-            for t in threads:
-                while t.is_alive():
-                    t.join(0.2)
+        try:
+            if n == 1:
+                worker(0)
+            else:
+                threads = [
+                    threading.Thread(target=worker, args=(i,), name=f"cell-worker-{i}", daemon=True)
+                    for i in range(n)
+                ]
+                for t in threads:
+                    t.start()
+                for t in threads:
+                    while t.is_alive():
+                        t.join(0.2)
+        except BaseException:
+            # Ctrl-C or SIGTERM: no new cells; kill every peer so running cells end now,
+            # then stop every broker this run started (workers may be mid-cell)
+            with lock:
+                pending.clear()
+            kill_all()
+            raise
+        finally:
+            for b in self._started:
+                b.stop()
+            shutil.rmtree(workdir, ignore_errors=True)
         return [results[i] for i in sorted(results)]
 
     def _broker(self, spec: str, held: dict[str, _BrokerSlot], workdir: Path) -> _BrokerSlot:
@@ -122,6 +137,7 @@ class Session:
             workdir.mkdir(parents=True, exist_ok=True)
             b = prov.create(spec, str(workdir / spec.replace(":", "_").replace("/", "_")))
             t0 = time.monotonic()
+            self._started.append(b)  # stopped at the end of the run whatever happens
             b.start()
             self.broker_start_s.setdefault(spec, time.monotonic() - t0)
             slot.broker = b

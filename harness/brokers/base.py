@@ -82,6 +82,14 @@ class Broker(abc.ABC):
         """Stop and start again on the same port, keeping stored messages (if ``RESTART`` in capabilities)."""
         raise BrokerError(f"broker {self.name} cannot be restarted by the harness")
 
+    def settle_queues(self) -> None:
+        """Block until queues handed out by ``address()`` would survive ``restart()``.
+
+        Called before a cell whose fault plan restarts the broker; most brokers
+        need nothing.
+        """
+        return None
+
     def address(self, queue: str) -> str:
         """The address a peer uses for the logical queue ``queue`` (broker conventions differ)."""
         return queue

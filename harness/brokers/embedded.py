@@ -56,7 +56,6 @@ class EmbeddedBroker(Broker):
             argv,
             label="broker",
             stderr_path=self.workdir / f"broker-{self.starts}.log",
-            pdeathsig=False,
         )
         t0 = time.monotonic()
         proc.start()
@@ -72,7 +71,6 @@ class EmbeddedBroker(Broker):
                     proc = ManagedProcess(
                         argv,
                         label="broker",
-                        pdeathsig=False,
                         stderr_path=self.workdir / f"broker-{self.starts}-retry.log",
                     )
                     proc.start()

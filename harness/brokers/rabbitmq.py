@@ -335,12 +335,6 @@ class RabbitMQBroker(Broker):
         with self._lock:
             if self.dir is None:
                 raise BrokerError(f"rabbitmq node {self.nodename} was never started")
-            # Seen here: a crash within a fraction of a second of a queue's declaration
-            # can lose the queue, and with it messages the node had already confirmed.
-            # A restart fault is about the broker's recovery, not that window.
-            young = MIN_QUEUE_AGE_S - (time.monotonic() - self._last_declare)
-            if young > 0:
-                time.sleep(young)
             # a crash, not a shutdown: a graceful stop ends sessions with an error
             # (amqp:internal-error "shutdown") that clients treat as fatal; a killed
             # node just drops the sockets, which is what reconnect logic is for
@@ -354,6 +348,18 @@ class RabbitMQBroker(Broker):
                 logs = self.logs()
                 self._stop_locked(remove=False)
                 raise BrokerError(f"restart: {e}", logs=logs) from None
+
+    def settle_queues(self) -> None:
+        """Wait until the newest declared queue would survive a crash.
+
+        Seen here: killing the node within a fraction of a second of a queue's
+        declaration can lose the queue, and with it messages the node had
+        already confirmed. A restart fault is about the broker's recovery, not
+        that window, so the runner calls this before a cell that will crash it.
+        """
+        young = MIN_QUEUE_AGE_S - (time.monotonic() - self._last_declare)
+        if young > 0:
+            time.sleep(young)
 
     def pids(self) -> list[int]:
         """Live processes of this node (beam, epmd, helpers): empty after ``stop()``."""
