@@ -14,6 +14,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -331,3 +332,31 @@ def test_pdeathsig_child_dies_with_a_killed_harness() -> None:
         with_pids = [parent.pid] + ([child] if child else [])
         _force_kill(with_pids)
         parent.wait(timeout=5)
+
+
+def test_pdeathsig_follows_the_thread_that_started_the_process() -> None:
+    """Linux sends the parent-death signal when the *thread* that forked exits.
+
+    So a long-lived process (a broker) must be started from a thread that
+    outlives it; one started from a short helper thread is killed at once.
+    """
+    box: list[ManagedProcess] = []
+    t = threading.Thread(
+        target=lambda: box.append(ManagedProcess(["sleep", "1000"], label="x").start())
+    )
+    t.start()
+    t.join(timeout=10)
+    (p,) = box
+    try:
+        assert p.wait(timeout=5) == -signal.SIGKILL
+    finally:
+        p.kill()
+    q = ManagedProcess(["sleep", "1000"], label="y", pdeathsig=False)
+    t = threading.Thread(target=q.start)
+    t.start()
+    t.join(timeout=10)
+    try:
+        time.sleep(0.2)
+        assert q.running()
+    finally:
+        q.kill()

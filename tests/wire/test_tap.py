@@ -45,8 +45,8 @@ class Server:
         self.sock.settimeout(0.1)
         self.port = self.sock.getsockname()[1]
         self.received: list[bytearray] = []
+        self.ended: list[threading.Event] = []  # per connection: the server saw EOF or reset
         self.arrivals: list[tuple[float, bytes]] = []
-        self.eof = threading.Event()
         self._stop = threading.Event()
         self._conns: list[socket.socket] = []
         self._threads = [threading.Thread(target=self._accept, daemon=True)]
@@ -62,12 +62,14 @@ class Server:
                 return
             self._conns.append(conn)
             buf = bytearray()
+            ended = threading.Event()
             self.received.append(buf)
-            t = threading.Thread(target=self._serve, args=(conn, buf), daemon=True)
+            self.ended.append(ended)
+            t = threading.Thread(target=self._serve, args=(conn, buf, ended), daemon=True)
             self._threads.append(t)
             t.start()
 
-    def _serve(self, conn: socket.socket, buf: bytearray) -> None:
+    def _serve(self, conn: socket.socket, buf: bytearray, ended: threading.Event) -> None:
         conn.settimeout(0.1)
         while not self._stop.is_set():
             try:
@@ -85,7 +87,15 @@ class Server:
                     conn.sendall(data)
                 except OSError:
                     break
-        self.eof.set()
+        ended.set()
+
+    def wait_ended(self, index: int, timeout: float = 5.0) -> None:
+        """Wait until connection ``index`` exists and has ended on the server side."""
+        deadline = time.monotonic() + timeout
+        while len(self.ended) <= index:
+            assert time.monotonic() < deadline, f"no connection #{index} at the server"
+            time.sleep(0.01)
+        assert self.ended[index].wait(max(0.0, deadline - time.monotonic())), "still open"
 
     def frames(self, index: int = 0) -> list[Any]:
         """What connection ``index`` received, decoded."""
@@ -426,7 +436,7 @@ def test_cut_after_kth_transfer(servers, taps) -> None:
     with connect(tap.port) as s:
         s.sendall(stream)
         assert read_until_closed(s) == b""  # the client sees the connection drop
-    assert server.eof.wait(5)
+    server.wait_ended(0)
     got = server.frames()
     transfers = [f for f in got if isinstance(f, Frame) and f.name == "transfer"]
     assert [t.performative.fields["delivery_id"] for t in transfers] == [0, 1, 2]
@@ -453,9 +463,7 @@ def test_cut_after_counts_across_reconnects(servers, taps) -> None:
         assert read_until_closed(s) == b""
     cut = rec.wait_for(CONN, "cut")
     assert cut.conn == "c2"
-    deadline = time.monotonic() + 5
-    while len(server.received) < 2 and time.monotonic() < deadline:
-        time.sleep(0.01)
+    server.wait_ended(1)
     second = [f for f in FrameDecoder().feed(bytes(server.received[1])) if f.name == "transfer"]
     assert len(second) == 2  # 2 on c1 + 2 on c2 = the 4th
 
@@ -476,7 +484,7 @@ def test_cut_before_settle_withholds_the_disposition(servers, taps) -> None:
     with connect(tap.port) as s:
         s.sendall(stream)
         assert read_until_closed(s) == b""
-    assert server.eof.wait(5)
+    server.wait_ended(0)
     dispositions = [f for f in server.frames() if f.name == "disposition"]
     assert [
         (d.performative.fields["first"], d.performative.fields["last"]) for d in dispositions
