@@ -141,6 +141,7 @@ class ContainerBroker(Broker):
         self.container_id = ""
         self.start_seconds: float | None = None
         self._declared: set[str] = set()
+        self._last_declare = 0.0
         self._saved_logs = ""
         self._lock = threading.Lock()
 
@@ -241,7 +242,12 @@ class ContainerBroker(Broker):
             self.start_seconds = time.monotonic() - started
 
     def restart(self, timeout: float | None = None) -> None:
-        """``docker restart``: same container, same data, same host port."""
+        """A crash: ``docker kill`` then ``docker start``; same container, data and host port.
+
+        A graceful ``docker restart`` makes RabbitMQ end its sessions with an
+        error that clients treat as fatal; a crash just drops the sockets,
+        which is what the restart fault is meant to test.
+        """
         if RESTART not in self.capabilities:
             raise BrokerError(f"broker {self.name} cannot be restarted by the harness")
         with self._lock:
@@ -249,7 +255,9 @@ class ContainerBroker(Broker):
             if wrapped is None:
                 raise BrokerError(f"container broker {self.name} is not running")
             try:
-                wrapped.restart(timeout=10)
+                wrapped.kill()
+                wrapped.wait(timeout=30)
+                wrapped.start()
             except Exception as e:  # noqa: BLE001
                 raise BrokerError(
                     f"docker restart of {self.container_name} failed: {_one_line(e)}",
@@ -310,11 +318,18 @@ class ContainerBroker(Broker):
         elif p.declare == DECLARE_MANAGEMENT:
             declare_queue_by_management(self.host, self.port, queue, 10.0, self.user, self.password)
 
+    def settle_queues(self) -> None:
+        """Let the newest declared queue reach the disk before a crash-restart cell."""
+        young = 2.0 - (time.monotonic() - self._last_declare)
+        if young > 0:
+            time.sleep(young)
+
     def address(self, queue: str) -> str:
         """The profile's address for ``queue``, declaring the queue first where the broker needs it."""
         with self._lock:
             if self.container is not None and queue not in self._declared:
                 self._declare(queue)
+                self._last_declare = time.monotonic()
             self._declared.add(queue)
         return self.profile.address_for(queue)
 
