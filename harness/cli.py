@@ -134,7 +134,7 @@ def main(argv: list[str] | None = None) -> int:
     except SystemExit as e:
         return int(e.code or 0)
     if not args.command:
-        parser.print_help()
+        parser.print_help(sys.stderr)
         return USAGE_EXIT
     try:
         return _dispatch(args)
@@ -265,7 +265,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     except (ValueError, OSError) as e:
         raise CliError(str(e)) from None
     out = Path(args.out) if args.out else Path("interop-results") / time.strftime("%Y%m%d-%H%M%S")
-    out.mkdir(parents=True, exist_ok=True)
+    if out.exists() and not out.is_dir():
+        raise CliError(f"--out {out}: exists and is not a folder")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise CliError(f"--out {out}: {e.strerror or e}") from None
     for n in notes:
         print(f"interop: {n}", file=sys.stderr)
     jobs = args.jobs or min(4, os.cpu_count() or 1)

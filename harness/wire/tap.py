@@ -7,9 +7,11 @@ them with the sans-IO codec and hands one ``TraceEvent`` per frame to a
 sink. Fault rules (``harness.wire.faults``) see each frame before it is
 forwarded and may cut the connection, delay the frame or call the harness.
 
-Decoding stays on the forwarding path because a rule must be able to act
-*before* a frame reaches the other side; the codec is cheap enough for that
-(see scripts/bench_tap.py).
+When a fault rule is set, decoding happens on the forwarding path, because a
+rule must be able to act *before* a frame reaches the other side. Without
+rules the pumps only keep the bytes with their arrival time and ``stop()``
+decodes them afterwards, so tracing costs the forwarding path almost
+nothing (see scripts/bench_tap.py).
 """
 
 from __future__ import annotations
