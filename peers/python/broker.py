@@ -386,6 +386,7 @@ class Broker:
         self.container: Any = None
         self.listener: _Listener | None = None
         self.stopping = False  # set by SIGTERM/SIGINT
+        self.empty_transfers = 0
 
     # ---- start
 
@@ -574,6 +575,19 @@ class Broker:
             return  # wait for the whole message
         data = link.recv(dlv.pending)
         link.advance()
+        if link.credit < CREDIT_WINDOW // 2:
+            link.flow(CREDIT_WINDOW - link.credit)
+        if not data:
+            # A transfer without payload: proton clients re-send the deliveries left
+            # unsettled by a lost connection this way after a reconnect. Nothing to store;
+            # "released" tells the sender to send the message again (accepting it would
+            # confirm a message the broker never had).
+            self.empty_transfers += 1
+            if self.empty_transfers in (1, 10, 100, 1000):
+                log(f"released {self.empty_transfers} transfer(s) without payload so far")
+            dlv.update(Delivery.RELEASED)
+            dlv.settle()
+            return
         address = link.ia_address
         if address is None:
             message = Message()
@@ -591,8 +605,6 @@ class Broker:
         if not dlv.settled:
             dlv.update(Delivery.ACCEPTED)
         dlv.settle()
-        if link.credit < CREDIT_WINDOW // 2:
-            link.flow(CREDIT_WINDOW - link.credit)
         self.dispatch(queue)
 
     def outcome(self, link: Any, dlv: Any) -> None:

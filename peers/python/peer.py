@@ -619,6 +619,8 @@ class Send(Peer):
         self.resent = 0
         self.confirmed: set[int] = set()
         self.lowest_unconfirmed = 1
+        self.retry: set[int] = set()  # released ids to send again before new ones
+        self.in_flight: dict[Any, int] = {}  # unsettled delivery -> id
         self.sender: Any = None
         self.credit = _CreditTracker()
 
@@ -633,13 +635,19 @@ class Send(Peer):
         if not self.quiet and self.credit.granted(sender.credit):
             self.out.event("sendable", link=sender.name, credit=sender.credit)
         quiet, out = self.quiet, self.out
-        while sender.credit and self.next_id <= self.total:
-            i = self.next_id
-            self.next_id += 1
-            if i in self.confirmed:
+        confirmed, retry, in_flight = self.confirmed, self.retry, self.in_flight
+        while sender.credit and (retry or self.next_id <= self.total):
+            if retry:
+                i = min(retry)
+                retry.discard(i)
+            else:
+                i = self.next_id
+                self.next_id += 1
+            if i in confirmed:
                 continue
             dlv = sender.send(Message(id=i, body={"sequence": i}, durable=True))
             dlv.ia_id = i
+            in_flight[dlv] = i
             self.transfers += 1
             if i <= self.max_sent:
                 self.resent += 1
@@ -668,16 +676,26 @@ class Send(Peer):
         ident = getattr(event.delivery, "ia_id", None)
         self.outcome_event(event.delivery, ident)
         if ident is not None and ident not in self.confirmed:
-            self.next_id = min(self.next_id, ident)
+            self.retry.add(ident)
+            if self.sender is not None and self.sender.credit:
+                self.on_sendable(event)
 
     def on_settled(self, event: Any) -> None:
+        self.in_flight.pop(event.delivery, None)
         if not self.quiet:
             self.out.event("settled", id=getattr(event.delivery, "ia_id", None))
 
     def after_disconnect(self, event: Any) -> None:
         # the tutorial's `self.sent = self.confirmed`: resend from the first unconfirmed id
         self.next_id = self.lowest_unconfirmed
+        self.retry.clear()
         self.credit.spent(0)
+        # Settle the deliveries of the lost connection locally: they are being sent again
+        # as new deliveries. Left unsettled, proton would re-transmit them on the new
+        # connection as transfers without payload, which a broker might accept.
+        for dlv in self.in_flight:
+            dlv.settle()
+        self.in_flight.clear()
 
     def waiting_for(self) -> str:
         if self.opens == 0:

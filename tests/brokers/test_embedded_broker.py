@@ -425,6 +425,27 @@ def test_unsettled_deliveries_redelivered_after_abrupt_disconnect(broker_url: st
         assert ids == [0, 1]
 
 
+def test_transfers_without_payload_are_released_and_credit_replenished(broker_url: str) -> None:
+    # proton clients re-send deliveries left unsettled by a lost connection as transfers
+    # without payload; the broker must neither store nor accept them, nor lose credit
+    with blocking(broker_url) as conn:
+        sender = conn.create_sender("empty")
+        link = sender.link
+        empties = []
+        for i in range(1200):  # more than the broker's credit window
+            pump(conn, 5, lambda: link.credit > 0)
+            empties.append(link.delivery(f"empty-{i}"))
+            link.advance()
+        pump(conn, 5, lambda: all(d.remote_state for d in empties))
+        assert {d.remote_state for d in empties} == {Delivery.RELEASED}
+        sender.send(Message(id="real", body="real"), timeout=5)
+        receiver = conn.create_receiver("empty", credit=5)
+        assert receiver.receive(timeout=5).id == "real"
+        receiver.accept()
+        with pytest.raises(Timeout):
+            receiver.receive(timeout=0.3)
+
+
 def test_garbage_and_abrupt_clients_do_not_hurt_the_broker(broker_url: str) -> None:
     port = port_of(broker_url)
     for payload in (

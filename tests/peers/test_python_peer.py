@@ -50,6 +50,12 @@ def names(proc: Proc) -> list[str]:
     return [e["name"] for e in proc.events()]
 
 
+def story(proc: Proc) -> list[dict[str, object]]:
+    """The lines that are not per-message events: what happened to the connection."""
+    routine = {"sent", "accepted", "settled", "sendable", "message"}
+    return [line for line in proc.lines if line.get("name") not in routine][-15:]
+
+
 def assert_result_last(proc: Proc) -> None:
     results = [line for line in proc.lines if line.get("kind") == "result"]
     assert len(results) == 1, proc.raw
@@ -342,8 +348,8 @@ def test_broker_restart_mid_stream_loses_nothing(procs: list[Proc]) -> None:
     time.sleep(0.3)
     _, url2 = start_broker(procs, "--port", str(port_of(url)), "--store", store)
     assert url2 == url
-    assert sender.finish(90) == 0, sender.stderr
-    assert receiver.finish(90) == 0, receiver.stderr
+    assert sender.finish(90) == 0, (sender.result(), story(sender), sender.stderr)
+    assert receiver.finish(90) == 0, (receiver.result(), story(receiver), receiver.stderr)
     sent, received = sender.result(), receiver.result()
     assert sent["confirmed"] == 5000 and sent["reconnects"] >= 1
     assert received["received"] == 5000 and received["missing"] == []
