@@ -87,7 +87,8 @@ class CellRun:
         ]
 
     def result(self, label: str) -> dict[str, Any]:
-        return self.peers[label].result or {}
+        peer = self.peers.get(label)
+        return (peer.result if peer is not None else None) or {}
 
 
 Check = Callable[[CellRun], list[Failure]]
@@ -124,6 +125,9 @@ class Scenario:
     roles: tuple[Role, ...]
     topology: str = "broker"  # or "direct"
     count: int = 10
+    #: whether ``--count`` may change it (not where the count is fixed by the story:
+    #: one hello, one reply per request line)
+    scalable_count: bool = True
     timeout: float = 30.0
     broker_needs: frozenset[str] = frozenset()
     faults: tuple[FaultSpec, ...] = (NO_FAULTS,)

@@ -53,6 +53,7 @@ SCENARIO = Scenario(
     roles=(Role("hello", "hello"),),
     count=1,
     timeout=20.0,
+    scalable_count=False,
     checks=(
         expect("hello-handshake", handshake),
         expect("hello-roundtrip", roundtrip),

@@ -79,6 +79,7 @@ SCENARIO = Scenario(
     ),
     count=len(REQUESTS),
     timeout=20.0,
+    scalable_count=False,
     broker_needs=frozenset({DYNAMIC}),
     checks=(
         expect("reply-to-dynamic", dynamic_reply),

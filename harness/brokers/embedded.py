@@ -51,6 +51,7 @@ class EmbeddedBroker(Broker):
             str(port),
             "--store",
             str(self.store),
+            "--timeout-free",  # its lifetime is ours: no idle exit
         ]
         proc = ManagedProcess(
             argv,

@@ -623,6 +623,7 @@ class Send(Peer):
         self.in_flight: dict[Any, int] = {}  # unsettled delivery -> id
         self.sender: Any = None
         self.credit = _CreditTracker()
+        self._delays = iter(_Backoff())
 
     def start_connected(self, container: Container, connection: Any) -> None:
         self.sender = container.create_sender(connection, self.opts.address)
@@ -690,12 +691,37 @@ class Send(Peer):
         self.next_id = self.lowest_unconfirmed
         self.retry.clear()
         self.credit.spent(0)
-        # Settle the deliveries of the lost connection locally: they are being sent again
-        # as new deliveries. Left unsettled, proton would re-transmit them on the new
-        # connection as transfers without payload, which a broker might accept.
-        for dlv in self.in_flight:
-            dlv.settle()
         self.in_flight.clear()
+        if self.opts.listen or not self.opts.reconnect or self.done or self.container is None:
+            return
+        # Reconnect on a NEW connection object. proton's own reconnect keeps the old
+        # connection and its links, and after the rebind it transmits the deliveries that
+        # were in flight once more as transfers without payload (settled or not): one
+        # broker counts them as confirmed, another (RabbitMQ 3.10) ends the session with
+        # "Unexpected frame". A fresh connection carries nothing stale.
+        self.sender = None
+        delay = next(self._delays)
+        self.container.schedule(delay, _Timer(self._reconnect))
+
+    def _reconnect(self) -> None:
+        if self.done or self.exit_code is not None or self.container is None:
+            return
+        self.connection = self.connect(self.container)
+        self.start_connected(self.container, self.connection)
+
+    def connect(self, container: Container) -> Any:
+        if self.opts.listen:
+            return super().connect(container)
+        saved = self.opts.reconnect
+        self.opts.reconnect = False  # we reconnect ourselves (see after_disconnect)
+        try:
+            return super().connect(container)
+        finally:
+            self.opts.reconnect = saved
+
+    def on_connection_opened(self, event: Any) -> None:
+        super().on_connection_opened(event)
+        self._delays = iter(_Backoff())  # a success starts the delays over
 
     def waiting_for(self) -> str:
         if self.opens == 0:
