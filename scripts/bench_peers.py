@@ -50,16 +50,29 @@ def main() -> int:
     with EmbeddedBroker(Path(tempfile.mkdtemp(prefix="bench-peers-"))) as broker:
         for r in range(args.rounds):
             for name, argv in prefix.items():
-                q = ["--url", broker.url(), "--address", f"bench-{name}-{r}", "--count",
-                     str(args.count), "--quiet", "--timeout", "600"]
+                q = [
+                    "--url",
+                    broker.url(),
+                    "--address",
+                    f"bench-{name}-{r}",
+                    "--count",
+                    str(args.count),
+                    "--quiet",
+                    "--timeout",
+                    "600",
+                ]
                 send[name].append(args.count / timed([*argv, "send", *q], f"{name}-send"))
                 recv[name].append(args.count / timed([*argv, "receive", *q], f"{name}-receive"))
-    print(f"{args.count} messages through the embedded broker, median of {args.rounds} rounds "
-          "(process start to exit):")
+    print(
+        f"{args.count} messages through the embedded broker, median of {args.rounds} rounds "
+        "(process start to exit):"
+    )
     for name in prefix:
-        print(f"  {name:<7} send {statistics.median(send[name]):8.0f} msg/s   "
-              f"receive {statistics.median(recv[name]):8.0f} msg/s   "
-              f"({reg.get(name).version()})")
+        print(
+            f"  {name:<7} send {statistics.median(send[name]):8.0f} msg/s   "
+            f"receive {statistics.median(recv[name]):8.0f} msg/s   "
+            f"({reg.get(name).version()})"
+        )
     return 0
 
 

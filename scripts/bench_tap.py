@@ -38,19 +38,27 @@ def one_run(broker: EmbeddedBroker, count: int, tapped: bool, n: int) -> tuple[f
     def url(label: str) -> str:
         if not tapped:
             return broker.url()
-        tap = Tap((broker.host, broker.port), client=label, server="broker", sink=events.append,
-                  clock=clock.now, conns=conns)
+        tap = Tap(
+            (broker.host, broker.port),
+            client=label,
+            server="broker",
+            sink=events.append,
+            clock=clock.now,
+            conns=conns,
+        )
         tap.start()
         taps.append(tap)
         return f"amqp://127.0.0.1:{tap.port}"
 
     common = ["--address", address, "--count", str(count), "--quiet", "--timeout", "300"]
-    recv = ManagedProcess([*PEER, "receive", "--url", url("receiver"), *common], label="receiver",
-                          clock=clock).start()
+    recv = ManagedProcess(
+        [*PEER, "receive", "--url", url("receiver"), *common], label="receiver", clock=clock
+    ).start()
     recv.wait_ready(30)
     t0 = time.monotonic()
-    send = ManagedProcess([*PEER, "send", "--url", url("sender"), *common], label="sender",
-                          clock=clock).start()
+    send = ManagedProcess(
+        [*PEER, "send", "--url", url("sender"), *common], label="sender", clock=clock
+    ).start()
     send.wait(300)
     recv.wait(300)
     elapsed = time.monotonic() - t0
@@ -74,11 +82,16 @@ def main() -> int:
             t, frames = one_run(broker, args.count, True, r)
             direct.append(d)
             tapped.append(t)
-            print(f"round {r + 1}: untapped {d:8.0f} msg/s   tapped {t:8.0f} msg/s   "
-                  f"ratio {t / d:.2f}", flush=True)
+            print(
+                f"round {r + 1}: untapped {d:8.0f} msg/s   tapped {t:8.0f} msg/s   "
+                f"ratio {t / d:.2f}",
+                flush=True,
+            )
     md, mt = statistics.median(direct), statistics.median(tapped)
-    print(f"median over {args.rounds} rounds, {args.count} messages: untapped {md:.0f} msg/s, "
-          f"tapped {mt:.0f} msg/s ({frames} frames recorded), ratio {mt / md:.2f}")
+    print(
+        f"median over {args.rounds} rounds, {args.count} messages: untapped {md:.0f} msg/s, "
+        f"tapped {mt:.0f} msg/s ({frames} frames recorded), ratio {mt / md:.2f}"
+    )
     return 0
 
 
