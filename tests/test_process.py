@@ -8,6 +8,7 @@ for the rest of the session.
 
 from __future__ import annotations
 
+import json
 import os
 import select
 import signal
@@ -26,7 +27,6 @@ from harness.process import (
     ManagedProcess,
     ProcessError,
     ProcessTimeout,
-    kill_all,
     live_processes,
 )
 
@@ -277,17 +277,24 @@ def test_terminate_escalates_to_kill_after_grace(procs: list[ManagedProcess]) ->
 
 
 def test_kill_all_kills_every_registered_process() -> None:
-    ps = [ManagedProcess(["sleep", "1000"], label=f"s{i}").start() for i in range(3)]
-    try:
-        pids = [p.pid for p in ps]
-        assert all(p in live_processes() for p in ps)
-        kill_all()
-        assert wait_gone([pid for pid in pids if pid], timeout=5) == []
-        assert not any(p in live_processes() for p in ps)
-        assert all(p.returncode == -signal.SIGKILL for p in ps)
-    finally:
-        for p in ps:
-            p.kill()
+    """In a child interpreter: kill_all() here would also kill this worker's shared broker."""
+    script = (
+        "import json, signal\n"
+        "from harness.process import ManagedProcess, kill_all, live_processes\n"
+        "ps = [ManagedProcess(['sleep', '1000'], label=f's{i}').start() for i in range(3)]\n"
+        "ok = all(p in live_processes() for p in ps)\n"
+        "kill_all()\n"
+        "print(json.dumps({'pids': [p.pid for p in ps], 'registered_before': ok,\n"
+        "    'left': len(live_processes()), 'codes': [p.returncode for p in ps]}))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=30, cwd=ROOT
+    )
+    assert out.returncode == 0, out.stderr
+    data = json.loads(out.stdout)
+    assert data["registered_before"] and data["left"] == 0
+    assert data["codes"] == [-signal.SIGKILL] * 3
+    assert wait_gone(data["pids"], timeout=5) == []
 
 
 def test_context_manager_terminates(procs: list[ManagedProcess]) -> None:

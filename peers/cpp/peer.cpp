@@ -901,6 +901,7 @@ class Peer : public proton::messaging_handler, public proton::listen_handler {
             }
             proton::message m;
             m.id(proton::message_id(id));
+            m.durable(true);  // so a broker that persists keeps it across a restart
             std::map<std::string, int> body;
             body["sequence"] = static_cast<int>(id);
             m.body(body);

@@ -164,6 +164,7 @@ def test_round_trip_and_restart(broker: ContainerBroker) -> None:
     finally:
         conn.close()
     port = broker.port
+    broker.settle_queues()  # a crash right after declaring can lose the queue
     broker.restart()
     assert broker.port == port
     conn = _connect(broker)
