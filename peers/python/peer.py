@@ -94,6 +94,8 @@ class UsageError(Exception):
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
+        if "required: role" in message:  # argparse also names the optional request list
+            message = f"missing ROLE (one of {', '.join(ROLES)})"
         raise UsageError(message)
 
 
