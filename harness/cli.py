@@ -274,14 +274,20 @@ def cmd_run(args: argparse.Namespace) -> int:
     for n in notes:
         print(f"interop: {n}", file=sys.stderr)
     jobs = args.jobs or min(4, os.cpu_count() or 1)
-    print(f"interop: {len(cells)} cells, {jobs} in parallel, artifacts in {out}/", file=sys.stderr)
+    print(
+        f"interop: {len(cells)} cells, {min(jobs, len(cells))} in parallel, artifacts in {out}/",
+        file=sys.stderr,
+    )
     opts = RunOptions(out_dir=out, timeout=args.timeout, count=args.count, known=registry_known)
     session = Session(registry, opts, jobs=jobs, progress=print_progress)
     started, started_at = time.monotonic(), now_iso()
     results = session.run(cells)
     run = session.result(results, "interop " + shlex.join(sys.argv[1:]), started, started_at)
     run.save(out / "results.json")
-    print(_render(run, args.format))
+    try:
+        print(_render(run, args.format), flush=True)
+    except BrokenPipeError:  # `interop run | head`: the verdicts still decide the exit code
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     print(f"results: {out / 'results.json'}  ({run.duration_s:.1f} s)", file=sys.stderr)
     return exit_code(run, args.strict)
 
