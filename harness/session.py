@@ -150,26 +150,8 @@ class Session:
 
     def _run_one(self, cell: Cell, held: dict[str, _BrokerSlot], workdir: Path) -> CellResult:
         t0 = time.monotonic()
-        broker = None
-        if cell.broker != DIRECT:
-            slot = self._broker(cell.broker, held, workdir)
-            if slot.error:
-                verdict = SKIPPED if slot.unavailable and not in_ci() else FAIL
-                return CellResult(
-                    id=cell.id,
-                    scenario=cell.scenario.name,
-                    fault=cell.fault.name,
-                    broker=cell.broker,
-                    roles=cell.role_map,
-                    verdict=verdict,
-                    reason=slot.error,
-                    rule="broker" if verdict == FAIL else None,
-                )
-            broker = slot.broker
-        try:
-            return run_cell(cell, broker, self.registry, self.opts)
-        except CellSkipped as e:
-            verdict = FAIL if in_ci() else SKIPPED
+
+        def not_run(verdict: str, reason: str, rule: str | None) -> CellResult:
             return CellResult(
                 id=cell.id,
                 scenario=cell.scenario.name,
@@ -177,22 +159,25 @@ class Session:
                 broker=cell.broker,
                 roles=cell.role_map,
                 verdict=verdict,
-                reason=str(e),
+                reason=reason,
+                rule=rule if verdict == FAIL else None,
                 duration_s=time.monotonic() - t0,
-                rule="peer-missing" if verdict == FAIL else None,
             )
+
+        broker = None
+        if cell.broker != DIRECT:
+            slot = self._broker(cell.broker, held, workdir)
+            if slot.error:
+                # a broker missing here is a skip on a laptop; in CI, or one that failed, a failure
+                verdict = SKIPPED if slot.unavailable and not in_ci() else FAIL
+                return not_run(verdict, slot.error, "broker")
+            broker = slot.broker
+        try:
+            return run_cell(cell, broker, self.registry, self.opts)
+        except CellSkipped as e:
+            return not_run(FAIL if in_ci() else SKIPPED, str(e), "peer-missing")
         except Exception as e:  # a harness bug must not take the whole run down
-            return CellResult(
-                id=cell.id,
-                scenario=cell.scenario.name,
-                fault=cell.fault.name,
-                broker=cell.broker,
-                roles=cell.role_map,
-                verdict=FAIL,
-                reason=f"harness error: {type(e).__name__}: {e}",
-                rule="harness",
-                duration_s=time.monotonic() - t0,
-            )
+            return not_run(FAIL, f"harness error: {type(e).__name__}: {e}", "harness")
 
     def result(
         self, cells: list[CellResult], command: str, started: float, started_at: str

@@ -9,6 +9,8 @@ it only uses this interface, so adding a broker is adding one module.
 from __future__ import annotations
 
 import abc
+import atexit
+import threading
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
@@ -134,3 +136,35 @@ class Provider(abc.ABC):
     @abc.abstractmethod
     def create(self, spec: str, workdir: str) -> Broker:
         """A not-yet-started broker for ``spec``; ``workdir`` is a scratch folder the broker may use."""
+
+
+_live: set[Broker] = set()
+_live_lock = threading.Lock()
+
+
+def track(broker: Broker) -> None:
+    """Remember a started broker whose processes or container live outside our process tree.
+
+    Such a broker (a RabbitMQ node with its own epmd, a container in the Docker
+    engine) would survive its parent; ``atexit`` stops every tracked one.
+    """
+    with _live_lock:
+        _live.add(broker)
+
+
+def untrack(broker: Broker) -> None:
+    with _live_lock:
+        _live.discard(broker)
+
+
+def _stop_tracked() -> None:
+    with _live_lock:
+        brokers = list(_live)
+    for b in brokers:
+        try:
+            b.stop()
+        except Exception:  # noqa: BLE001 - best effort at exit
+            pass
+
+
+atexit.register(_stop_tracked)

@@ -13,7 +13,6 @@ Every container is labelled ``amqp-interop=1`` and ``amqp-interop.owner=PID``:
 
 from __future__ import annotations
 
-import atexit
 import itertools
 import os
 import shutil
@@ -23,7 +22,15 @@ import threading
 import time
 from typing import Any
 
-from harness.brokers.base import RESTART, Broker, BrokerError, BrokerUnavailable, Provider
+from harness.brokers.base import (
+    RESTART,
+    Broker,
+    BrokerError,
+    BrokerUnavailable,
+    Provider,
+    track,
+    untrack,
+)
 from harness.brokers.probe import declare_queue_by_attach, declare_queue_by_management, wait_ready
 from harness.brokers.profiles import (
     DECLARE_ATTACH,
@@ -44,22 +51,6 @@ DOCKER_INFO_TIMEOUT_S = 5.0
 PULL_TIMEOUT_S = 900.0
 
 _counter = itertools.count(1)
-_live: set[ContainerBroker] = set()
-_live_lock = threading.Lock()
-
-
-def _stop_all() -> None:
-    """atexit: no container outlives the harness process that started it."""
-    with _live_lock:
-        brokers = list(_live)
-    for b in brokers:
-        try:
-            b.stop()
-        except Exception:  # noqa: BLE001 - best effort at exit
-            pass
-
-
-atexit.register(_stop_all)
 
 
 def _one_line(e: BaseException) -> str:
@@ -208,8 +199,7 @@ class ContainerBroker(Broker):
                 # published on loopback only, on a port fixed now so a restart keeps it
                 c.ports[f"{self.profile.amqp_port}/tcp"] = ("127.0.0.1", self.port)
                 self.container = c
-                with _live_lock:
-                    _live.add(self)
+                track(self)
                 try:
                     c.start()
                     break
@@ -291,8 +281,7 @@ class ContainerBroker(Broker):
 
     def _remove(self) -> None:
         c, self.container = self.container, None
-        with _live_lock:
-            _live.discard(self)
+        untrack(self)
         if c is None:
             return
         try:

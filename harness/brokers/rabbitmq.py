@@ -12,7 +12,6 @@ to find what the node left behind (epmd daemonises out of the process group).
 
 from __future__ import annotations
 
-import atexit
 import contextlib
 import glob
 import itertools
@@ -29,7 +28,7 @@ import threading
 import time
 import uuid
 
-from harness.brokers.base import RESTART, Broker, BrokerError, Provider
+from harness.brokers.base import RESTART, Broker, BrokerError, Provider, track, untrack
 from harness.brokers.probe import declare_queue_by_attach, wait_ready
 
 __all__ = ["RabbitMQBroker", "RabbitMQProvider"]
@@ -44,22 +43,6 @@ STOP_GRACE_S = 20.0
 _MARKER = "AMQP_INTEROP_BROKER"
 
 _counter = itertools.count(1)
-_live: set[RabbitMQBroker] = set()
-_live_lock = threading.Lock()
-
-
-def _stop_all() -> None:
-    """atexit: no node outlives the harness, even when a caller forgot ``stop()``."""
-    with _live_lock:
-        brokers = list(_live)
-    for b in brokers:
-        try:
-            b.stop()
-        except Exception:  # noqa: BLE001 - best effort at exit
-            pass
-
-
-atexit.register(_stop_all)
 
 
 def _traversable_by_others(path: str) -> bool:
@@ -251,8 +234,7 @@ class RabbitMQBroker(Broker):
             )
         finally:
             out.close()
-        with _live_lock:
-            _live.add(self)
+        track(self)
         self.identity = wait_ready(
             self.host, self.port, timeout, self.user, self.password, alive=self._alive
         )
@@ -315,8 +297,7 @@ class RabbitMQBroker(Broker):
             self._terminate_node()
         finally:
             self._kill_strays()
-            with _live_lock:
-                _live.discard(self)
+            untrack(self)
             if remove and self.dir is not None:
                 link = os.path.join(self.workdir, f"rabbitmq-{self.n}")
                 if os.path.islink(link):

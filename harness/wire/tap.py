@@ -128,15 +128,7 @@ class Tap:
             except DecodeError as e:
                 for item in e.items:
                     self._record_item(name, item, src, dst, t)
-                self._emit(
-                    HARNESS,
-                    "decode-error",
-                    conn=name,
-                    src=src,
-                    dst=dst,
-                    t=t,
-                    fields={"offset": e.offset, "reason": e.reason},
-                )
+                self._decode_error(name, src, dst, e, t)
                 return
             for item in items:
                 self._record_item(name, item, src, dst, t)
@@ -268,14 +260,7 @@ class Tap:
                 try:
                     items = decoder.feed(data)
                 except DecodeError as e:
-                    self._emit(
-                        HARNESS,
-                        "decode-error",
-                        conn=conn.name,
-                        src=src,
-                        dst=dst,
-                        fields={"offset": e.offset, "reason": e.reason},
-                    )
+                    self._decode_error(conn.name, src, dst, e)
                     decoder = None  # stay transparent: forward the rest undecoded
                     items = e.items  # what came before the bad item is still recorded
                 sent = 0  # bytes of ``data`` already forwarded
@@ -343,14 +328,20 @@ class Tap:
                 try:
                     decoder.eof()
                 except DecodeError as e:
-                    self._emit(
-                        HARNESS,
-                        "decode-error",
-                        conn=conn.name,
-                        src=src,
-                        dst=dst,
-                        fields={"offset": e.offset, "reason": e.reason},
-                    )
+                    self._decode_error(conn.name, src, dst, e)
+
+    def _decode_error(
+        self, conn: str, src: str, dst: str, e: DecodeError, t: float | None = None
+    ) -> None:
+        self._emit(
+            HARNESS,
+            "decode-error",
+            conn=conn,
+            src=src,
+            dst=dst,
+            t=t,
+            fields={"offset": e.offset, "reason": e.reason},
+        )
 
     def _record(self, conn: _Conn, item: Frame | ProtocolHeader, src: str, dst: str):
         """Record one decoded item now and ask the fault rules what to do about it."""
