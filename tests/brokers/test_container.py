@@ -189,7 +189,9 @@ def test_stop_removes_the_container_and_keeps_its_logs(rabbitmq_image: str, tmp_
     finally:
         b.stop()
     assert _docker("ps", "-aq", "--filter", f"name=^{name}$").strip() == ""
-    assert "Server startup complete" in b.logs()
+    # readiness is an AMQP open, which can come before the "startup complete" log line:
+    # only ask that the container's output was kept after its removal
+    assert "[info]" in b.logs()
     assert (tmp_path / f"{name}.log").exists()
     b.stop()  # idempotent
 
