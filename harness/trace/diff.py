@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from harness.trace.model import FRAME, HEADER, TraceEvent
+from harness.trace.model import FRAME, HARNESS, HEADER, TraceEvent
 from harness.trace.patterns import client_of
 from harness.trace.render import render_fields
 
@@ -88,6 +88,19 @@ class DiffRow:
     client: str | None = None  # the client label of the pair (-> is client to server)
 
 
+def _placeholders(events: Sequence[TraceEvent]) -> dict[str, str]:
+    """Values that always differ between two cells, and what to show instead.
+
+    The addresses a node assigned to dynamic termini, and the cell's own queue
+    name (unique per cell so cells can share a broker; the runner records it).
+    """
+    out = {a: "<dynamic>" for a in _dynamic_addresses(events)}
+    for e in events:
+        if e.kind == HARNESS and e.name == "cell" and isinstance(e.fields.get("address"), str):
+            out.setdefault(e.fields["address"], "<queue>")
+    return out
+
+
 def _dynamic_addresses(events: Sequence[TraceEvent]) -> set[str]:
     """Addresses a node assigned to dynamic termini (answers to dynamic attaches)."""
     dynamic_links: set[tuple[str | None, Any]] = set()
@@ -120,7 +133,7 @@ def _flatten(value: Any, prefix: str, out: dict[str, Any]) -> None:
         out[prefix] = value
 
 
-def _normalized(e: TraceEvent, dynamic: set[str]) -> dict[str, Any]:
+def _normalized(e: TraceEvent, dynamic: dict[str, str]) -> dict[str, Any]:
     flat: dict[str, Any] = {}
     _flatten(e.fields, "", flat)
     ignored = IGNORED_FIELDS.get(e.name, frozenset())
@@ -130,7 +143,7 @@ def _normalized(e: TraceEvent, dynamic: set[str]) -> dict[str, Any]:
             continue
         if isinstance(value, str):
             if value in dynamic:
-                value = "<dynamic>"
+                value = dynamic[value]
             elif path in _ID_PATHS and _GENERATED.search(value):
                 value = "<generated>"
             elif _GENERATED.search(value) and path.endswith(("address", "reply_to", "to")):
@@ -195,7 +208,7 @@ def _key(e: TraceEvent, client: str | None) -> tuple[str, str, str]:
 def diff_traces(a_events: Sequence[TraceEvent], b_events: Sequence[TraceEvent]) -> list[DiffRow]:
     """Rows comparing trace a with trace b, connection pair by connection pair."""
     a_events, b_events = list(a_events), list(b_events)
-    dyn_a, dyn_b = _dynamic_addresses(a_events), _dynamic_addresses(b_events)
+    dyn_a, dyn_b = _placeholders(a_events), _placeholders(b_events)
     groups_a, groups_b = _conn_groups(a_events), _conn_groups(b_events)
     order = list(groups_a) + [g for g in groups_b if g not in groups_a]
     rows: list[DiffRow] = []
@@ -219,8 +232,8 @@ def _align(
     xa: list[tuple[int, TraceEvent]],
     xb: list[tuple[int, TraceEvent]],
     client: str | None,
-    dyn_a: set[str],
-    dyn_b: set[str],
+    dyn_a: dict[str, str],
+    dyn_b: dict[str, str],
 ) -> list[tuple[float, DiffRow]]:
     """Align one direction's frames; each row with a sort position in a's order.
 

@@ -138,3 +138,28 @@ def test_recorded_python_vs_js():
     assert "container" not in text.split("\n", 3)[3]  # container ids never compared
     rr = diff_traces(read_trace(DATA / "rr-python.jsonl"), read_trace(DATA / "rr-js.jsonl"))
     assert "dynamic.1" not in "".join(str(c) for r in rr for c in r.changes)
+
+
+def test_each_cells_own_queue_name_is_not_a_difference():
+    """Cells use unique queue names (they share brokers); the diff must not report them."""
+    from harness.trace.diff import diff_traces
+    from harness.trace.model import TraceEvent
+
+    def trace(queue: str) -> list[TraceEvent]:
+        return [
+            TraceEvent(0.0, "harness", "cell", fields={"address": queue}),
+            TraceEvent(0.1, "conn", "accept", conn="c1", src="hello", dst="broker"),
+            TraceEvent(
+                0.2,
+                "frame",
+                "attach",
+                conn="c1",
+                src="hello",
+                dst="broker",
+                channel=0,
+                fields={"name": "l", "handle": 0, "role": "receiver", "source": {"address": queue}},
+            ),
+        ]
+
+    rows = diff_traces(trace("hello-world-1a2b3c4d"), trace("hello-world-9f8e7d6c"))
+    assert rows and all(r.kind == "same" for r in rows), rows
