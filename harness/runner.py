@@ -369,6 +369,7 @@ def run_cell(
             versions,
             opts.known,
             rules=sorted({f.rule for f in failures}),
+            messages=[f.message for f in failures],
         )
         result.verdict, result.reason, result.known = verdict, reason, entry
     _write_verdict(cell_dir, result, failures)

@@ -41,6 +41,7 @@ _KEYS = {
     "reason",
     "reference",
     "rules",
+    "observed",
 }
 _CLAUSE = re.compile(r"^\s*(>=|<=|==|!=|>|<)\s*([0-9][0-9A-Za-z.\-+]*)\s*$")
 _OPS = {
@@ -144,6 +145,9 @@ class KnownFailure:
     #: when set, the entry covers a failing cell only if every rule it broke is listed
     #: (a broker's known protocol slip must not hide an unrelated failure)
     rules: tuple[str, ...] = ()
+    #: when set, the entry covers a failing cell only if one of its failure messages
+    #: contains this text (for a slip that shows itself by one specific error)
+    observed: str = ""
     source: str = ""
 
     def matches(
@@ -152,6 +156,7 @@ class KnownFailure:
         broker_identity: Any,
         peer_versions: Mapping[str, str] | None = None,
         rules: Sequence[str] | None = None,
+        messages: Sequence[str] | None = None,
     ) -> bool:
         """Whether this entry covers ``cell`` run against ``broker_identity``.
 
@@ -165,6 +170,8 @@ class KnownFailure:
         # a rule-scoped entry speaks only of failing cells whose every broken rule it
         # lists; a cell that passes is simply passing (such slips are often intermittent)
         if self.rules and (not rules or not set(rules) <= set(self.rules)):
+            return False
+        if self.observed and not any(self.observed in m for m in messages or ()):
             return False
         if not _name_matches(self.fault, cell.fault or "none"):
             return False
@@ -200,6 +207,8 @@ class KnownFailure:
             d["peer_versions"] = dict(self.peer_versions)
         if self.rules:
             d["rules"] = list(self.rules)
+        if self.observed:
+            d["observed"] = self.observed
         d.update(verdict=self.verdict, reason=self.reason, reference=self.reference)
         return d
 
@@ -231,6 +240,8 @@ class KnownFailure:
                 isinstance(k, str) and isinstance(v, str) and v.strip() for k, v in value.items()
             ):
                 raise ValueError(f"{where}: '{key}' must map role names to patterns")
+        if not isinstance(d.get("observed", ""), str):
+            raise ValueError(f"{where}: 'observed' must be a string")
         rules = d.get("rules") or []
         if not isinstance(rules, list) or not all(isinstance(r, str) and r for r in rules):
             raise ValueError(f"{where}: 'rules' must be a list of rule ids")
@@ -252,6 +263,7 @@ class KnownFailure:
             peers=dict(d.get("peers") or {}),
             peer_versions=dict(d.get("peer_versions") or {}),
             rules=tuple(rules),
+            observed=str(d.get("observed") or ""),
             source=source,
         )
 
@@ -277,10 +289,15 @@ class Registry:
         broker_identity: Any,
         peer_versions: Mapping[str, str] | None = None,
         rules: Sequence[str] | None = None,
+        messages: Sequence[str] | None = None,
     ) -> KnownFailure | None:
         """The first entry that covers the cell, or None."""
         return next(
-            (e for e in self.entries if e.matches(cell, broker_identity, peer_versions, rules)),
+            (
+                e
+                for e in self.entries
+                if e.matches(cell, broker_identity, peer_versions, rules, messages)
+            ),
             None,
         )
 
@@ -342,6 +359,7 @@ def apply(
     peer_versions: Mapping[str, str] | None,
     registry: Registry | Iterable[KnownFailure],
     rules: Sequence[str] | None = None,
+    messages: Sequence[str] | None = None,
 ) -> tuple[str, str, str | None]:
     """Turn a raw verdict into the reported one: ``(verdict, reason, entry_id)``.
 
@@ -354,12 +372,17 @@ def apply(
     if raw_verdict not in (PASS, FAIL):
         return raw_verdict, reason, None
     if raw_verdict == PASS:
-        rules = ()
+        rules, messages = (), ()
     if isinstance(registry, Registry):
-        entry = registry.find(cell, broker_identity, peer_versions, rules)
+        entry = registry.find(cell, broker_identity, peer_versions, rules, messages)
     else:
         entry = next(
-            (e for e in registry if e.matches(cell, broker_identity, peer_versions, rules)), None
+            (
+                e
+                for e in registry
+                if e.matches(cell, broker_identity, peer_versions, rules, messages)
+            ),
+            None,
         )
     if entry is None:
         return raw_verdict, reason, None

@@ -257,3 +257,25 @@ def test_rule_scoped_entry_covers_only_its_rules():
         )[0]
         == "fail"
     )
+
+
+def test_observed_entry_needs_its_message():
+    """An entry keyed by an error text covers only cells that failed with that text."""
+    reg = load_registry()
+    c = cell("at-least-once", ("cpp", "js"), "container:rabbitmq-3.10")
+    c.fault = "restart"
+    msg = ["receiver (js) failed: protocol error: Invalid protocol header for AMQP: 0000005b"]
+    v, _, eid = apply("fail", "x", c, RABBIT_310, {}, reg, rules=["peer-outcome"], messages=msg)
+    assert (v, eid) == ("xfail", "rhea-reconnect-sasl-desync")
+    v, _, eid = apply(
+        "fail",
+        "x",
+        c,
+        RABBIT_310,
+        {},
+        reg,
+        rules=["peer-outcome"],
+        messages=["receiver (js) timed out"],
+    )
+    assert (v, eid) == ("fail", None)
+    assert apply("pass", "", c, RABBIT_310, {}, reg)[0] == "pass"
