@@ -217,6 +217,7 @@ def run_cell(
         return tap
 
     deadline = started + timeout + KILL_MARGIN
+    start_error: str | None = None
     failed_at: float | None = None
     stopped_early: set[str] = set()
     try:
@@ -280,9 +281,7 @@ def run_cell(
         _stop_all(procs, taps)
         raise
     except (ProcessError, ValueError) as e:
-        failures.append(
-            Failure("peer-start", f"{e}; trace stopped at: {last_frame_text(trace.sorted())}")
-        )
+        start_error = str(e)  # reported once the taps have decoded what they saw
     finally:
         killed = {label for label, p in procs.items() if p.running()} - stopped_early
         for label in killed:
@@ -308,6 +307,10 @@ def run_cell(
             )
 
     events = trace.sorted()
+    if start_error is not None:
+        failures.append(
+            Failure("peer-start", f"{start_error}; trace stopped at: {last_frame_text(events)}")
+        )
     peers: dict[str, PeerRun] = {}
     for label, p in procs.items():
         peers[label] = PeerRun(
