@@ -283,6 +283,8 @@ def run_cell(
     except (ProcessError, ValueError) as e:
         start_error = str(e)  # reported once the taps have decoded what they saw
     finally:
+        if start_error is not None:  # the cell never got going: nobody timed out
+            stopped_early.update(label for label, p in procs.items() if p.running())
         killed = {label for label, p in procs.items() if p.running()} - stopped_early
         for label in killed:
             trace.add(
