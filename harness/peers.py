@@ -141,6 +141,11 @@ def _parse_caps(text: str) -> frozenset[str]:
     return caps
 
 
+def _valid_name(name: str) -> bool:
+    """Peer names appear in cell ids and folder names: letters, digits, - and _."""
+    return bool(name) and name.replace("-", "").replace("_", "").isalnum()
+
+
 def parse_peer_option(text: str) -> Implementation:
     """``NAME=COMMAND``, ``NAME[caps]=COMMAND`` or ``NAME=handler:MODULE:CLASS[:ROLE,...]``.
 
@@ -157,7 +162,7 @@ def parse_peer_option(text: str) -> Implementation:
     if name.endswith("]") and "[" in name:
         name, _, cap_text = name[:-1].partition("[")
         caps = _parse_caps(cap_text)
-    if not name.replace("-", "").replace("_", "").isalnum():
+    if not _valid_name(name):
         raise UsageError(f"bad peer name {name!r}: use letters, digits, - and _")
     command = command.strip()
     if command.startswith("handler:"):
@@ -204,6 +209,8 @@ def load_peers_file(path: str | Path) -> list[Implementation]:
     out = []
     for name, spec in peers.items():
         where = f"{p}: peers.{name}"
+        if not _valid_name(str(name)):
+            raise UsageError(f"{where}: bad peer name (use letters, digits, - and _)")
         cmd = spec.get("command") if isinstance(spec, dict) else None
         try:
             if isinstance(cmd, str):

@@ -195,3 +195,12 @@ def test_missing_external_command_is_unavailable() -> None:
     on_path = Implementation("onpath", command=["some-peer-on-path"])
     assert on_path.unavailable() is None  # only paths are checked; PATH lookups happen at start
     assert on_path.argv() == ["some-peer-on-path"]
+
+
+def test_peers_file_names_are_checked_like_peer_options(tmp_path):
+    from harness.peers import UsageError, load_peers_file
+
+    f = tmp_path / "peers.toml"
+    f.write_text('[peers."my peer!"]\ncommand = ["/bin/true"]\n')
+    with pytest.raises(UsageError, match="bad peer name"):
+        load_peers_file(f)

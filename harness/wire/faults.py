@@ -124,13 +124,6 @@ class CutBeforeSettle(Rule):
                 self.fired += 1
                 return Cut(before=True, reason=self.text)
             self.settled += n
-        elif (
-            frame.name == "transfer"
-            and frame.fields.get("settled")
-            and not frame.fields.get("more")
-        ):
-            # a pre-settled delivery from this side counts as settled too
-            pass
         return None
 
 
