@@ -12,7 +12,7 @@ from harness.brokers.base import RESTART
 from harness.expect import attach, expect, outcome
 from harness.scenario import NO_FAULTS, FaultSpec, Role, Scenario
 from harness.trace.patterns import Pattern, conn, frame, gt, harness
-from harness.wire.faults import CutAfter, CutBeforeSettle, FaultPlan, RestartAfter
+from harness.wire.faults import CutAfter, CutBeforeSettle, DelayFrames, FaultPlan, RestartAfter
 
 
 def _k(count: int, fraction: float) -> int:
@@ -49,6 +49,14 @@ def cut_before_settle(count: int) -> FaultPlan:
     )
 
 
+def slow_credit(count: int) -> FaultPlan:
+    return FaultPlan(
+        "slow-credit",
+        {"sender": [DelayFrames("flow", 1.0, src="broker", times=1)]},
+        "hold the broker's first flow to the sender for 1 s: nothing may be sent before it",
+    )
+
+
 def restart_broker(count: int) -> FaultPlan:
     return FaultPlan(
         "restart",
@@ -62,6 +70,7 @@ FAULTS = (
     FaultSpec("cut1", cut_once, "cut mid-stream once"),
     FaultSpec("cut3", cut_three_times, "cut three times (sender, receiver, sender)"),
     FaultSpec("settle", cut_before_settle, "cut between transfer and disposition"),
+    FaultSpec("slow-credit", slow_credit, "the first credit arrives 1 s late"),
     FaultSpec("restart", restart_broker, "broker restart", needs=frozenset({RESTART})),
 )
 
@@ -146,6 +155,22 @@ def _nothing_lost(run):
     return None
 
 
+def _waited_for_credit(run):
+    """slow-credit: the flow is held 1 s at the tap, so no transfer may come sooner."""
+    if run.fault != "slow-credit":
+        return None
+    held = [e.t for e in run.trace if e.kind == "harness" and e.name == "fault"]
+    sent = [
+        e.t for e in run.trace if e.kind == "frame" and e.name == "transfer" and e.src == "sender"
+    ]
+    if held and sent and sent[0] < held[0] + 0.9:
+        return (
+            f"sender ({run.roles['sender']}) transferred {sent[0] - held[0]:.2f} s after "
+            "its first credit was held back for 1 s: before it had any credit"
+        )
+    return None
+
+
 def _duplicates_reported(run):
     got = run.result("receiver")
     if not isinstance(got.get("duplicates"), int):
@@ -169,5 +194,6 @@ SCENARIO = Scenario(
         _faulted("receiver"),
         outcome("nothing-lost", _nothing_lost),
         outcome("duplicates-counted", _duplicates_reported),
+        outcome("credit-before-send", _waited_for_credit),
     ),
 )
