@@ -49,7 +49,6 @@ class Session:
     progress: Progress | None = None
     brokers_seen: dict[str, dict] = field(default_factory=dict)
     _started: list[Broker] = field(default_factory=list)
-    broker_start_s: dict[str, float] = field(default_factory=dict)
 
     def run(self, cells: list[Cell]) -> list[CellResult]:
         pending = list(cells)
@@ -130,22 +129,15 @@ class Session:
         slot = _BrokerSlot()
         held[spec] = slot
         try:
-            prov = broker_registry.provider(spec)
-            reason = prov.unavailable()
-            if reason:
-                raise BrokerUnavailable(f"broker {spec}: {reason}")
-            workdir.mkdir(parents=True, exist_ok=True)
-            b = prov.create(spec, str(workdir / spec.replace(":", "_").replace("/", "_")))
-            t0 = time.monotonic()
-            self._started.append(b)  # stopped at the end of the run whatever happens
-            b.start()
-            self.broker_start_s.setdefault(spec, time.monotonic() - t0)
-            slot.broker = b
-            self.brokers_seen.setdefault(spec, b.describe())
+            b = broker_registry.start(spec, workdir)
         except BrokerUnavailable as e:
             slot.error, slot.unavailable = str(e), True
-        except (BrokerError, OSError, ImportError) as e:
-            slot.error = f"broker {spec} did not start: {e}"
+        except BrokerError as e:
+            slot.error = str(e)
+        else:
+            self._started.append(b)  # stopped at the end of the run whatever happens
+            slot.broker = b
+            self.brokers_seen.setdefault(spec, b.describe())
         return slot
 
     def _run_one(self, cell: Cell, held: dict[str, _BrokerSlot], workdir: Path) -> CellResult:

@@ -8,8 +8,9 @@ broker's name in results.
 from __future__ import annotations
 
 import importlib
+from pathlib import Path
 
-from harness.brokers.base import Broker, Provider
+from harness.brokers.base import Broker, BrokerError, BrokerUnavailable, Provider
 
 #: provider name -> (module, class); imported lazily so a missing optional
 #: dependency (testcontainers) only matters when that provider is used
@@ -52,6 +53,35 @@ def provider(spec: str) -> Provider:
 def create(spec: str, workdir: str) -> Broker:
     """A not-yet-started broker for ``spec``."""
     return provider(spec).create(spec, workdir)
+
+
+def start(spec: str, workdir: Path) -> Broker:
+    """Create and start the broker for ``spec`` in a folder of its own under ``workdir``.
+
+    ``BrokerUnavailable`` when the provider cannot run here (a skip on a laptop),
+    ``BrokerError`` with one line when it could but did not start. A broker that
+    fails to start, or is interrupted while starting, is stopped before this returns.
+    """
+    try:
+        prov = provider(spec)
+        reason = prov.unavailable()
+    except ImportError as e:
+        raise BrokerUnavailable(f"broker {spec} unavailable: {e}") from None
+    if reason:
+        raise BrokerUnavailable(f"broker {spec} unavailable: {reason}")
+    workdir.mkdir(parents=True, exist_ok=True)
+    b = prov.create(spec, str(workdir / spec.replace(":", "_").replace("/", "_")))
+    try:
+        b.start()
+    except (BrokerError, OSError, ImportError) as e:
+        b.stop()
+        if isinstance(e, BrokerUnavailable):
+            raise
+        raise BrokerError(f"broker {spec} did not start: {e}", logs=getattr(e, "logs", "")) from e
+    except BaseException:
+        b.stop()
+        raise
+    return b
 
 
 def parse_specs(text: str | None) -> list[str]:
