@@ -476,18 +476,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
     old, new = _load_run(args.old), _load_run(args.new)
     changes = compare.compare(old, new)
-    print(
-        compare.render(changes, old, new)
-        if _takes_runs(compare.render)
-        else compare.render(changes)
-    )
-    return compare.exit_code(changes)
-
-
-def _takes_runs(fn) -> bool:
-    import inspect
-
-    return len(inspect.signature(fn).parameters) >= 3
+    print(compare.render_changes(changes))
+    return compare.compare_exit_code(changes)
 
 
 def cmd_merge(args: argparse.Namespace) -> int:

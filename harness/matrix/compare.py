@@ -142,8 +142,3 @@ def render_changes(changes: list[Change], fmt: str = "text") -> str:
     lines = [f"**{md_escape(head)}**", ""]
     lines.extend(f"- {md_escape(c.describe())}" for c in changes)
     return "\n".join(lines) + "\n"
-
-
-#: the spellings ``interop compare`` uses (module-qualified: ``compare.render``, ``compare.exit_code``)
-render = render_changes
-exit_code = compare_exit_code

@@ -83,12 +83,15 @@ def test_unknown_compare_format():
         render_changes([], "html")
 
 
-def test_cli_spellings():
-    from harness.matrix import compare as mod
+def test_cli_compare_prints_the_changes_and_exits_1_on_a_regression(tmp_path, capsys):
+    """``interop compare`` is render_changes + compare_exit_code over two results files."""
+    from harness.cli import main
 
-    changes = compare(run([cell()]), run([cell(verdict="fail")]))
-    assert mod.render(changes) == render_changes(changes)
-    assert mod.exit_code(changes) == 1
+    old, new = run([cell()]), run([cell(verdict="fail")])
+    old.save(tmp_path / "old.json")
+    new.save(tmp_path / "new.json")
+    assert main(["compare", str(tmp_path / "old.json"), str(tmp_path / "new.json")]) == 1
+    assert capsys.readouterr().out.strip() == render_changes(compare(old, new)).strip()
 
 
 def test_package_keeps_submodules_reachable():
