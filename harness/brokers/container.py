@@ -211,17 +211,8 @@ class ContainerBroker(Broker):
                     raise BrokerError(f"container {self.name} did not start: {text}") from None
             wrapped = self._wrapped()
             self.container_id = wrapped.id if wrapped is not None else ""
-            budget = timeout if timeout is not None else self.profile.ready_timeout
             try:
-                self.identity = wait_ready(
-                    self.host,
-                    self.port,
-                    budget,
-                    self.user,
-                    self.password,
-                    probe_timeout=self.profile.probe_timeout,
-                    alive=self._alive,
-                )
+                self._await_ready(timeout)
                 for queue in sorted(self._declared):
                     self._declare(queue)
             except BrokerError as e:
@@ -253,19 +244,23 @@ class ContainerBroker(Broker):
                     f"docker restart of {self.container_name} failed: {_one_line(e)}",
                     logs=self.logs(),
                 ) from None
-            budget = timeout if timeout is not None else self.profile.ready_timeout
             try:
-                self.identity = wait_ready(
-                    self.host,
-                    self.port,
-                    budget,
-                    self.user,
-                    self.password,
-                    probe_timeout=self.profile.probe_timeout,
-                    alive=self._alive,
-                )
+                self._await_ready(timeout)
             except BrokerError as e:
                 raise BrokerError(f"{self.name} after restart: {e}", logs=self.logs()) from None
+
+    def _await_ready(self, timeout: float | None) -> None:
+        """The AMQP probe until an open comes back (the profile's budget unless given)."""
+        budget = timeout if timeout is not None else self.profile.ready_timeout
+        self.identity = wait_ready(
+            self.host,
+            self.port,
+            budget,
+            self.user,
+            self.password,
+            probe_timeout=self.profile.probe_timeout,
+            alive=self._alive,
+        )
 
     def _save_logs(self) -> None:
         text = self.logs()
