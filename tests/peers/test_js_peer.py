@@ -10,9 +10,6 @@ long body values, uuid and binary ids, correlation ids echoed with their type).
 
 from __future__ import annotations
 
-import json
-import os
-import selectors
 import signal
 import socket
 import subprocess
@@ -28,100 +25,14 @@ import pytest
 
 from harness.env import ROOT, cache_dir, require
 from harness.toolchains import js
+from tests.peers.proc import WAIT_S, Proc
 
 BROKER = ROOT / "peers" / "python" / "broker.py"
 PY_PEER = ROOT / "peers" / "python" / "peer.py"
-WAIT_S = 20.0  # generous: 2 cores, xdist workers
 ROLES = ["hello", "send", "receive", "serve", "request"]
 
 
 # ---------------------------------------------------------------- processes
-
-
-class Proc:
-    """A process in its own process group whose stdout is read as JSON Lines."""
-
-    def __init__(self, argv: list[str]) -> None:
-        self.argv = argv
-        self.popen = subprocess.Popen(
-            argv,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            start_new_session=True,
-        )
-        self.lines: list[dict[str, Any]] = []
-        self._pending = b""
-
-    def _next_line(self, deadline: float) -> bool:
-        assert self.popen.stdout is not None
-        fd = self.popen.stdout.fileno()
-        with selectors.DefaultSelector() as sel:
-            sel.register(fd, selectors.EVENT_READ)
-            while b"\n" not in self._pending:
-                left = deadline - time.monotonic()
-                if left <= 0 or not sel.select(left):
-                    return False
-                chunk = os.read(fd, 65536)
-                if not chunk:
-                    return False
-                self._pending += chunk
-        line, self._pending = self._pending.split(b"\n", 1)
-        self.lines.append(json.loads(line))
-        return True
-
-    def wait_line(self, kind: str, timeout: float = WAIT_S) -> dict[str, Any]:
-        """The first line of this kind (already read or still to come)."""
-        deadline = time.monotonic() + timeout
-        index = 0
-        while True:
-            for line in self.lines[index:]:
-                if line.get("kind") == kind:
-                    return line
-            index = len(self.lines)
-            if not self._next_line(deadline):
-                raise AssertionError(
-                    f"no {kind} line from {self.argv} in {timeout} s: {self.lines}"
-                )
-
-    def finish(self, timeout: float = WAIT_S) -> tuple[int, list[dict[str, Any]], str]:
-        """Wait for the exit; (exit code, every stdout line, stderr)."""
-        try:
-            out, err = self.popen.communicate(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            self.kill()
-            raise AssertionError(
-                f"{self.argv} still running after {timeout} s: {self.lines}"
-            ) from None
-        rest = self._pending + out
-        self._pending = b""
-        self.lines += [json.loads(x) for x in rest.splitlines() if x.strip()]
-        return self.popen.returncode, self.lines, err.decode(errors="replace")
-
-    def kill(self) -> None:
-        if self.popen.poll() is None:
-            try:
-                os.killpg(self.popen.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-        try:
-            self.popen.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            pass
-
-
-@pytest.fixture
-def procs() -> Iterator[list[Proc]]:
-    """Every process a test starts; all are killed (whole process group) afterwards."""
-    started: list[Proc] = []
-    try:
-        yield started
-    finally:
-        for p in started:
-            p.kill()
-            for stream in (p.popen.stdout, p.popen.stderr):
-                if stream is not None:
-                    stream.close()
 
 
 @pytest.fixture(scope="module")
@@ -561,7 +472,7 @@ def test_sender_resends_after_a_broker_restart(run_js: Any, start: Any, tmp_path
     snd.wait_line("event")  # connected
     deadline = time.monotonic() + WAIT_S
     while len(events(snd.lines, "accepted")) < 50 and time.monotonic() < deadline:
-        snd._next_line(deadline)
+        snd.read_line(deadline)
     first.kill()
     time.sleep(0.3)
     second = start(broker_argv)
