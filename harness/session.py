@@ -129,13 +129,13 @@ class Session:
         slot = _BrokerSlot()
         held[spec] = slot
         try:
-            b = broker_registry.start(spec, workdir)
+            # tracked before it starts: a Ctrl-C in the main thread stops it even mid-start
+            b = broker_registry.start(spec, workdir, on_create=self._started.append)
         except BrokerUnavailable as e:
             slot.error, slot.unavailable = str(e), True
         except BrokerError as e:
             slot.error = str(e)
         else:
-            self._started.append(b)  # stopped at the end of the run whatever happens
             slot.broker = b
             self.brokers_seen.setdefault(spec, b.describe())
         return slot

@@ -8,6 +8,7 @@ broker's name in results.
 from __future__ import annotations
 
 import importlib
+from collections.abc import Callable
 from pathlib import Path
 
 from harness.brokers.base import Broker, BrokerError, BrokerUnavailable, Provider
@@ -55,12 +56,14 @@ def create(spec: str, workdir: str) -> Broker:
     return provider(spec).create(spec, workdir)
 
 
-def start(spec: str, workdir: Path) -> Broker:
+def start(spec: str, workdir: Path, on_create: Callable[[Broker], None] | None = None) -> Broker:
     """Create and start the broker for ``spec`` in a folder of its own under ``workdir``.
 
     ``BrokerUnavailable`` when the provider cannot run here (a skip on a laptop),
     ``BrokerError`` with one line when it could but did not start. A broker that
     fails to start, or is interrupted while starting, is stopped before this returns.
+    ``on_create`` sees the broker before it starts, so a caller that may be
+    interrupted from another thread can stop one that is still starting.
     """
     try:
         prov = provider(spec)
@@ -71,6 +74,8 @@ def start(spec: str, workdir: Path) -> Broker:
         raise BrokerUnavailable(f"broker {spec} unavailable: {reason}")
     workdir.mkdir(parents=True, exist_ok=True)
     b = prov.create(spec, str(workdir / spec.replace(":", "_").replace("/", "_")))
+    if on_create is not None:
+        on_create(b)
     try:
         b.start()
     except (BrokerError, OSError, ImportError) as e:
