@@ -67,7 +67,10 @@ def alive(pid: int) -> bool:
 
 
 def _interrupt_run(sig: signal.Signals, tmp_path: Path) -> None:
-    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    # the run's scratch folders go under tmp_path: after a SIGKILL nothing can remove them
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    env = dict(os.environ, PYTHONPATH=str(ROOT), TMPDIR=str(scratch))
     argv = [
         sys.executable,
         "-m",
