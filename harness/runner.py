@@ -28,11 +28,11 @@ from harness.matrix.results import FAIL, PASS, UNSUPPORTED, CellResult
 from harness.peers import PeerUnavailable, Registry
 from harness.process import Clock, ManagedProcess, ProcessError
 from harness.scenario import CellRun, Failure, PeerRun, Role
+from harness.tap import ConnCounter, Tap
 from harness.trace.jsonl import write_trace
 from harness.trace.model import FRAME, HARNESS, PEER, TraceEvent
 from harness.trace.render import render_event, render_trace
 from harness.wire.faults import Call
-from harness.wire.tap import ConnCounter, Tap
 
 #: seconds the harness waits beyond a peer's own --timeout before killing it
 KILL_MARGIN = 5.0
@@ -51,7 +51,7 @@ class RunOptions:
     out_dir: Path
     timeout: float | None = None  # overrides the scenario's
     count: int | None = None  # overrides the scenario's
-    known: known_mod.Registry | None = None
+    known: known_mod.KnownFailures | None = None
     rerun_prefix: str = "interop run"
     keep_passing_artifacts: bool = True
     extra_env: dict[str, str] = field(default_factory=dict)

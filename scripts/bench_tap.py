@@ -24,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from harness.brokers.embedded import EmbeddedBroker  # noqa: E402
 from harness.env import ROOT  # noqa: E402
 from harness.process import Clock, ManagedProcess  # noqa: E402
-from harness.wire.tap import ConnCounter, Tap  # noqa: E402
+from harness.tap import ConnCounter, Tap  # noqa: E402
 
 PEER = [sys.executable, str(ROOT / "peers" / "python" / "peer.py")]
 

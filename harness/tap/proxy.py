@@ -23,8 +23,8 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from harness.tap import ioloop
 from harness.trace.model import CONN, FRAME, HARNESS, HEADER, TraceEvent
-from harness.wire import ioloop
 from harness.wire.codec import DecodeError, Frame, FrameDecoder, ProtocolHeader
 from harness.wire.faults import Call, Cut, Delay, FrameView, Rule
 

@@ -21,11 +21,11 @@ import pytest
 from proton import Message
 from proton.utils import BlockingConnection
 
+from harness.tap import Tap
 from harness.trace.model import CONN, FRAME, HARNESS, HEADER, TraceEvent
 from harness.wire.codec import Frame, FrameDecoder
 from harness.wire.encode import encode_frame, encode_header
 from harness.wire.faults import Call, CutAfter, CutBeforeSettle, DelayFrames, RestartAfter, Rule
-from harness.wire.tap import Tap
 
 # -- helpers ---------------------------------------------------------------------
 
