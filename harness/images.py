@@ -116,6 +116,18 @@ rm -f "$root/var/lib/rabbitmq/.erlang.cookie" "$root"/var/lib/rabbitmq/mnesia/* 
 rm -rf "$root"/var/lib/apt/lists/* "$root"/var/cache/apt/*.bin
 """
 
+_BOOKWORM_PYTHON_SETUP = r"""
+set -eu
+root="$1"
+# a laptop's user, not root: uid 1000 with a home, written without useradd (not in the image)
+echo 'user:x:1000:1000:fresh machine:/home/user:/bin/bash' >> "$root/etc/passwd"
+echo 'user:x:1000:' >> "$root/etc/group"
+echo 'user:*:19000:0:99999:7:::' >> "$root/etc/shadow"
+mkdir -p "$root/home/user"
+chown 1000:1000 "$root/home/user"
+rm -rf "$root"/var/lib/apt/lists/* "$root"/var/cache/apt/*.bin
+"""
+
 RECIPES: dict[str, Recipe] = {
     r.name: r
     for r in [
@@ -137,7 +149,27 @@ RECIPES: dict[str, Recipe] = {
             ),
             user="rabbitmq",
             expose=(5672,),
-        )
+        ),
+        Recipe(
+            # not a broker: the fresh machine of scripts/fresh_machine.py, where the
+            # README's two commands run from a fresh clone as a new user would run them
+            name="bookworm-python",
+            description="bare Debian bookworm: Python 3.11 with venv and pip, gcc, headers, git",
+            suite="bookworm",
+            packages=(
+                "python3",
+                "python3-venv",
+                "python3-pip",
+                "python3-dev",
+                "gcc",
+                "ca-certificates",
+                "git",
+            ),
+            setup=_BOOKWORM_PYTHON_SETUP,
+            cmd=("/bin/bash",),
+            env=(("HOME", "/home/user"), ("LANG", "C.UTF-8")),
+            user="user",
+        ),
     ]
 }
 
