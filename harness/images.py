@@ -22,6 +22,10 @@ import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from harness.announce import announced
+from harness.env import cache_dir
 
 __all__ = [
     "ImageError",
@@ -251,8 +255,9 @@ def _run_logged(argv: list[str], log_path: str, timeout: float, what: str) -> No
         raise ImageError(f"{what} failed (exit {rc}): {last}", tail)
 
 
-def _lock_path(name: str) -> str:
-    return os.path.join(tempfile.gettempdir(), f"amqp-interop-image-{name}.lock")
+def _lock_path(name: str) -> Path:
+    """The recipe's build lock: in the cache folder, which outlives a reboot's /tmp cleanup."""
+    return cache_dir() / "images" / f"{name}.lock"
 
 
 def _prune_older(recipe: Recipe) -> None:
@@ -276,54 +281,67 @@ def build(name: str, force: bool = False, log: str | None = None) -> str:
     """Build the image of recipe ``name`` unless it exists; return its tag.
 
     Safe to call from several processes at once: a file lock per recipe makes
-    the second caller wait and then find the image built. ``log`` keeps the
-    build output (else it goes to a temporary file removed on success).
+    the second caller wait and then find the image built, so only the caller
+    that builds needs mmdebstrap and root. ``log`` keeps the build output (else
+    it goes to a temporary file removed on success). A build says so on
+    stderr, one line with the time it took.
     """
     recipe = get_recipe(name)
     docker = _docker()
     if not force and image_exists(recipe.tag):
         return recipe.tag
-    mmdebstrap = shutil.which("mmdebstrap")
-    if mmdebstrap is None:
-        raise ImageError("mmdebstrap is not installed (apt-get install mmdebstrap)")
-    if os.geteuid() != 0:
-        raise ImageError("building an image needs root (mmdebstrap writes device nodes)")
 
-    with open(_lock_path(name), "a+") as lockfile:
+    lock_path = _lock_path(name)
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock_path, "a+") as lockfile:
         fcntl.flock(lockfile, fcntl.LOCK_EX)
         try:
             if not force and image_exists(recipe.tag):
-                return recipe.tag
-            with tempfile.TemporaryDirectory(prefix=f"amqp-interop-image-{name}-") as tmp:
-                log_path = log or os.path.join(tmp, "build.log")
-                setup = os.path.join(tmp, "setup.sh")
-                with open(setup, "w") as f:
-                    f.write(recipe.setup)
-                rootfs = os.path.join(tmp, "rootfs.tar")
-                _run_logged(
-                    [
-                        mmdebstrap,
-                        f"--variant={recipe.variant}",
-                        *(["--include=" + ",".join(recipe.packages)] if recipe.packages else []),
-                        "--dpkgopt=path-exclude=/usr/share/doc/*",
-                        "--dpkgopt=path-exclude=/usr/share/man/*",
-                        f'--customize-hook=sh {setup} "$1"',
-                        recipe.suite,
-                        rootfs,
-                    ],
-                    log_path,
-                    BUILD_TIMEOUT_S,
-                    f"mmdebstrap for image {name}",
-                )
-                argv = [docker, "import"]
-                for change in recipe.changes():
-                    argv += ["--change", change]
-                argv += ["--message", f"amqp-interop recipe {name}", rootfs, recipe.tag]
-                _run_logged(argv, log_path, IMPORT_TIMEOUT_S, f"docker import of image {name}")
+                return recipe.tag  # another process built it while we waited
+            mmdebstrap = shutil.which("mmdebstrap")
+            if mmdebstrap is None:
+                raise ImageError("mmdebstrap is not installed (apt-get install mmdebstrap)")
+            if os.geteuid() != 0:
+                raise ImageError("building an image needs root (mmdebstrap writes device nodes)")
+            with announced(
+                f"built image {recipe.tag}", note=f"first use of recipe {name}, kept for later runs"
+            ):
+                _build_locked(recipe, docker, mmdebstrap, log)
             _prune_older(recipe)
         finally:
             fcntl.flock(lockfile, fcntl.LOCK_UN)
     return recipe.tag
+
+
+def _build_locked(recipe: Recipe, docker: str, mmdebstrap: str, log: str | None) -> None:
+    """mmdebstrap the root file system and ``docker import`` it; the caller holds the lock."""
+    name = recipe.name
+    with tempfile.TemporaryDirectory(prefix=f"amqp-interop-image-{name}-") as tmp:
+        log_path = log or os.path.join(tmp, "build.log")
+        setup = os.path.join(tmp, "setup.sh")
+        with open(setup, "w") as f:
+            f.write(recipe.setup)
+        rootfs = os.path.join(tmp, "rootfs.tar")
+        _run_logged(
+            [
+                mmdebstrap,
+                f"--variant={recipe.variant}",
+                *(["--include=" + ",".join(recipe.packages)] if recipe.packages else []),
+                "--dpkgopt=path-exclude=/usr/share/doc/*",
+                "--dpkgopt=path-exclude=/usr/share/man/*",
+                f'--customize-hook=sh {setup} "$1"',
+                recipe.suite,
+                rootfs,
+            ],
+            log_path,
+            BUILD_TIMEOUT_S,
+            f"mmdebstrap for image {name}",
+        )
+        argv = [docker, "import"]
+        for change in recipe.changes():
+            argv += ["--change", change]
+        argv += ["--message", f"amqp-interop recipe {name}", rootfs, recipe.tag]
+        _run_logged(argv, log_path, IMPORT_TIMEOUT_S, f"docker import of image {name}")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

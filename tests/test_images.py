@@ -10,6 +10,7 @@ import subprocess
 import threading
 import time
 import uuid
+from pathlib import Path
 
 import pytest
 
@@ -17,6 +18,13 @@ from harness import images
 from harness.brokers.container import ContainerProvider
 from harness.env import require
 from harness.images import ImageError, Recipe
+
+
+@pytest.fixture
+def cache(tmp_path, monkeypatch: pytest.MonkeyPatch):
+    """A cache folder of the test's own: lock files go there, never to /tmp."""
+    monkeypatch.setenv("INTEROP_CACHE", str(tmp_path / "cache"))
+    return tmp_path / "cache"
 
 
 def test_rabbitmq_recipe_is_listed() -> None:
@@ -68,7 +76,7 @@ def test_no_docker_is_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
     assert str(info.value) == "docker is not installed (apt-get install docker.io)"
 
 
-def test_no_mmdebstrap_is_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_no_mmdebstrap_is_one_line(monkeypatch: pytest.MonkeyPatch, cache) -> None:
     monkeypatch.setattr(
         images.shutil, "which", lambda name: "/usr/bin/docker" if name == "docker" else None
     )
@@ -101,28 +109,89 @@ def test_a_hanging_step_is_killed(tmp_path) -> None:
     assert time.monotonic() - started < 5
 
 
-def test_concurrent_builds_wait_for_the_first(monkeypatch: pytest.MonkeyPatch) -> None:
-    """A second build waits on the recipe's lock, then finds the image the first one made."""
+def test_concurrent_builds_wait_for_the_first(monkeypatch: pytest.MonkeyPatch, cache) -> None:
+    """A second build waits on the recipe's lock, then finds the image the first one made.
+
+    The waiting caller needs neither mmdebstrap nor root: only the one that builds does.
+    """
     built = threading.Event()
     monkeypatch.setattr(images, "image_exists", lambda tag: built.is_set())
     monkeypatch.setattr(images, "_docker", lambda: "docker")
     monkeypatch.setattr(
         images, "_run_logged", lambda *a, **k: pytest.fail("must not build: the image is there")
     )
-    monkeypatch.setattr(images.os, "geteuid", lambda: 0)
+    monkeypatch.setattr(images.shutil, "which", lambda name: None)  # no mmdebstrap here
+    monkeypatch.setattr(images.os, "geteuid", lambda: 1000)  # nor root
     recipe = dataclasses.replace(images.get_recipe("rabbitmq-3.10"), name="lock-test")
     monkeypatch.setitem(images.RECIPES, recipe.name, recipe)
     result: list[str] = []
-    with open(images._lock_path(recipe.name), "a+") as lock:
+    errors: list[BaseException] = []
+
+    def second() -> None:
+        try:
+            result.append(images.build(recipe.name))
+        except BaseException as e:  # noqa: BLE001 - reported by the main thread
+            errors.append(e)
+
+    lock_path = Path(images._lock_path(recipe.name))
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock_path, "a+") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # "another process" is building
-        t = threading.Thread(target=lambda: result.append(images.build(recipe.name)))
+        t = threading.Thread(target=second)
         t.start()
         time.sleep(0.3)
-        assert t.is_alive() and not result
+        assert t.is_alive() and not result and not errors
         built.set()
         fcntl.flock(lock, fcntl.LOCK_UN)
         t.join(timeout=5)
+    assert not errors, errors
     assert result == [recipe.tag]
+
+
+def test_the_build_lock_lives_in_the_cache_folder(cache) -> None:
+    path = Path(images._lock_path("rabbitmq-3.10"))
+    assert path == cache / "images" / "rabbitmq-3.10.lock"
+
+
+def test_no_mmdebstrap_takes_the_lock_in_the_cache_folder(
+    monkeypatch: pytest.MonkeyPatch, cache
+) -> None:
+    monkeypatch.setattr(
+        images.shutil, "which", lambda name: "/usr/bin/docker" if name == "docker" else None
+    )
+    monkeypatch.setattr(images, "image_exists", lambda tag: False)
+    with pytest.raises(ImageError, match="mmdebstrap is not installed"):
+        images.build("rabbitmq-3.10")
+    assert (cache / "images" / "rabbitmq-3.10.lock").exists()
+
+
+def test_a_build_announces_itself_with_its_time(
+    monkeypatch: pytest.MonkeyPatch, cache, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr(images, "image_exists", lambda tag: False)
+    monkeypatch.setattr(images, "_docker", lambda: "docker")
+    monkeypatch.setattr(images.shutil, "which", lambda name: f"/usr/bin/{name}")
+    monkeypatch.setattr(images.os, "geteuid", lambda: 0)
+    monkeypatch.setattr(images, "_prune_older", lambda recipe: None)
+    steps: list[str] = []
+    monkeypatch.setattr(images, "_run_logged", lambda argv, log, timeout, what: steps.append(what))
+    tag = images.build("rabbitmq-3.10")
+    assert steps == ["mmdebstrap for image rabbitmq-3.10", "docker import of image rabbitmq-3.10"]
+    err = capsys.readouterr().err
+    assert re.fullmatch(
+        rf"interop: built image {re.escape(tag)} in \d+\.\d s; "
+        r"first use of recipe rabbitmq-3\.10, kept for later runs\n",
+        err,
+    ), err
+
+
+def test_an_existing_image_is_silent(
+    monkeypatch: pytest.MonkeyPatch, cache, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr(images, "image_exists", lambda tag: True)
+    monkeypatch.setattr(images, "_docker", lambda: "docker")
+    images.build("rabbitmq-3.10")
+    assert capsys.readouterr().err == ""
 
 
 @pytest.mark.slow
