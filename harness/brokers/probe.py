@@ -23,10 +23,20 @@ from proton.utils import BlockingConnection
 
 from .base import BrokerError, BrokerIdentity
 
-__all__ = ["declare_queue_by_attach", "declare_queue_by_management", "probe", "wait_ready"]
+__all__ = [
+    "ConnectionRefused",
+    "declare_queue_by_attach",
+    "declare_queue_by_management",
+    "probe",
+    "wait_ready",
+]
 
 #: the SASL layer's protocol header: what a client sends first to an AMQP 1.0 server with SASL
 _SASL_HEADER = b"AMQP\x03\x01\x00\x00"
+
+
+class ConnectionRefused(BrokerError):
+    """Nothing listens at the address: the operating system refused the TCP connection."""
 
 
 def _hostport(host: str, port: int) -> str:
@@ -106,7 +116,7 @@ def probe(
     except ProtonException as e:
         text = str(e)
         if "refused" in text.lower():
-            raise BrokerError(f"connection refused at {where}") from None
+            raise ConnectionRefused(f"connection refused at {where}") from None
         if "unauthorized" in text or "authentication" in text.lower():
             raise BrokerError(f"{where} refused the credentials ({_mech(user)})") from None
         remaining = timeout - (time.monotonic() - started)
@@ -150,12 +160,17 @@ def wait_ready(
     probe_timeout: float = 5.0,
     interval: float = 0.25,
     alive: Callable[[], str | None] | None = None,
+    retry_refused: bool = True,
 ) -> BrokerIdentity:
     """Probe until an open succeeds or ``deadline_s`` seconds have passed.
 
     ``alive`` is asked before every try and returns a reason when the broker can
     no longer come up (its process exited): then waiting on is pointless and the
-    reason is raised at once. On the deadline the last probe's reason is raised.
+    reason is raised at once. ``retry_refused=False`` gives up at the first
+    refused connection (``ConnectionRefused``): right for a broker nobody is
+    starting, where a closed port will stay closed. A server that accepts and
+    stays silent is still waited for. On the deadline the last probe's reason
+    is raised.
     """
     end = time.monotonic() + deadline_s
     last = f"nothing tried at {_hostport(host, port)}"
@@ -171,6 +186,10 @@ def wait_ready(
             )
         try:
             return probe(host, port, min(probe_timeout, max(left, 0.5)), user, password)
+        except ConnectionRefused:
+            if not retry_refused:
+                raise
+            last = f"connection refused at {_hostport(host, port)}"
         except BrokerError as e:
             last = str(e)
         time.sleep(min(interval, max(end - time.monotonic(), 0)))

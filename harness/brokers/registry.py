@@ -60,7 +60,9 @@ def start(spec: str, workdir: Path, on_create: Callable[[Broker], None] | None =
     """Create and start the broker for ``spec`` in a folder of its own under ``workdir``.
 
     ``BrokerUnavailable`` when the provider cannot run here (a skip on a laptop),
-    ``BrokerError`` with one line when it could but did not start. A broker that
+    ``BrokerError`` with one line when it could but did not start ("broker SPEC
+    did not start: ..."; a provider may word it otherwise with a ``failure``
+    attribute, e.g. url's "not reachable", since nobody starts that one). A broker that
     fails to start, or is interrupted while starting, is stopped before this returns.
     ``on_create`` sees the broker before it starts, so a caller that may be
     interrupted from another thread can stop one that is still starting.
@@ -82,7 +84,8 @@ def start(spec: str, workdir: Path, on_create: Callable[[Broker], None] | None =
         b.stop()
         if isinstance(e, BrokerUnavailable):
             raise
-        raise BrokerError(f"broker {spec} did not start: {e}", logs=getattr(e, "logs", "")) from e
+        failure = getattr(prov, "failure", "did not start")
+        raise BrokerError(f"broker {spec} {failure}: {e}", logs=getattr(e, "logs", "")) from e
     except BaseException:
         b.stop()
         raise

@@ -37,10 +37,21 @@ class UrlBroker(Broker):
             raise BrokerError(str(e)) from None
 
     def start(self, timeout: float = 10.0) -> None:
+        """Probe the user's broker; a refused connection fails at once.
+
+        Nobody is starting this broker, so a closed port stays closed: waiting
+        out ``timeout`` would only delay the same answer. A server that accepts
+        but has not answered yet (still starting) is waited for.
+        """
         from harness.brokers.probe import wait_ready
 
         self.identity = wait_ready(
-            self.host, self.port, timeout, user=self.user, password=self.password
+            self.host,
+            self.port,
+            timeout,
+            user=self.user,
+            password=self.password,
+            retry_refused=False,
         )
 
     def stop(self) -> None:
@@ -50,6 +61,8 @@ class UrlBroker(Broker):
 class UrlProvider(Provider):
     name = "url"
     description = "a broker that is already running (url:amqp://host:port)"
+    #: how ``registry.start`` words a failure: nobody starts this broker, it is reached
+    failure = "not reachable"
 
     def create(self, spec: str, workdir: str) -> Broker:
         _, _, url = spec.partition(":")

@@ -226,3 +226,93 @@ def test_url_broker_pointing_at_a_chatty_non_amqp_server_says_so(tmp_path) -> No
         stop.set()
         thread.join(timeout=5)
         sock.close()
+
+
+# -- a refused connection fails at once; a silent server is still waited for ----------
+
+
+def _closed_port() -> int:
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def test_refused_url_broker_fails_at_once_and_says_not_reachable(tmp_path) -> None:
+    """Nobody starts a url: broker, so a closed port stays closed: no 10 s wait, no "did not start"."""
+    port = _closed_port()
+    spec = f"url:amqp://127.0.0.1:{port}"
+    t0 = time.monotonic()
+    with pytest.raises(BrokerError) as info:
+        registry.start(spec, tmp_path)  # the broker's default timeout: 10 s
+    took = time.monotonic() - t0
+    assert str(info.value) == f"broker {spec} not reachable: connection refused at 127.0.0.1:{port}"
+    assert "did not start" not in str(info.value)
+    assert took < 2, f"{took:.1f} s"
+
+
+def test_a_started_broker_still_says_did_not_start(tmp_path, monkeypatch) -> None:
+    """The wording follows the provider: a broker the harness starts "did not start"."""
+    from harness.brokers.embedded import EmbeddedBroker
+
+    def fail(self, timeout: float = 20.0) -> None:
+        raise BrokerError("embedded broker did not start: boom")
+
+    monkeypatch.setattr(EmbeddedBroker, "start", fail)
+    with pytest.raises(BrokerError, match=r"^broker embedded did not start: "):
+        registry.start("embedded", tmp_path)
+
+
+@pytest.fixture
+def silent_port() -> Iterator[int]:
+    """A server that accepts connections and never says a word (a broker still starting)."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(16)
+    try:
+        yield sock.getsockname()[1]
+    finally:
+        sock.close()
+
+
+def test_a_silent_url_broker_is_still_waited_for(silent_port: int, tmp_path) -> None:
+    b = registry.create(f"url:amqp://127.0.0.1:{silent_port}", str(tmp_path))
+    t0 = time.monotonic()
+    with pytest.raises(BrokerError) as info:
+        b.start(timeout=1.5)
+    took = time.monotonic() - t0
+    assert f"not ready within 1.5 s: no AMQP open from 127.0.0.1:{silent_port}" in str(info.value)
+    assert 1.4 <= took < 8, f"{took:.1f} s"
+
+
+def test_interop_run_against_a_refused_url_broker_fails_at_once(tmp_path) -> None:
+    """The user's view: the cell fails in about a second, its reason says connection refused."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    from harness.env import ROOT
+
+    port = _closed_port()
+    spec = f"url:amqp://127.0.0.1:{port}"
+    out = tmp_path / "out"
+    argv = [sys.executable, "-m", "harness.cli", "run", "--broker", spec]
+    argv += ["--scenario", "hello-world", "--peers", "python", "--out", str(out)]
+    t0 = time.monotonic()
+    done = subprocess.run(
+        argv,
+        cwd=ROOT,
+        env=dict(os.environ, PYTHONPATH=str(ROOT), TMPDIR=str(tmp_path)),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    took = time.monotonic() - t0
+    assert done.returncode == 1, done.stderr
+    (cell,) = json.loads((out / "results.json").read_text())["cells"]
+    assert cell["verdict"] == "fail"
+    assert f"connection refused at 127.0.0.1:{port}" in cell["reason"]
+    assert "did not start" not in cell["reason"] + done.stdout + done.stderr
+    assert took < 8, f"{took:.1f} s (a refused url broker used to cost 10 s)"
