@@ -19,8 +19,9 @@ from typing import Any
 
 from proton import Data
 
+from .message import summarize_message
 from .performatives import AMQP_FRAME, SASL_FRAME, Performative, decode_performative
-from .values import BadValue, summarize_message
+from .values import BadValue
 
 __all__ = ["DecodeError", "ProtocolHeader", "Frame", "FrameDecoder", "MAX_MESSAGE_JOIN"]
 

@@ -14,8 +14,8 @@ from typing import Any
 
 from proton import Array, Data
 
+from .composites import COMPOSITES_BY_NAME, Composite
 from .performatives import BY_NAME
-from .values import COMPOSITES_BY_NAME, Composite
 
 __all__ = ["encode_header", "encode_frame", "encode_empty_frame", "encode_performative"]
 

@@ -11,15 +11,7 @@ from typing import Any
 
 from proton import Data
 
-from .values import (
-    DESCRIBED,
-    KIND_READERS,
-    LIST,
-    NULL,
-    SYMBOL,
-    ULONG,
-    BadValue,
-    get_sym,
+from .proton_adapter import (
     handle,
     p_clear,
     p_decode,
@@ -30,6 +22,7 @@ from .values import (
     p_rewind,
     p_type,
 )
+from .values import DESCRIBED, KIND_READERS, LIST, NULL, SYMBOL, ULONG, BadValue, get_sym
 
 __all__ = [
     "AMQP_FRAME",

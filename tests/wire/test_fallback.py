@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from harness.wire import Frame, FrameDecoder
-from harness.wire.values import FAST_PATH
+from harness.wire.proton_adapter import FAST_PATH
 
 from .proton_session import record_session
 
@@ -19,7 +19,7 @@ import json, sys
 import proton  # noqa: F401  (proton itself needs cproton)
 sys.modules["cproton"] = None  # now our "import cproton" fails
 from harness.wire import Frame, FrameDecoder
-from harness.wire.values import FAST_PATH
+from harness.wire.proton_adapter import FAST_PATH
 assert not FAST_PATH
 out = []
 for item in FrameDecoder().feed(sys.stdin.buffer.read()):
