@@ -332,70 +332,49 @@ def cmd_broker(args: argparse.Namespace) -> int:
     if reason:
         print(f"interop: broker {args.provider} is not available here: {reason}", file=sys.stderr)
         return 1
-    workdir = tempfile.mkdtemp(prefix="interop-broker-")
-    broker = prov.create(args.provider, workdir)
     stop = [False]
 
     def on_signal(signum: int, frame: object) -> None:
         stop[0] = True
 
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
-    try:
-        broker.start()
-        ident = broker.identity
-        print(broker.url(), flush=True)
-        print(
-            f"interop: {args.provider}: {ident.product} {ident.version} "
-            f"(capabilities offered: {', '.join(ident.offered_capabilities) or 'none'}); "
-            "Ctrl-C to stop",
-            file=sys.stderr,
-            flush=True,
-        )
-        while not stop[0]:
-            time.sleep(0.2)
-    except BrokerError as e:
-        print(f"interop: {e}", file=sys.stderr)
-        return 1
-    finally:
-        broker.stop()
+    # the broker's scratch folder (its store, its logs) goes when the broker does
+    with tempfile.TemporaryDirectory(prefix="interop-broker-") as workdir:
+        broker = prov.create(args.provider, workdir)
+        signal.signal(signal.SIGTERM, on_signal)
+        signal.signal(signal.SIGINT, on_signal)
+        try:
+            broker.start()
+            ident = broker.identity
+            print(broker.url(), flush=True)
+            print(
+                f"interop: {args.provider}: {ident.product} {ident.version} "
+                f"(capabilities offered: {', '.join(ident.offered_capabilities) or 'none'}); "
+                "Ctrl-C to stop",
+                file=sys.stderr,
+                flush=True,
+            )
+            while not stop[0]:
+                time.sleep(0.2)
+        except BrokerError as e:
+            print(f"interop: {e}", file=sys.stderr)
+            return 1
+        finally:
+            broker.stop()
     return 0
 
 
 def cmd_peers(args: argparse.Namespace) -> int:
+    from harness.listing import peers_table
     from harness.peers import Registry
 
-    for impl in Registry().impls.values():
-        reason = impl.unavailable()
-        state = "available" if not reason else f"unavailable: {reason}"
-        version = impl.version() if not reason else "-"
-        caps = ",".join(sorted(impl.capabilities))
-        print(f"{impl.name:<8} {state:<40} {version:<34} [{caps}]  {impl.description}")
+    print(peers_table(list(Registry().impls.values())), end="")
     return 0
 
 
 def cmd_brokers(args: argparse.Namespace) -> int:
-    from harness.brokers import registry as brokers
+    from harness.listing import brokers_table
 
-    for name in brokers.provider_names():
-        spec = {"container": "container:rabbitmq-3.10", "url": "url:amqp://127.0.0.1:5672"}.get(
-            name, name
-        )
-        try:
-            prov = brokers.provider(spec)
-            reason = prov.unavailable()
-            desc = prov.description
-        except ImportError as e:
-            reason, desc = f"not installed ({e})", ""
-        state = "available" if not reason else f"unavailable: {reason}"
-        print(f"{name:<10} {state:<50} {desc}")
-    if "container" in brokers.provider_names():
-        try:
-            from harness.brokers.profiles import PROFILES
-
-            print("container profiles: " + ", ".join(sorted(PROFILES)))
-        except ImportError:
-            pass
+    print(brokers_table(), end="")
     return 0
 
 

@@ -105,7 +105,10 @@ class ContainerProvider(Provider):
             import docker  # noqa: F401
             import testcontainers.core.container  # noqa: F401
         except ImportError as e:
-            return f"Python package missing: {e.name} (pip install testcontainers)"
+            return (
+                f"Python package missing: {e.name} (pip install 'amqp-interop[containers]',"
+                " or pip install -e '.[containers]' in a clone)"
+            )
         return _engine_problem()
 
     def create(self, spec: str, workdir: str) -> Broker:

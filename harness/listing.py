@@ -1,0 +1,105 @@
+"""The tables of ``interop peers`` and ``interop brokers``.
+
+Why a module: a reason why something is unavailable can be a long sentence
+(a missing header and the package that has it, a Python package and the
+extra that installs it). Padded into a column it pushed every later column
+out of line. Here each row keeps its short columns aligned, and a reason goes
+on its own indented line below the row, wrapped to the terminal's width.
+"""
+
+from __future__ import annotations
+
+import shutil
+import textwrap
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+__all__ = ["CONTAINERS_HINT", "Row", "brokers_table", "peers_table", "render", "state"]
+
+#: how to get the container provider's Python packages: the project's own extra
+CONTAINERS_HINT = (
+    "pip install 'amqp-interop[containers]', or pip install -e '.[containers]' in a clone"
+)
+
+#: the reason line's indent under the row it explains
+INDENT = "    "
+
+
+@dataclass(frozen=True)
+class Row:
+    """One line of a listing: short ``cells`` (aligned), a free-form last column, a reason."""
+
+    cells: Sequence[str]
+    description: str = ""
+    #: why the thing is unavailable (None: it is available); printed on its own line
+    reason: str | None = None
+
+
+def _width() -> int:
+    return max(60, shutil.get_terminal_size((100, 24)).columns)
+
+
+def render(rows: Sequence[Row], width: int | None = None) -> str:
+    """The rows as text: columns padded to their widest cell, each reason below its row."""
+    width = width or _width()
+    ncols = max((len(r.cells) for r in rows), default=0)
+    widths = [
+        max((len(r.cells[i]) for r in rows if i < len(r.cells)), default=0) for i in range(ncols)
+    ]
+    lines: list[str] = []
+    for r in rows:
+        cells = [c.ljust(widths[i]) for i, c in enumerate(r.cells)]
+        lines.append("  ".join([*cells, r.description]).rstrip())
+        if r.reason:
+            lines += textwrap.wrap(
+                r.reason,
+                width=width,
+                initial_indent=INDENT,
+                subsequent_indent=INDENT + "  ",
+                break_long_words=False,
+                break_on_hyphens=False,
+            )
+    return "\n".join(lines) + ("\n" if lines else "")
+
+
+def state(reason: str | None) -> str:
+    """The state column: one word, so it never pushes the columns after it."""
+    return "unavailable" if reason else "available"
+
+
+def peers_table(impls: Sequence, width: int | None = None) -> str:
+    """``interop peers``: name, state, version, capabilities, description; reasons below."""
+    rows = []
+    for impl in impls:
+        reason = impl.unavailable()
+        version = impl.version() if not reason else "-"
+        caps = "[" + ",".join(sorted(impl.capabilities)) + "]"
+        rows.append(Row([impl.name, state(reason), version, caps], impl.description, reason))
+    return render(rows, width)
+
+
+#: the spec each provider is asked about in ``interop brokers``
+_EXAMPLE_SPEC = {"container": "container:rabbitmq-3.10", "url": "url:amqp://127.0.0.1:5672"}
+
+
+def brokers_table(width: int | None = None) -> str:
+    """``interop brokers``: provider, state, description; reasons below; container profiles."""
+    from harness.brokers import registry
+
+    rows = []
+    for name in registry.provider_names():
+        try:
+            prov = registry.provider(_EXAMPLE_SPEC.get(name, name))
+            reason, desc = prov.unavailable(), prov.description
+        except ImportError as e:
+            hint = f" ({CONTAINERS_HINT})" if name == "container" else ""
+            reason, desc = f"Python package missing: {e.name or e}{hint}", ""
+        rows.append(Row([name, state(reason)], desc, reason))
+    text = render(rows, width)
+    if "container" in registry.provider_names():
+        try:
+            from harness.brokers.profiles import PROFILES
+        except ImportError:
+            return text
+        text += "container profiles: " + ", ".join(sorted(PROFILES)) + "\n"
+    return text
