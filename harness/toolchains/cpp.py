@@ -19,6 +19,8 @@ import subprocess
 import tempfile
 from pathlib import Path
 
+from harness.announce import announced
+
 NAME = "cpp"
 #: what this peer can do (see peers/CONTRACT.md): --listen, --reconnect, dynamic reply receivers
 CAPABILITIES = frozenset({"listen", "reconnect", "dynamic"})
@@ -94,10 +96,29 @@ def _first_error(stderr: str) -> str:
     return lines[0] if lines else "compiler failed without output"
 
 
+def _compile(cxx_path: str, out: Path) -> None:
+    """Run the compiler; RuntimeError with its first error line when it fails."""
+    try:
+        proc = subprocess.run(
+            _command(cxx_path, out),
+            capture_output=True,
+            text=True,
+            timeout=BUILD_TIMEOUT_S,
+            check=False,
+        )
+    except subprocess.TimeoutExpired:
+        raise RuntimeError(f"compiling the C++ peer took over {BUILD_TIMEOUT_S} s") from None
+    except OSError as e:
+        raise RuntimeError(f"cannot run {cxx_path}: {e}") from None
+    if proc.returncode != 0:
+        raise RuntimeError(_first_error(proc.stderr))
+
+
 def build(cache_dir: Path) -> list[str]:
     """Compile the peer (once per source digest) and return its argv prefix.
 
-    Raises RuntimeError with the compiler's first error line when it fails.
+    A compile says so on stderr (one line with its time). Raises RuntimeError
+    with the compiler's first error line when it fails.
     """
     reason = unavailable()
     if reason:
@@ -116,22 +137,8 @@ def build(cache_dir: Path) -> list[str]:
         os.close(fd)
         tmp = Path(tmp_name)
         try:
-            try:
-                proc = subprocess.run(
-                    _command(cxx_path, tmp),
-                    capture_output=True,
-                    text=True,
-                    timeout=BUILD_TIMEOUT_S,
-                    check=False,
-                )
-            except subprocess.TimeoutExpired:
-                raise RuntimeError(
-                    f"compiling the C++ peer took over {BUILD_TIMEOUT_S} s"
-                ) from None
-            except OSError as e:
-                raise RuntimeError(f"cannot run {cxx_path}: {e}") from None
-            if proc.returncode != 0:
-                raise RuntimeError(_first_error(proc.stderr))
+            with announced("compiled the C++ peer", note=f"first run, kept in {target_dir}"):
+                _compile(cxx_path, tmp)
             tmp.chmod(0o755)
             os.replace(tmp, binary)
         finally:

@@ -21,6 +21,8 @@ import shutil
 import subprocess
 from pathlib import Path
 
+from harness.announce import announced
+
 NAME = "js"
 #: what this peer can do (see peers/CONTRACT.md): --listen, --reconnect, dynamic reply receivers
 CAPABILITIES = frozenset({"listen", "reconnect", "dynamic"})
@@ -126,7 +128,8 @@ def _npm_ci() -> None:
 def build(cache_dir: Path) -> list[str]:
     """Install the peer's dependencies when needed and return its argv prefix.
 
-    Raises RuntimeError with one line (npm's first error) when it cannot.
+    An install says so on stderr (one line with its time). Raises RuntimeError
+    with one line (npm's first error) when it cannot.
     """
     reason = unavailable()
     if reason:
@@ -140,7 +143,11 @@ def build(cache_dir: Path) -> list[str]:
         fcntl.flock(lock, fcntl.LOCK_EX)  # another worker may be running npm right now
         if _installed():
             return argv
-        _npm_ci()
+        with announced(
+            f"installed the js peer's packages (npm ci in {PEER_DIR})",
+            note="first run, kept until package-lock.json changes",
+        ):
+            _npm_ci()
         stamp = PEER_DIR / "node_modules" / STAMP_NAME
         tmp = stamp.with_name(stamp.name + f".{os.getpid()}")
         tmp.write_text(_lock_hash() + "\n")

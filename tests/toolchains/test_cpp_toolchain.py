@@ -8,6 +8,7 @@ builds the real peer.
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import threading
 import time
@@ -15,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from harness.env import cache_dir
 from harness.toolchains import cpp
 
 TINY = '#include <proton/version.h>\n#include <cstdio>\nint main() { std::puts("tiny"); }\n'
@@ -139,3 +141,25 @@ def test_builds_the_real_peer(toolchain: None, tmp_path: Path) -> None:
     proc = subprocess.run(argv + ["bogus"], capture_output=True, text=True, timeout=10)
     assert proc.returncode == 2 and proc.stdout == ""
     assert proc.stderr.startswith("usage:")
+
+
+def test_a_first_compile_announces_itself_once_with_its_time(
+    toolchain: None,
+    tiny_source: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A fresh cache folder: the compile says so on stderr; the next run finds it and is silent."""
+    monkeypatch.setenv("INTEROP_CACHE", str(tmp_path / "fresh-cache"))
+    cache = cache_dir() / "peers"
+    argv = cpp.build(cache)
+    err = capsys.readouterr().err
+    kept = Path(argv[0]).parent
+    assert kept.parent == tmp_path / "fresh-cache" / "peers" / "cpp"
+    assert re.fullmatch(
+        rf"interop: compiled the C\+\+ peer in \d+\.\d s; first run, kept in {re.escape(str(kept))}\n",
+        err,
+    ), err
+    assert cpp.build(cache) == argv
+    assert capsys.readouterr().err == ""

@@ -8,6 +8,7 @@ registry; one test uses the real peer folder and the real npm (when present).
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import threading
@@ -208,3 +209,36 @@ def test_real_build_and_version(tmp_path: Path) -> None:
     assert time.monotonic() - t0 < 1.0
     v = js.version()
     assert v.startswith("rhea 3.") and ", node v" in v
+
+
+def test_an_install_announces_itself_once_with_its_time(
+    peer_copy: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The first run's `npm ci` says so on stderr; a run that finds node_modules says nothing."""
+    _node_or_skip()
+    monkeypatch.setattr(js.subprocess, "run", FakeNpm(peer_copy))
+    js.build(tmp_path / "cache")
+    err = capsys.readouterr().err
+    assert re.fullmatch(
+        rf"interop: installed the js peer's packages \(npm ci in {re.escape(str(peer_copy))}\)"
+        r" in \d+\.\d s; first run, kept until package-lock\.json changes\n",
+        err,
+    ), err
+    js.build(tmp_path / "cache")
+    assert capsys.readouterr().err == ""
+
+
+def test_a_failed_install_announces_nothing(
+    peer_copy: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    _node_or_skip()
+    monkeypatch.setattr(js.subprocess, "run", FakeNpm(peer_copy, returncode=1, stderr="npm error"))
+    with pytest.raises(RuntimeError):
+        js.build(tmp_path / "cache")
+    assert "installed" not in capsys.readouterr().err
