@@ -45,6 +45,8 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <cmath>
 #include <cstdint>
@@ -251,19 +253,33 @@ const char* const USAGE =
     "[--listen] [--reconnect|--no-reconnect] [--timeout SECONDS] [--user U] [--password P] "
     "[--quiet] [REQUEST ...]";
 
+// The option defaults of peers/CONTRACT.md (table "Defaults", data in peers/defaults.json).
+const char* const DEFAULT_URL = "amqp://127.0.0.1:5672";
+const char* const DEFAULT_ADDRESS = "examples";
+const double DEFAULT_TIMEOUT = 30.0;  // 0 (no deadline) for receive and serve with --count 0
+
+// --count of a role: send and receive 100 (the tutorial's simple_send and simple_recv),
+// serve 0 (until killed); -1 for hello and request, which do not use it.
+long long default_count(const std::string& role) {
+    if (role == "send" || role == "receive") return 100;
+    if (role == "serve") return 0;
+    return -1;
+}
+
 struct Options {
     std::string role;
-    std::string url = "amqp://127.0.0.1:5672";
+    std::string url = DEFAULT_URL;
     std::string host;  // as given, without brackets
     std::string port;
-    std::string url_user, url_password;
+    std::string url_user, url_password, url_path;
     std::string user, password;
     bool have_user = false, have_password = false;
-    std::string address = "examples";
+    std::string address;
+    bool have_address = false;
     long long count = -1;  // -1: the role's default
     bool listen = false;
     bool reconnect = true;
-    double timeout = 30.0;
+    double timeout = -1;  // -1: the role's default
     bool quiet = false;
     std::vector<std::string> requests;
 };
@@ -292,6 +308,20 @@ bool parse_seconds(const std::string& s, double& out) {
     return true;
 }
 
+std::string percent_decode(const std::string& s) {
+    std::string out;
+    for (size_t i = 0; i < s.size(); ++i) {
+        if (s[i] == '%' && i + 2 < s.size() && std::isxdigit(static_cast<unsigned char>(s[i + 1])) &&
+            std::isxdigit(static_cast<unsigned char>(s[i + 2]))) {
+            out += static_cast<char>(std::stoi(s.substr(i + 1, 2), nullptr, 16));
+            i += 2;
+        } else {
+            out += s[i];
+        }
+    }
+    return out;
+}
+
 // amqp://[user[:password]@]host[:port][/path] -- parsed here rather than by
 // proton::url so that a bad URL is a usage error before anything connects.
 void parse_url(Options& o) {
@@ -301,7 +331,10 @@ void parse_url(Options& o) {
         throw UsageError{"error: bad URL '" + u + "': scheme must be amqp://"};
     std::string rest = u.substr(scheme.size());
     size_t slash = rest.find('/');
-    if (slash != std::string::npos) rest = rest.substr(0, slash);
+    if (slash != std::string::npos) {
+        o.url_path = percent_decode(rest.substr(slash + 1));
+        rest = rest.substr(0, slash);
+    }
     size_t at = rest.rfind('@');
     if (at != std::string::npos) {
         std::string cred = rest.substr(0, at);
@@ -376,7 +409,7 @@ Options parse_args(int argc, char** argv) {
                 throw UsageError{std::string(USAGE) + " (option " + opt + " takes no value)"};
         };
         if (name == "--url") o.url = need(name);
-        else if (name == "--address") o.address = need(name);
+        else if (name == "--address") { o.address = need(name); o.have_address = true; }
         else if (name == "--count") {
             std::string v = need(name);
             if (!parse_int(v, o.count))
@@ -384,7 +417,7 @@ Options parse_args(int argc, char** argv) {
         } else if (name == "--timeout") {
             std::string v = need(name);
             if (!parse_seconds(v, o.timeout))
-                throw UsageError{"error: --timeout must be a non-negative number, got '" + v + "'"};
+                throw UsageError{"error: --timeout must be a non-negative number (0: no deadline), got '" + v + "'"};
         } else if (name == "--user") { o.user = need(name); o.have_user = true; }
         else if (name == "--password") { o.password = need(name); o.have_password = true; }
         else if (name == "--listen") { flag(name); o.listen = true; }
@@ -396,15 +429,48 @@ Options parse_args(int argc, char** argv) {
     }
     if (o.listen && o.role == "request")
         throw UsageError{"error: --listen is not supported for the request role"};
-    if (o.count < 0) o.count = (o.role == "send" || o.role == "receive") ? 10 : 0;
+    if (o.count < 0) o.count = std::max(0LL, default_count(o.role));
+    if (o.timeout < 0) {
+        bool until_killed = (o.role == "receive" || o.role == "serve") && o.count == 0;
+        o.timeout = until_killed ? 0.0 : DEFAULT_TIMEOUT;
+    }
     if (o.role == "request" && o.requests.empty()) {
         o.requests = {"Twas brillig, and the slithy toves", "Did gire and gymble in the wabe.",
                       "All mimsy were the borogroves,", "And the mome raths outgrabe."};
     }
     parse_url(o);
+    if (!o.have_address) o.address = o.url_path.empty() ? DEFAULT_ADDRESS : o.url_path;
     if (!o.have_user && !o.url_user.empty()) { o.user = o.url_user; o.have_user = true; }
     if (!o.have_password && !o.url_password.empty()) { o.password = o.url_password; o.have_password = true; }
     return o;
+}
+
+// The result's "options": the values this run uses, after the contract's defaults.
+// url is amqp://host:port (no credentials); count is null for the roles that do not
+// use it; the password is masked; requests only for the request role.
+std::string options_json(const Options& o) {
+    Json j;
+    std::string host = o.host.find(':') != std::string::npos ? "[" + o.host + "]" : o.host;
+    j.str("url", "amqp://" + host + ":" + o.port).str("address", o.address);
+    if (default_count(o.role) < 0) j.null("count");
+    else j.num("count", o.count);
+    j.boolean("listen", o.listen).boolean("reconnect", o.reconnect);
+    char seconds[32];
+    std::snprintf(seconds, sizeof seconds, "%.15g", o.timeout);
+    j.raw("timeout", seconds);
+    if (o.have_user) j.str("user", o.user);
+    else j.null("user");
+    if (o.have_password) j.str("password", "***");
+    else j.null("password");
+    j.boolean("quiet", o.quiet);
+    if (o.role == "request") {
+        std::string list = "[";
+        for (size_t i = 0; i < o.requests.size(); ++i) list += (i ? ", " : "") + quoted(o.requests[i]);
+        j.raw("requests", list + "]");
+    } else {
+        j.null("requests");
+    }
+    return j.text();
 }
 
 std::string upper(const std::string& s) {
@@ -555,6 +621,7 @@ class Peer : public proton::messaging_handler, public proton::listen_handler {
             if (reply_to_.empty()) j.null("reply_to");
             else j.str("reply_to", reply_to_);
         }
+        j.raw("options", options_json(o_));
         return j.text();
     }
 

@@ -6,6 +6,11 @@
  */
 
 const ROLES = ['hello', 'send', 'receive', 'serve', 'request'];
+// The option defaults of peers/CONTRACT.md (table "Defaults", data in peers/defaults.json).
+const DEFAULT_URL = 'amqp://127.0.0.1:5672';
+const DEFAULT_ADDRESS = 'examples';
+const DEFAULT_COUNT = { send: 100, receive: 100, serve: 0 }; // hello, request: --count is not used
+const DEFAULT_TIMEOUT = 30; // 0 (no deadline) for receive and serve with --count 0
 const LISTEN_ROLES = ['hello', 'send', 'receive', 'serve'];
 const DEFAULT_REQUESTS = [
     'Twas brillig, and the slithy toves',
@@ -75,12 +80,12 @@ function parseArgs(argv) {
     if (!ROLES.includes(role)) fail(`unknown role: ${role}`);
     const o = {
         role,
-        urlText: 'amqp://127.0.0.1:5672',
+        urlText: DEFAULT_URL,
         address: undefined,
         count: undefined,
         listen: false,
         reconnect: true,
-        timeout: 30,
+        timeout: undefined,
         user: undefined,
         password: undefined,
         quiet: false,
@@ -121,8 +126,8 @@ function parseArgs(argv) {
             case '--timeout':
                 [v, i] = takeValue(argv, i, name, inline);
                 o.timeout = Number(v);
-                if (v.trim() === '' || !Number.isFinite(o.timeout) || o.timeout <= 0) {
-                    fail(`--timeout needs a positive number of seconds, got ${v}`);
+                if (v.trim() === '' || !Number.isFinite(o.timeout) || o.timeout < 0) {
+                    fail(`--timeout needs a number of seconds (0: no deadline), got ${v}`);
                 }
                 break;
             case '--user':
@@ -153,10 +158,14 @@ function parseArgs(argv) {
     if (o.positional.length && role !== 'request') {
         fail(`unexpected argument for ${role}: ${o.positional[0]}`);
     }
-    if (o.count === undefined) o.count = role === 'serve' ? 0 : 10;
+    if (o.count === undefined) o.count = role in DEFAULT_COUNT ? DEFAULT_COUNT[role] : 0;
     if (role === 'send' && o.count < 1) fail('send needs --count of at least 1');
+    if (o.timeout === undefined) {
+        const untilKilled = (role === 'receive' || role === 'serve') && o.count === 0;
+        o.timeout = untilKilled ? 0 : DEFAULT_TIMEOUT;
+    }
     const url = parseUrl(o.urlText, o.listen);
-    if (o.address === undefined) o.address = url.address || 'examples';
+    if (o.address === undefined) o.address = url.address || DEFAULT_ADDRESS;
     if (o.user === undefined) o.user = url.user;
     if (o.password === undefined) o.password = url.password;
     if (o.password !== undefined && o.user === undefined) fail('--password needs --user');
@@ -166,4 +175,25 @@ function parseArgs(argv) {
     return o;
 }
 
-module.exports = { DEFAULT_REQUESTS, USAGE, UsageError, parseArgs, parseUrl };
+/**
+ * The result's `options`: the values this run uses, after the contract's defaults.
+ * `url` is scheme://host:port (no credentials); `count` is null for the roles that
+ * do not use it; the password is masked; `requests` only for the request role.
+ */
+function effectiveOptions(o) {
+    const host = o.host.includes(':') ? `[${o.host}]` : o.host;
+    return {
+        url: `amqp://${host}:${o.port}`,
+        address: o.address,
+        count: o.role in DEFAULT_COUNT ? o.count : null,
+        listen: o.listen,
+        reconnect: o.reconnect,
+        timeout: o.timeout,
+        user: o.user === undefined ? null : o.user,
+        password: o.password === undefined ? null : '***',
+        quiet: o.quiet,
+        requests: o.role === 'request' ? [...o.requests] : null,
+    };
+}
+
+module.exports = { DEFAULT_REQUESTS, USAGE, UsageError, effectiveOptions, parseArgs, parseUrl };

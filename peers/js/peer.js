@@ -7,7 +7,7 @@
  * mapped to the harness's event vocabulary here.
  */
 
-const { USAGE, UsageError, parseArgs } = require('./args.js');
+const { USAGE, UsageError, effectiveOptions, parseArgs } = require('./args.js');
 
 let opts;
 try {
@@ -49,6 +49,7 @@ function finish(code, error, waitingFor) {
     const result = { kind: 'result', role: opts.role, ok: code === 0 };
     if (error) result.error = oneLine(error);
     Object.assign(result, role ? role.result() : {});
+    result.options = effectiveOptions(opts);
     finished = true;
     process.exitCode = code;
     process.stdout.write(`${JSON.stringify(result)}\n`, () => process.exit(code));
@@ -920,9 +921,12 @@ container.on('error', (e) => {
 
 /* ---------------------------------------------------------- timers, signals */
 
-setTimeout(() => {
-    finish(3, `timed out after ${opts.timeout} s`, role.waitingFor());
-}, opts.timeout * 1000);
+if (opts.timeout > 0) {
+    // (0: no deadline)
+    setTimeout(() => {
+        finish(3, `timed out after ${opts.timeout} s`, role.waitingFor());
+    }, opts.timeout * 1000);
+}
 
 function onSignal(name) {
     const ok = rt.done || role.countless;

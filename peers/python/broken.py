@@ -66,7 +66,7 @@ class RawSendBeforeCredit:
         from harness.wire import FrameDecoder, encode_frame, encode_header
 
         host, port = ref.check_url(self.opts.url)
-        deadline = time.monotonic() + self.opts.timeout
+        deadline = time.monotonic() + (self.opts.timeout or float("inf"))  # 0: no deadline
         try:
             sock = socket.create_connection((host, port), timeout=5)
         except OSError as e:

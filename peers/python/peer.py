@@ -20,14 +20,18 @@ import sys
 import uuid
 from collections.abc import Callable, Iterator
 from typing import Any, NoReturn
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, unquote, urlsplit
 
 from proton import Condition, Delivery, Endpoint, Message, symbol
 from proton.handlers import MessagingHandler, Release
 from proton.reactor import Container
 
 ROLES = ("hello", "send", "receive", "serve", "request")
+# The option defaults of peers/CONTRACT.md (table "Defaults", data in peers/defaults.json).
 DEFAULT_URL = "amqp://127.0.0.1:5672"
+DEFAULT_ADDRESS = "examples"
+DEFAULT_COUNT = {"send": 100, "receive": 100, "serve": 0}  # hello, request: --count is not used
+DEFAULT_TIMEOUT = 30.0  # 0 (no deadline) for receive and serve with --count 0
 DEFAULT_REQUESTS = (
     "Twas brillig, and the slithy toves",
     "Did gire and gymble in the wabe.",
@@ -105,32 +109,68 @@ def build_parser(prog: str = "peer.py") -> argparse.ArgumentParser:
     p.add_argument("role", help="one of " + ", ".join(ROLES))
     p.add_argument("requests", nargs="*", help="request role: the request bodies")
     p.add_argument("--url", default=DEFAULT_URL)
-    p.add_argument("--address", default="examples")
-    p.add_argument("--count", type=int, default=None)
+    p.add_argument("--address", default=None)  # None: the URL's path, else DEFAULT_ADDRESS
+    p.add_argument("--count", type=int, default=None)  # None: DEFAULT_COUNT of the role
     p.add_argument("--listen", action="store_true")
     p.add_argument("--reconnect", dest="reconnect", action="store_true", default=True)
     p.add_argument("--no-reconnect", dest="reconnect", action="store_false")
-    p.add_argument("--timeout", type=float, default=30.0)
+    p.add_argument("--timeout", type=float, default=None)  # None: see DEFAULT_TIMEOUT
     p.add_argument("--user", default=None)
     p.add_argument("--password", default=None)
     p.add_argument("--quiet", action="store_true")
     return p
 
 
-def check_url(url: str) -> tuple[str, int]:
-    """Validate an ``amqp://[user:password@]host:port`` URL; return (host, port)."""
+def _split_url(url: str) -> SplitResult:
+    """Validate an ``amqp://[user:password@]host[:port][/address]`` URL."""
     try:
         parts = urlsplit(url if "://" in url else "amqp://" + url)
-        port = parts.port
+        _ = parts.port  # raises ValueError for a bad port
     except ValueError as exc:
         raise UsageError(f"bad URL {url!r}: {exc}") from None
     if parts.scheme not in ("amqp", "amqps"):
         raise UsageError(f"bad URL {url!r}: scheme must be amqp")
     if not parts.hostname:
         raise UsageError(f"bad URL {url!r}: no host")
-    if parts.path not in ("", "/") or parts.query or parts.fragment:
-        raise UsageError(f"bad URL {url!r}: unexpected path or query")
-    return parts.hostname, 5672 if port is None else port
+    if parts.query or parts.fragment:
+        raise UsageError(f"bad URL {url!r}: unexpected query")
+    return parts
+
+
+def check_url(url: str) -> tuple[str, int]:
+    """Validate an ``amqp://[user:password@]host[:port][/address]`` URL; return (host, port)."""
+    parts = _split_url(url)
+    return parts.hostname or "", 5672 if parts.port is None else parts.port
+
+
+def url_address(url: str) -> str | None:
+    """The address in the URL's path (the tutorial's ``localhost:5672/examples``), if any."""
+    path = unquote(_split_url(url).path.lstrip("/"))
+    return path or None
+
+
+def effective_options(opts: argparse.Namespace) -> dict[str, Any]:
+    """The result's ``options``: the values this run uses, after the contract's defaults.
+
+    ``url`` is ``scheme://host:port`` (no credentials); ``count`` is null for the roles
+    that do not use it; ``password`` is masked; ``requests`` only for the request role.
+    """
+    parts = _split_url(opts.url)
+    host = f"[{opts.host}]" if ":" in opts.host else opts.host
+    user = opts.user if opts.user is not None else (unquote(parts.username or "") or None)
+    password = opts.password if opts.password is not None else parts.password
+    return {
+        "url": f"{parts.scheme}://{host}:{opts.port}",
+        "address": opts.address,
+        "count": opts.count if opts.role in DEFAULT_COUNT else None,
+        "listen": opts.listen,
+        "reconnect": opts.reconnect,
+        "timeout": int(opts.timeout) if opts.timeout == int(opts.timeout) else opts.timeout,
+        "user": user,
+        "password": None if password is None else "***",
+        "quiet": opts.quiet,
+        "requests": list(opts.requests) if opts.role == "request" else None,
+    }
 
 
 def parse_options(argv: list[str], roles: tuple[str, ...] = ROLES) -> argparse.Namespace:
@@ -141,16 +181,21 @@ def parse_options(argv: list[str], roles: tuple[str, ...] = ROLES) -> argparse.N
     if opts.requests and opts.role != "request":
         raise UsageError(f"unexpected arguments {' '.join(opts.requests)!r}")
     if opts.count is None:
-        opts.count = 0 if opts.role == "serve" else 10
-    if opts.count < 0:
+        opts.count = DEFAULT_COUNT.get(opts.role)
+    elif opts.count < 0:
         raise UsageError("--count must be >= 0")
-    if opts.timeout <= 0:
-        raise UsageError("--timeout must be > 0")
+    if opts.timeout is None:
+        until_killed = opts.role in ("receive", "serve") and opts.count == 0
+        opts.timeout = 0.0 if until_killed else DEFAULT_TIMEOUT
+    elif opts.timeout < 0:
+        raise UsageError("--timeout must be >= 0 (0: no deadline)")
     if opts.listen and opts.role == "request":
         raise UsageError("--listen is not supported for the request role")
     if (opts.user is None) != (opts.password is None):
         raise UsageError("--user and --password go together")
     opts.host, opts.port = check_url(opts.url)
+    if opts.address is None:
+        opts.address = url_address(opts.url) or DEFAULT_ADDRESS
     if not opts.requests:
         opts.requests = list(DEFAULT_REQUESTS)
     return opts
@@ -274,6 +319,7 @@ class Peer(MessagingHandler):
         if not fields["ok"]:
             fields["error"] = self.error or "not done"
         fields.update(self.result_fields())
+        fields["options"] = effective_options(self.opts)
         return fields
 
     def finish(self, code: int | None = None) -> None:
@@ -373,7 +419,8 @@ class Peer(MessagingHandler):
 
     def on_start(self, event: Any) -> None:
         self.container = event.container
-        self._timeout_task = self.container.schedule(self.opts.timeout, _Timer(self.on_timeout))
+        if self.opts.timeout > 0:
+            self._timeout_task = self.container.schedule(self.opts.timeout, _Timer(self.on_timeout))
         if self.opts.listen:
             self.acceptor = self.container.listen(f"{self.opts.host}:{self.opts.port}")
             self.ready(self.listen_url())

@@ -160,9 +160,10 @@ class Recorder:
 
     def record_start(self, event: Any) -> None:
         self.container = event.container
-        self._timeout_task = self.container.schedule(
-            self.options.timeout, contract._Timer(self.on_timeout)
-        )
+        if self.options.timeout > 0:  # 0: no deadline
+            self._timeout_task = self.container.schedule(
+                self.options.timeout, contract._Timer(self.on_timeout)
+            )
 
     def after_start(self) -> None:
         if self.options.listen:
@@ -327,6 +328,7 @@ class Recorder:
             fields["served"] = self.messages
         elif self.role == "request":
             fields.update(requests=self.transfers, replies=self.messages, reply_to=self.reply_to)
+        fields["options"] = contract.effective_options(self.options)
         return fields
 
     def finish(self, code: int | None = None) -> int:

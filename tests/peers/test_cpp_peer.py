@@ -17,6 +17,7 @@ import threading
 import time
 from collections.abc import Iterator
 from typing import Any
+from unittest.mock import ANY
 
 import pytest
 
@@ -181,7 +182,7 @@ def test_direct_receive_listen_and_send_100(peer: list[str], procs: list[Proc]) 
     s_res, r_res = check_output(s_lines, "send"), check_output(r_lines, "receive")
     assert s_res == {
         "kind": "result", "role": "send", "ok": True, "count": 100, "sent": 100,
-        "confirmed": 100, "resent": 0, "reconnects": 0,
+        "confirmed": 100, "resent": 0, "reconnects": 0, "options": ANY,
     }  # fmt: skip
     assert r_res["ok"] and r_res["received"] == 100 and r_res["missing"] == []
     assert r_res["duplicates"] == 0

@@ -20,6 +20,7 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from unittest.mock import ANY
 
 import pytest
 
@@ -209,6 +210,7 @@ def test_direct_receive_listen_and_send_100(run_js: Any) -> None:
         "confirmed": 100,
         "resent": 0,
         "reconnects": 0,
+        "options": ANY,  # (test_defaults.py checks it)
     }
     assert received["ok"] and received["received"] == 100 and received["missing"] == []
     assert received["duplicates"] == 0

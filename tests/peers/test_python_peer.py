@@ -10,10 +10,10 @@ import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from collections.abc import Iterator
+from unittest.mock import ANY
 
 import pytest
 
@@ -74,6 +74,7 @@ def test_hello_world(procs: list[Proc], broker: str) -> None:
         "role": "hello",
         "ok": True,
         "received": ["Hello World!"],
+        "options": ANY,  # (test_defaults.py checks it)
     }
     order = names(hello)
     assert order[0] == "connection_opened"
@@ -104,6 +105,7 @@ def test_send_and_receive_events(procs: list[Proc], broker: str) -> None:
         "confirmed": 10,
         "resent": 0,
         "reconnects": 0,
+        "options": ANY,
     }
     messages = receiver.events("message")
     assert [m["body"] for m in messages] == [{"sequence": i} for i in range(1, 11)]
@@ -162,7 +164,13 @@ def test_request_and_serve_with_dynamic_reply_address(procs: list[Proc], broker:
     assert [(r["request"], r["body"]) for r in replies] == [
         (text, text.upper()) for text in DEFAULT_REQUESTS
     ]
-    assert server.result() == {"kind": "result", "role": "serve", "ok": True, "served": 4}
+    assert server.result() == {
+        "kind": "result",
+        "role": "serve",
+        "ok": True,
+        "served": 4,
+        "options": ANY,
+    }
     # the broker offers ANONYMOUS-RELAY: one sender with a null target
     assert [e["address"] for e in server.events("link_opened") if e["role"] == "sender"] == [None]
     assert {m["reply_to"] for m in server.events("message")} == {result["reply_to"]}
@@ -223,7 +231,13 @@ def test_direct_serve_with_count_0_serves_clients_until_killed(procs: list[Proc]
         assert [m["body"] for m in client.events("message")] == [text.upper()]
     server.signal(signal.SIGTERM)
     assert server.finish(5) == 0
-    assert server.result() == {"kind": "result", "role": "serve", "ok": True, "served": 2}
+    assert server.result() == {
+        "kind": "result",
+        "role": "serve",
+        "ok": True,
+        "served": 2,
+        "options": ANY,
+    }
 
 
 def test_hello_direct(procs: list[Proc]) -> None:
@@ -304,7 +318,9 @@ def test_silent_server_times_out_with_exit_3(procs: list[Proc], silent_server: i
 
 
 def test_waiting_for_names_the_missing_message(procs: list[Proc], broker: str) -> None:
-    peer = start_peer(procs, "receive", "--url", broker, "--address", "empty", "--timeout", "1")
+    peer = start_peer(
+        procs, "receive", "--url", broker, "--address", "empty", "--count", "10", "--timeout", "1"
+    )
     assert peer.finish(10) == 3
     timeout = next(line for line in peer.lines if line["kind"] == "timeout")
     assert timeout["waiting_for"] == "message 1 of 10 on empty"
@@ -336,8 +352,8 @@ def test_sigterm_prints_the_result_promptly(procs: list[Proc], broker: str) -> N
 
 
 @pytest.mark.slow
-def test_broker_restart_mid_stream_loses_nothing(procs: list[Proc]) -> None:
-    store = tempfile.mkdtemp(prefix="peer-restart-")
+def test_broker_restart_mid_stream_loses_nothing(procs: list[Proc], tmp_path) -> None:
+    store = str(tmp_path)
     broker, url = start_broker(procs, "--store", store)
     common = ["--url", url, "--address", "restart", "--count", "5000", "--timeout", "60"]
     receiver = start_peer(procs, "receive", *common, "--quiet")

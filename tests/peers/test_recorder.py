@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
 from typing import Any
+from unittest.mock import ANY
 
 import pytest
 from proton import Message
@@ -83,6 +84,7 @@ def test_example_handler_as_receive_role(procs: list[Proc], broker: str) -> None
         "missing": [],
         "reconnects": 0,
         "messages": 5,
+        "options": ANY,  # (test_defaults.py checks it)
     }
 
 
@@ -97,7 +99,10 @@ def test_duplicates_are_reported_not_counted(procs: list[Proc], broker: str) -> 
 
 
 def test_handler_that_never_finishes_times_out(procs: list[Proc], broker: str) -> None:
-    proc = record(procs, EXAMPLE, "receive", "--url", broker, "--address", "none", "--timeout", "1")
+    proc = record(
+        procs, EXAMPLE, "receive", "--url", broker, "--address", "none", "--count", "10",
+        "--timeout", "1",
+    )  # fmt: skip
     assert proc.finish(10) == 3
     timeout = next(line for line in proc.lines if line["kind"] == "timeout")
     assert timeout["waiting_for"] == "message 1 of 10 on none"
@@ -174,6 +179,7 @@ def test_run_handler_in_process_records_sends_and_outcomes(
         "confirmed": 3,
         "resent": 0,
         "reconnects": 0,
+        "options": ANY,
     }
 
 
