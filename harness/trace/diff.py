@@ -22,8 +22,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from harness.trace.model import FRAME, HARNESS, HEADER, TraceEvent
-from harness.trace.patterns import client_of
 from harness.trace.render import render_fields
+from harness.trace.topology import client_of
 
 __all__ = ["IGNORED_FIELDS", "DiffRow", "diff_traces", "render_diff"]
 

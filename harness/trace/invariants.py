@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from harness.trace.model import CONN, FRAME, HEADER, TraceEvent
-from harness.trace.patterns import LinkIndex, LinkKey, client_of, index_links
+from harness.trace.topology import LinkIndex, LinkKey, client_of, index_links
 
 __all__ = ["DEFAULT_RULES", "RULES", "Violation", "check", "render_violations"]
 

@@ -15,8 +15,8 @@ from typing import Any
 from xml.sax.saxutils import escape, quoteattr
 
 from harness.trace.model import CONN, FRAME, HARNESS, HEADER, PEER, TraceEvent
-from harness.trace.patterns import client_of
 from harness.trace.render import render_event
+from harness.trace.topology import client_of
 
 __all__ = ["arrow_label", "render_svg"]
 
