@@ -7,9 +7,7 @@ of the harness need: a running embedded broker, started once per worker.
 
 from __future__ import annotations
 
-import tempfile
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
@@ -17,9 +15,12 @@ from harness.brokers.embedded import EmbeddedBroker
 
 
 @pytest.fixture(scope="session")
-def embedded_broker() -> Iterator[EmbeddedBroker]:
-    """A real embedded broker on 127.0.0.1 (port 0), shared by the tests of one worker."""
-    broker = EmbeddedBroker(Path(tempfile.mkdtemp(prefix="interop-test-broker-")))
+def embedded_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedBroker]:
+    """A real embedded broker on 127.0.0.1 (port 0), shared by the tests of one worker.
+
+    Its folder is under pytest's basetemp, so nothing of it is left in /tmp.
+    """
+    broker = EmbeddedBroker(tmp_path_factory.mktemp("embedded-broker"))
     broker.start()
     try:
         yield broker

@@ -14,6 +14,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -66,7 +67,11 @@ def _containers(owner: int) -> list[str]:
 
 
 def _dirs() -> set[str]:
-    return set(glob.glob("/tmp/amqp-interop-rabbitmq-*")) | set(glob.glob("/tmp/interop-brokers-*"))
+    """Node and broker scratch folders in the temporary folder (``TMPDIR``, as the run sees it)."""
+    tmp = tempfile.gettempdir()
+    return set(glob.glob(os.path.join(tmp, "amqp-interop-rabbitmq-*"))) | set(
+        glob.glob(os.path.join(tmp, "interop-brokers-*"))
+    )
 
 
 def _alive(pid: int) -> bool:

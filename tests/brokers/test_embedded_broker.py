@@ -14,7 +14,6 @@ import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -463,8 +462,8 @@ def test_garbage_and_abrupt_clients_do_not_hurt_the_broker(broker_url: str) -> N
         receiver.accept()
 
 
-def test_restart_with_store_keeps_unremoved_messages() -> None:
-    store = tempfile.mkdtemp(prefix="broker-store-")
+def test_restart_with_store_keeps_unremoved_messages(tmp_path) -> None:
+    store = str(tmp_path)
     with processes() as procs:
         broker, url = start_broker(procs, "--store", store)
         with blocking(url) as conn:
