@@ -25,7 +25,9 @@ of HEAD) lives in the cache folder and is removed too; nothing goes to the
 host's /tmp. The whole output of the container is kept in
 ``<cache>/fresh-machine/last.log``.
 
-Usage: scripts/fresh_machine.py [--stream] [--timeout SECONDS]
+Usage: scripts/fresh_machine.py [--ref COMMIT] [--stream] [--timeout SECONDS]
+
+``--ref`` checks another commit than HEAD (a bisect, an earlier state).
 """
 
 from __future__ import annotations
@@ -136,10 +138,11 @@ def _say(msg: str) -> None:
     print(f"fresh-machine: {msg}", flush=True)
 
 
-def _git(*args: str) -> str:
-    r = subprocess.run(["git", "-C", str(ROOT), *args], capture_output=True, text=True)
+def _git(*args: str, repo: Path = ROOT) -> str:
+    r = subprocess.run(["git", "-C", str(repo), *args], capture_output=True, text=True)
     if r.returncode != 0:
-        raise CheckError(f"git {' '.join(args)} failed: {r.stderr.strip().splitlines()[-1:]}")
+        last = (r.stderr.strip().splitlines() or ["no output"])[-1]
+        raise CheckError(f"git {' '.join(args)} failed: {last}")
     return r.stdout.strip()
 
 
@@ -271,7 +274,7 @@ def _closing(lines: list[str]) -> str:
     return "no closing line"
 
 
-def check(stream: bool, timeout: float) -> int:
+def check(stream: bool, timeout: float, ref: str = "HEAD") -> int:
     started = time.monotonic()
     docker = shutil.which("docker")
     if docker is None:
@@ -290,11 +293,19 @@ def check(stream: bool, timeout: float) -> int:
     work.mkdir(parents=True)
     log = work / "container.log"
     try:
-        head = _git("rev-parse", "HEAD")
-        branch = _git("rev-parse", "--abbrev-ref", "HEAD")
+        head = _git("rev-parse", "--verify", f"{ref}^{{commit}}")
         bundle = work / "repo.bundle"
-        refs = ["HEAD"] + ([f"refs/heads/{branch}"] if branch != "HEAD" else [])
-        _git("bundle", "create", "-q", str(bundle), *refs)
+        if ref == "HEAD":
+            branch = _git("rev-parse", "--abbrev-ref", "HEAD")
+            refs = ["HEAD"] + ([f"refs/heads/{branch}"] if branch != "HEAD" else [])
+            _git("bundle", "create", "-q", str(bundle), *refs)
+        else:  # a bundle needs a ref: name the commit in a bare copy, not in this repository
+            branch = "fresh-check"
+            copy = work / "copy.git"
+            _git("clone", "-q", "--bare", str(ROOT), str(copy))
+            _git("update-ref", f"refs/heads/{branch}", head, repo=copy)
+            _git("symbolic-ref", "HEAD", f"refs/heads/{branch}", repo=copy)
+            _git("bundle", "create", "-q", str(bundle), "HEAD", f"refs/heads/{branch}", repo=copy)
         bundle.chmod(0o644)  # the container's user is not root
         _say(f"fresh clone of {head[:12]} ({branch}); CI unset; container {name}")
         out = _run_container(docker, tag, bundle, name, log, stream, timeout)
@@ -390,6 +401,7 @@ def _terminate(signum: int, _frame: object) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--ref", default="HEAD", help="the commit to check (default HEAD)")
     parser.add_argument("--stream", action="store_true", help="print the container's output")
     parser.add_argument(
         "--timeout", type=float, default=3600.0, help="remove the container after this (s)"
@@ -398,7 +410,7 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _terminate)
     signal.signal(signal.SIGHUP, _terminate)
     try:
-        return check(args.stream, args.timeout)
+        return check(args.stream, args.timeout, args.ref)
     except CheckError as e:
         _say(f"cannot run: {e}")
         return 2
