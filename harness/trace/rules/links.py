@@ -1,0 +1,107 @@
+"""Link attachment: every attach is answered, a dynamic terminus gets an address (2.6.3).
+
+An attach left unanswered is how a broker that does not support something
+(a dynamic receiver on RabbitMQ 3.x) shows on the wire; the message says who
+waited for whom, how long, and how the connection ended.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from harness.trace.model import TraceEvent
+from harness.trace.rules.base import (
+    TraceInfo,
+    Violation,
+    attach_pairs,
+    channel_of,
+    describe_frame,
+)
+
+__all__ = ["attach_answered", "dynamic_address"]
+
+
+def _what_then(info: TraceInfo, conn: str, e: TraceEvent, i: int) -> tuple[str, float] | None:
+    """After an unanswered attach: what happened next and how long it waited (None: excused)."""
+    how, by, j = info.ending(conn, i)
+    if how == "cut" or (how in ("close", "tcp") and by == e.dst):
+        return None
+    if how == "open":
+        return "the trace ended with the connection open", info.events[-1].t - e.t
+    assert j is not None
+    what = "closed the connection" if how == "close" else "dropped the TCP connection"
+    if by in (None, "tap", "tap-stop"):  # the harness ended the cell
+        then = f"then the harness stopped the tap at {info.events[j].t:.3f}"
+    else:
+        then = f"then {by} {what} at {info.events[j].t:.3f}"
+    return then, info.events[j].t - e.t
+
+
+def attach_answered(info: TraceInfo) -> Iterator[Violation]:
+    """Every attach gets an attach back, unless the answering side closed the
+    connection first or the connection was cut/lost."""
+    rule = "attach-answered"
+    for conn in info.conns:
+        _, unanswered = attach_pairs(info, conn)
+        for i in unanswered:
+            e = info.events[i]
+            found = _what_then(info, conn, e, i)
+            if found is None:
+                continue
+            then, waited = found
+            name = e.fields.get("name")
+            yield info.v(
+                rule,
+                f"{conn}: attach of link {name} from {e.src} not answered by {e.dst} "
+                f"within {waited:.1f} s ({then}; attach at {e.t:.3f})",
+                i,
+                conn,
+            )
+
+
+def dynamic_address(info: TraceInfo) -> Iterator[Violation]:
+    """A dynamic source (or target) is answered with the address the node got."""
+    rule = "dynamic-address"
+    for conn in info.conns:
+        pairs, _ = attach_pairs(info, conn)
+        for i, j in pairs:
+            e, answer = info.events[i], info.events[j]
+            for term in ("source", "target"):
+                asked = e.fields.get(term)
+                if not (isinstance(asked, dict) and asked.get("dynamic")):
+                    continue
+                got = answer.fields.get(term)
+                name = e.fields.get("name")
+                if got is None:
+                    if _detached_by(info, conn, j, answer):
+                        continue  # a refusal: null terminus, then a detach
+                    yield info.v(
+                        rule,
+                        f"{describe_frame(answer)}: answer to the dynamic {term} of link {name} "
+                        f"from {e.src} has no {term} and no detach follows",
+                        j,
+                        conn,
+                    )
+                elif not (isinstance(got, dict) and got.get("address")):
+                    yield info.v(
+                        rule,
+                        f"{describe_frame(answer)}: answer to the dynamic {term} of link {name} "
+                        f"from {e.src} has no address",
+                        j,
+                        conn,
+                    )
+
+
+def _detached_by(info: TraceInfo, conn: str, j: int, attach: TraceEvent) -> bool:
+    """Whether the side that sent ``attach`` (at index ``j``) detached that handle later."""
+    handle = attach.fields.get("handle")
+    for i, e in info.frames(conn):
+        if (
+            i > j
+            and e.name == "detach"
+            and e.src == attach.src
+            and channel_of(e) == channel_of(attach)
+            and e.fields.get("handle") == handle
+        ):
+            return True
+    return False
