@@ -10,62 +10,23 @@ host names, generated message ids and dynamic addresses.
 Connections are paired by client label and order (the 2nd "sender"
 connection of one trace with the 2nd of the other); frames within a pair are
 aligned on (direction, performative) with a longest-matching-blocks sequence
-alignment, and aligned frames are compared field by field.
+alignment (:mod:`.align`), and aligned frames are compared field by field
+(:mod:`.diff_fields`: what always differs between runs is left out).
 """
 
 from __future__ import annotations
 
-import difflib
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from harness.trace.model import FRAME, HARNESS, HEADER, TraceEvent
+from harness.trace.align import opcodes
+from harness.trace.diff_fields import IGNORED_FIELDS, field_changes, normalized, placeholders
+from harness.trace.model import FRAME, HEADER, TraceEvent
 from harness.trace.render import render_fields
 from harness.trace.topology import client_of
 
 __all__ = ["IGNORED_FIELDS", "DiffRow", "diff_traces", "render_diff"]
-
-# performative -> field paths never compared (they differ on every run)
-IGNORED_FIELDS: dict[str, frozenset[str]] = {
-    "open": frozenset({"container_id", "hostname"}),
-    "attach": frozenset({"name"}),
-    # tags are opaque per run; payload sizes differ with every encoder
-    "transfer": frozenset({"delivery_tag", "payload_size"}),
-    # session counters follow from how many transfers went before
-    "flow": frozenset({"next_incoming_id", "next_outgoing_id"}),
-    "sasl_init": frozenset({"hostname", "initial_response"}),
-}
-# AMQP 1.0 defaults: a field sent with its default value means the same as one left out
-_DEFAULTS: dict[str, dict[str, Any]] = {
-    "open": {"max_frame_size": 4294967295, "channel_max": 65535},
-    "begin": {"handle_max": 4294967295},
-    "attach": {
-        "snd_settle_mode": 2,
-        "rcv_settle_mode": 0,
-        "max_message_size": 0,
-        "incomplete_unsettled": False,
-        "initial_delivery_count": None,
-    },
-    "flow": {"drain": False, "echo": False},
-    "transfer": {
-        "settled": False,
-        "more": False,
-        "aborted": False,
-        "resume": False,
-        "batchable": False,
-        "message_format": 0,
-    },
-    "disposition": {"settled": False, "batchable": False},
-    "detach": {"closed": False},
-}
-_TERMINUS_DEFAULTS = {"durable": 0, "timeout": 0, "dynamic": False, "expiry_policy": "session-end"}
-# values that are generated per run: uuids and long hex runs in string ids
-_GENERATED = re.compile(
-    r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|[0-9a-f]{12,}", re.I
-)
-_ID_PATHS = ("message.id", "message.correlation_id")
 
 SAME, CHANGED, REPLACED, ONLY_A, ONLY_B = "same", "changed", "replaced", "only_a", "only_b"
 
@@ -86,96 +47,6 @@ class DiffRow:
     conn_b: str | None = None
     changes: list[tuple[str, Any, Any]] = field(default_factory=list)
     client: str | None = None  # the client label of the pair (-> is client to server)
-
-
-def _placeholders(events: Sequence[TraceEvent]) -> dict[str, str]:
-    """Values that always differ between two cells, and what to show instead.
-
-    The addresses a node assigned to dynamic termini, and the cell's own queue
-    name (unique per cell so cells can share a broker; the runner records it).
-    """
-    out = {a: "<dynamic>" for a in _dynamic_addresses(events)}
-    for e in events:
-        if e.kind == HARNESS and e.name == "cell" and isinstance(e.fields.get("address"), str):
-            out.setdefault(e.fields["address"], "<queue>")
-    return out
-
-
-def _dynamic_addresses(events: Sequence[TraceEvent]) -> set[str]:
-    """Addresses a node assigned to dynamic termini (answers to dynamic attaches)."""
-    dynamic_links: set[tuple[str | None, Any]] = set()
-    for e in events:
-        if e.kind == FRAME and e.name == "attach":
-            for term in ("source", "target"):
-                value = e.fields.get(term)
-                if isinstance(value, dict) and value.get("dynamic"):
-                    dynamic_links.add((e.conn, e.fields.get("name")))
-    found: set[str] = set()
-    for e in events:
-        if (
-            e.kind == FRAME
-            and e.name == "attach"
-            and (e.conn, e.fields.get("name")) in dynamic_links
-        ):
-            for term in ("source", "target"):
-                value = e.fields.get(term)
-                if isinstance(value, dict) and isinstance(value.get("address"), str):
-                    if value["address"]:
-                        found.add(value["address"])
-    return found
-
-
-def _flatten(value: Any, prefix: str, out: dict[str, Any]) -> None:
-    if isinstance(value, dict) and value:
-        for k, v in value.items():
-            _flatten(v, f"{prefix}.{k}" if prefix else str(k), out)
-    else:
-        out[prefix] = value
-
-
-def _normalized(e: TraceEvent, dynamic: dict[str, str]) -> dict[str, Any]:
-    flat: dict[str, Any] = {}
-    _flatten(e.fields, "", flat)
-    ignored = IGNORED_FIELDS.get(e.name, frozenset())
-    out: dict[str, Any] = {}
-    for path, value in flat.items():
-        if path in ignored or path.split(".")[0] in ignored:
-            continue
-        if isinstance(value, str):
-            if value in dynamic:
-                value = dynamic[value]
-            elif path in _ID_PATHS and _GENERATED.search(value):
-                value = "<generated>"
-            elif _GENERATED.search(value) and path.endswith(("address", "reply_to", "to")):
-                value = "<generated>"
-        if value is None or value == {}:
-            continue  # AMQP does not tell a null field from a missing one
-        head, _, tail = path.partition(".")
-        if tail and head in ("source", "target"):
-            if tail in _TERMINUS_DEFAULTS and _same(value, _TERMINUS_DEFAULTS[tail]):
-                continue
-        elif path in _DEFAULTS.get(e.name, {}) and _same(value, _DEFAULTS[e.name][path]):
-            continue
-        out[path] = value
-    # same meaning, different spelling: a range of one, a receiver's unused count
-    if e.name == "disposition" and out.get("last") == out.get("first"):
-        out.pop("last", None)
-    if e.name == "attach" and e.fields.get("role") == "receiver":
-        out.pop("initial_delivery_count", None)
-    return out
-
-
-def _same(a: Any, b: Any) -> bool:
-    return type(a) is type(b) and a == b
-
-
-def _changes(a: dict[str, Any], b: dict[str, Any]) -> list[tuple[str, Any, Any]]:
-    out = []
-    for path in list(a) + [p for p in b if p not in a]:
-        va, vb = a.get(path), b.get(path)
-        if va != vb or type(va) is not type(vb):
-            out.append((path, va, vb))
-    return out
 
 
 def _conn_groups(events: Sequence[TraceEvent]) -> dict[tuple[str | None, int], str]:
@@ -208,7 +79,7 @@ def _key(e: TraceEvent, client: str | None) -> tuple[str, str, str]:
 def diff_traces(a_events: Sequence[TraceEvent], b_events: Sequence[TraceEvent]) -> list[DiffRow]:
     """Rows comparing trace a with trace b, connection pair by connection pair."""
     a_events, b_events = list(a_events), list(b_events)
-    dyn_a, dyn_b = _placeholders(a_events), _placeholders(b_events)
+    dyn_a, dyn_b = placeholders(a_events), placeholders(b_events)
     groups_a, groups_b = _conn_groups(a_events), _conn_groups(b_events)
     order = list(groups_a) + [g for g in groups_b if g not in groups_a]
     rows: list[DiffRow] = []
@@ -263,10 +134,10 @@ def _align(
         )
         out.append((last, r))
 
-    for tag, i1, i2, j1, j2 in _opcodes(ka, kb):
+    for tag, i1, i2, j1, j2 in opcodes(ka, kb):
         if tag == "equal":
             for x, y in zip(xa[i1:i2], xb[j1:j2], strict=True):
-                ch = _changes(_normalized(x[1], dyn_a), _normalized(y[1], dyn_b))
+                ch = field_changes(normalized(x[1], dyn_a), normalized(y[1], dyn_b))
                 row(CHANGED if ch else SAME, x, y, ch)
             continue
         if tag == "replace":
@@ -279,64 +150,6 @@ def _align(
             row(ONLY_A, x, None)
         for y in xb[j1:j2]:
             row(ONLY_B, None, y)
-    return out
-
-
-_MAX_CELLS = 4_000_000  # runs(a) x runs(b) beyond which runs are paired by position
-
-
-def _runs(keys: list[Any]) -> list[tuple[Any, int, int]]:
-    """Run-length encoding: (key, start, length)."""
-    runs: list[tuple[Any, int, int]] = []
-    for i, k in enumerate(keys):
-        if runs and runs[-1][0] == k:
-            runs[-1] = (k, runs[-1][1], runs[-1][2] + 1)
-        else:
-            runs.append((k, i, 1))
-    return runs
-
-
-def _opcodes(ka: list[Any], kb: list[Any]) -> list[tuple[str, int, int, int, int]]:
-    """difflib-style opcodes over frame keys, computed on runs of equal keys.
-
-    A stream of 20,000 transfers is one run, so the alignment stays cheap
-    (difflib is quadratic on long repetitive sequences); two aligned runs of
-    different lengths pair up from their start and the rest is one-sided.
-    """
-    ra, rb = _runs(ka), _runs(kb)
-    if len(ra) * len(rb) > _MAX_CELLS:
-        n = min(len(ra), len(rb))
-        blocks = [
-            ("equal" if ra[i][0] == rb[i][0] else "replace", i, i + 1, i, i + 1) for i in range(n)
-        ]
-        if len(ra) > n:
-            blocks.append(("delete", n, len(ra), n, n))
-        if len(rb) > n:
-            blocks.append(("insert", n, n, n, len(rb)))
-    else:
-        matcher = difflib.SequenceMatcher(None, [r[0] for r in ra], [r[0] for r in rb], False)
-        blocks = matcher.get_opcodes()
-    out: list[tuple[str, int, int, int, int]] = []
-
-    def span(runs: list[tuple[Any, int, int]], i: int, j: int, total: int) -> tuple[int, int]:
-        if i >= j:
-            start = runs[i][1] if i < len(runs) else total
-            return start, start
-        return runs[i][1], runs[j - 1][1] + runs[j - 1][2]
-
-    for tag, i1, i2, j1, j2 in blocks:
-        if tag == "equal":
-            for x, y in zip(ra[i1:i2], rb[j1:j2], strict=True):
-                common = min(x[2], y[2])
-                out.append(("equal", x[1], x[1] + common, y[1], y[1] + common))
-                if x[2] > common:
-                    out.append(("delete", x[1] + common, x[1] + x[2], y[1] + common, y[1] + common))
-                if y[2] > common:
-                    out.append(("insert", x[1] + common, x[1] + common, y[1] + common, y[1] + y[2]))
-            continue
-        a1, a2 = span(ra, i1, i2, len(ka))
-        b1, b2 = span(rb, j1, j2, len(kb))
-        out.append((tag, a1, a2, b1, b2))
     return out
 
 

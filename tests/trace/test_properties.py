@@ -5,7 +5,8 @@ import time
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from harness.trace.diff import _opcodes, diff_traces, render_diff
+from harness.trace.align import opcodes as _opcodes
+from harness.trace.diff import diff_traces, render_diff
 from harness.trace.invariants import check
 from harness.trace.jsonl import read_trace, write_trace
 from harness.trace.model import TraceEvent
