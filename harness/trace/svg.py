@@ -11,6 +11,7 @@ few hundred frames is a tall image that scrolls vertically.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 from xml.sax.saxutils import escape, quoteattr
 
@@ -110,6 +111,24 @@ def _text(x: float, y: float, s: str, cls: str, anchor: str = "middle", **attrs:
     )
 
 
+@dataclass
+class _Canvas:
+    """Where things go: the events drawn, lifeline x positions, colour per connection."""
+
+    events: list[TraceEvent]
+    lanes: list[str]
+    x_of: dict[str, int]
+    conn_ids: dict[str, int]  # connection id -> colour number
+    width: int
+    height: int
+
+    def color(self, e: TraceEvent) -> str:
+        return PALETTE[self.conn_ids.get(e.conn or "", 0) % len(PALETTE)]
+
+    def marker(self, e: TraceEvent) -> str:
+        return f"url(#ah{self.conn_ids.get(e.conn or '', 0) % len(PALETTE)})"
+
+
 def render_svg(
     events: Sequence[TraceEvent],
     *,
@@ -128,6 +147,19 @@ def render_svg(
         if (conn is None or e.conn in (conn, None))
         and not (skip_empty and e.kind == FRAME and e.name == "empty")
     ]
+    canvas = _layout(chosen)
+    out = _document_head(canvas)
+    out.append(_text(8, 16, title or "trace", "lane", "start"))
+    out += _legend(canvas)
+    out += _lifelines(canvas)
+    for row, e in enumerate(chosen):
+        out += _row(canvas, row, e)
+    out.append("</svg>")
+    return "\n".join(out) + "\n"
+
+
+def _layout(chosen: list[TraceEvent]) -> _Canvas:
+    """Lifelines, one colour per connection, and the size of the drawing."""
     lanes = _lanes(chosen)
     x_of = {label: LEFT + COL // 2 + i * COL for i, label in enumerate(lanes)}
     conn_ids: dict[str, int] = {}
@@ -136,6 +168,12 @@ def render_svg(
             conn_ids.setdefault(e.conn, len(conn_ids))
     width = LEFT + COL * len(lanes) + 20
     height = TOP + ROW * (len(chosen) + 1) + 20
+    return _Canvas(chosen, lanes, x_of, conn_ids, width, height)
+
+
+def _document_head(canvas: _Canvas) -> list[str]:
+    """The svg element, styles, one arrow head per colour and the white background."""
+    width, height = canvas.width, canvas.height
     out: list[str] = [
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
         f'viewBox="0 0 {width} {height}" font-family="monospace" font-size="11">',
@@ -154,17 +192,26 @@ def render_svg(
         )
     out.append("</defs>")
     out.append(f'<rect width="{width}" height="{height}" fill="white"/>')
-    heading = title or "trace"
-    out.append(_text(8, 16, heading, "lane", "start"))
-    # legend: one colour per connection
+    return out
+
+
+def _legend(canvas: _Canvas) -> list[str]:
+    """One line per connection in its colour: ``c1 sender→broker``."""
+    out = []
     lx = LEFT + 120
-    for cid, n in conn_ids.items():
-        c, s = client_of(chosen, cid)
+    for cid, n in canvas.conn_ids.items():
+        c, s = client_of(canvas.events, cid)
         color = PALETTE[n % len(PALETTE)]
         out.append(_text(lx, 16, f"{cid} {c}→{s}", "conn", "start", fill=color))
         lx += 12 + 7 * len(f"{cid} {c}→{s}")
-    bottom = TOP + ROW * (len(chosen) + 1)
-    for label, x in x_of.items():
+    return out
+
+
+def _lifelines(canvas: _Canvas) -> list[str]:
+    """A named box and a dashed vertical line per endpoint label."""
+    out = []
+    bottom = TOP + ROW * (len(canvas.events) + 1)
+    for label, x in canvas.x_of.items():
         out.append(
             f'<rect x="{x - 70}" y="30" width="140" height="24" rx="4" fill="#f4f4f4" '
             f'stroke="#999"/>'
@@ -173,76 +220,95 @@ def render_svg(
         out.append(
             f'<line x1="{x}" y1="54" x2="{x}" y2="{bottom}" stroke="#bbb" stroke-dasharray="4 3"/>'
         )
-    for row, e in enumerate(chosen):
-        y = TOP + ROW * row + ROW // 2
-        tip = f"<title>{escape(render_event(e).strip())}</title>"
-        out.append(_text(LEFT - 6, y + 4, f"{e.t:.3f}", "time", "end"))
-        color = PALETTE[conn_ids.get(e.conn or "", 0) % len(PALETTE)]
-        marker = f"url(#ah{conn_ids.get(e.conn or '', 0) % len(PALETTE)})"
-        if e.kind in (FRAME, HEADER):
-            x1 = x_of.get(e.src or "?", x_of[lanes[0]])
-            x2 = x_of.get(e.dst or "?", x_of[lanes[-1]])
-            cls = "frame" if e.kind == FRAME else "header"
-            dash = ' stroke-dasharray="5 3"' if e.kind == HEADER or e.name == "empty" else ""
-            label = _cut(arrow_label(e))
-            if e.kind == FRAME and e.channel:
-                label += f" [ch{e.channel}]"
-            out.append(f'<g class="{cls}" data-conn="{escape(e.conn or "")}">{tip}')
-            if x1 == x2:  # both ends on one lifeline: a small loop
-                out.append(
-                    f'<path d="M{x1},{y - 6} h30 v12 h-30" fill="none" stroke="{color}" '
-                    f'stroke-width="1.4" marker-end="{marker}"{dash}/>'
-                )
-                out.append(_text(x1 + 36, y + 4, label, "label", "start", fill=color))
-            else:
-                out.append(
-                    f'<line x1="{x1}" y1="{y + 3}" x2="{x2}" y2="{y + 3}" stroke="{color}" '
-                    f'stroke-width="1.4" marker-end="{marker}"{dash}/>'
-                )
-                out.append(_text((x1 + x2) / 2, y, label, "label", fill=color))
-            out.append("</g>")
-        elif e.kind == PEER:
-            x = x_of.get(e.src or "?", x_of[lanes[0]])
-            note = _cut(_peer_note(e), 40)
-            w = 8 + 6 * len(note)
-            left = min(max(x - w / 2, LEFT), width - w - 4)  # keep the note on the canvas
-            out.append(
-                f'<g class="peer">{tip}<rect x="{left:.0f}" y="{y - 8}" width="{w}" '
-                f'height="16" rx="3" fill="#fff8c4" stroke="#d4c25a"/>'
-            )
-            out.append(_text(left + w / 2, y + 4, note, "note"))
-            out.append("</g>")
-        elif e.kind == CONN:
-            c, s = client_of(chosen, e.conn) if e.conn else (None, None)
-            xs = [x_of[v] for v in (c, s) if v in x_of] or [x_of[lanes[0]]]
-            x1, x2 = min(xs) - 40, max(xs) + 40
-            if e.name == "cut":
-                rule = str(e.fields.get("rule") or "cut")
-                out.append(
-                    f'<g class="cut">{tip}<rect x="{x1}" y="{y - 2}" width="{x2 - x1}" height="4" '
-                    f'fill="#d62728" opacity="0.8"/>'
-                )
-                out.append(_text((x1 + x2) / 2, y - 4, f"✂ {e.conn} {_cut(rule, 60)}", "cut"))
-                out.append("</g>")
-            else:
-                text = f"{e.conn} {e.name}"
-                if e.fields.get("by"):
-                    text += f" by {e.fields['by']}"
-                out.append(f'<g class="connev">{tip}')
-                out.append(
-                    f'<line x1="{x1}" y1="{y}" x2="{x2}" y2="{y}" stroke="{color}" '
-                    f'stroke-width="0.6" opacity="0.6"/>'
-                )
-                out.append(_text((x1 + x2) / 2, y - 2, text, "conn", fill=color))
-                out.append("</g>")
-        else:  # harness and anything else: a line of text across the diagram
-            words = " ".join(f"{k}={v}" for k, v in e.fields.items())
-            text = _cut(f"{e.kind}: {e.name} {words}".rstrip(), 100)
-            out.append(f'<g class="harness">{tip}')
-            out.append(_text(LEFT + 8, y + 4, text, "harness", "start"))
-            out.append("</g>")
-    out.append("</svg>")
-    return "\n".join(out) + "\n"
+    return out
+
+
+def _row(canvas: _Canvas, row: int, e: TraceEvent) -> list[str]:
+    """One event's row: its time, then an arrow, a note, a band or a line of text."""
+    y = TOP + ROW * row + ROW // 2
+    tip = f"<title>{escape(render_event(e).strip())}</title>"
+    out = [_text(LEFT - 6, y + 4, f"{e.t:.3f}", "time", "end")]
+    if e.kind in (FRAME, HEADER):
+        out += _arrow(canvas, e, y, tip)
+    elif e.kind == PEER:
+        out += _peer_box(canvas, e, y, tip)
+    elif e.kind == CONN:
+        out += _conn_band(canvas, e, y, tip)
+    else:  # harness and anything else: a line of text across the diagram
+        words = " ".join(f"{k}={v}" for k, v in e.fields.items())
+        text = _cut(f"{e.kind}: {e.name} {words}".rstrip(), 100)
+        out.append(f'<g class="harness">{tip}')
+        out.append(_text(LEFT + 8, y + 4, text, "harness", "start"))
+        out.append("</g>")
+    return out
+
+
+def _arrow(canvas: _Canvas, e: TraceEvent, y: int, tip: str) -> list[str]:
+    """A frame or header: an arrow from sender to receiver (a loop if they are one lane)."""
+    x_of, lanes = canvas.x_of, canvas.lanes
+    color, marker = canvas.color(e), canvas.marker(e)
+    x1 = x_of.get(e.src or "?", x_of[lanes[0]])
+    x2 = x_of.get(e.dst or "?", x_of[lanes[-1]])
+    cls = "frame" if e.kind == FRAME else "header"
+    dash = ' stroke-dasharray="5 3"' if e.kind == HEADER or e.name == "empty" else ""
+    label = _cut(arrow_label(e))
+    if e.kind == FRAME and e.channel:
+        label += f" [ch{e.channel}]"
+    out = [f'<g class="{cls}" data-conn="{escape(e.conn or "")}">{tip}']
+    if x1 == x2:  # both ends on one lifeline: a small loop
+        out.append(
+            f'<path d="M{x1},{y - 6} h30 v12 h-30" fill="none" stroke="{color}" '
+            f'stroke-width="1.4" marker-end="{marker}"{dash}/>'
+        )
+        out.append(_text(x1 + 36, y + 4, label, "label", "start", fill=color))
+    else:
+        out.append(
+            f'<line x1="{x1}" y1="{y + 3}" x2="{x2}" y2="{y + 3}" stroke="{color}" '
+            f'stroke-width="1.4" marker-end="{marker}"{dash}/>'
+        )
+        out.append(_text((x1 + x2) / 2, y, label, "label", fill=color))
+    out.append("</g>")
+    return out
+
+
+def _peer_box(canvas: _Canvas, e: TraceEvent, y: int, tip: str) -> list[str]:
+    """A peer's event: a yellow note on its lifeline, kept on the canvas."""
+    x = canvas.x_of.get(e.src or "?", canvas.x_of[canvas.lanes[0]])
+    note = _cut(_peer_note(e), 40)
+    w = 8 + 6 * len(note)
+    left = min(max(x - w / 2, LEFT), canvas.width - w - 4)  # keep the note on the canvas
+    return [
+        f'<g class="peer">{tip}<rect x="{left:.0f}" y="{y - 8}" width="{w}" '
+        f'height="16" rx="3" fill="#fff8c4" stroke="#d4c25a"/>',
+        _text(left + w / 2, y + 4, note, "note"),
+        "</g>",
+    ]
+
+
+def _conn_band(canvas: _Canvas, e: TraceEvent, y: int, tip: str) -> list[str]:
+    """A tap connection event across its two lifelines: red for a cut, a thin line otherwise."""
+    c, s = client_of(canvas.events, e.conn) if e.conn else (None, None)
+    xs = [canvas.x_of[v] for v in (c, s) if v in canvas.x_of] or [canvas.x_of[canvas.lanes[0]]]
+    x1, x2 = min(xs) - 40, max(xs) + 40
+    if e.name == "cut":
+        rule = str(e.fields.get("rule") or "cut")
+        return [
+            f'<g class="cut">{tip}<rect x="{x1}" y="{y - 2}" width="{x2 - x1}" height="4" '
+            f'fill="#d62728" opacity="0.8"/>',
+            _text((x1 + x2) / 2, y - 4, f"✂ {e.conn} {_cut(rule, 60)}", "cut"),
+            "</g>",
+        ]
+    color = canvas.color(e)
+    text = f"{e.conn} {e.name}"
+    if e.fields.get("by"):
+        text += f" by {e.fields['by']}"
+    return [
+        f'<g class="connev">{tip}',
+        f'<line x1="{x1}" y1="{y}" x2="{x2}" y2="{y}" stroke="{color}" '
+        f'stroke-width="0.6" opacity="0.6"/>',
+        _text((x1 + x2) / 2, y - 2, text, "conn", fill=color),
+        "</g>",
+    ]
 
 
 def _peer_note(e: TraceEvent) -> str:
