@@ -10,9 +10,10 @@ import itertools
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from harness.fault_plans import FaultPlan
 from harness.matrix.results import cell_id
 from harness.peers import Implementation
-from harness.scenario import FaultSpec, Scenario
+from harness.scenario import Scenario
 
 #: the broker name of brokerless (direct) cells in the matrix
 DIRECT = ""
@@ -21,7 +22,7 @@ DIRECT = ""
 @dataclass(frozen=True)
 class Cell:
     scenario: Scenario
-    fault: FaultSpec
+    fault: FaultPlan
     roles: tuple[tuple[str, str], ...]  # (label, implementation) in the scenario's role order
     broker: str  # provider spec, or DIRECT
 

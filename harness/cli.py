@@ -22,12 +22,6 @@ class CliError(Exception):
     """A user error: printed as one line, exit 2."""
 
 
-def _csv(text: str | None) -> list[str] | None:
-    if text is None:
-        return None
-    return [p.strip() for p in text.split(",") if p.strip()] or None
-
-
 class _Parser(argparse.ArgumentParser):
     """argparse with one-line errors: its usage block would bury the reason (sub-commands too)."""
 
@@ -180,106 +174,68 @@ def _dispatch(args: argparse.Namespace) -> int:
 # -- run ---------------------------------------------------------------------
 
 
-def _registry(args: argparse.Namespace):
-    from harness.peers import Registry, UsageError, load_peers_file, parse_peer_option
+def _selection(args: argparse.Namespace):
+    from harness.selection import Selection
 
-    try:
-        extra = [parse_peer_option(p) for p in args.peer]
-        if args.peers_file:
-            extra += load_peers_file(args.peers_file)
-    except UsageError as e:
-        raise CliError(str(e)) from None
-    return Registry(extra)
-
-
-def _shard(text: str | None, cells: list) -> list:
-    if not text:
-        return cells
-    try:
-        k, n = (int(x) for x in text.split("/"))
-        if not 1 <= k <= n:
-            raise ValueError
-    except ValueError:
-        raise CliError(f"bad --shard {text!r}: expected K/N with 1 <= K <= N") from None
-    return [c for i, c in enumerate(cells) if i % n == k - 1]
+    return Selection(
+        broker=args.broker,
+        peers=args.peers,
+        scenario=args.scenario,
+        fault=args.fault,
+        cells=args.cell or (),
+        extra_peers=args.peer,
+        peers_file=args.peers_file,
+        known_files=args.known,
+        count=args.count,
+        timeout=args.timeout,
+        only_available_peers=True,
+    )
 
 
-def cmd_run(args: argparse.Namespace) -> int:
-    import scenarios
-    from harness.brokers import registry as brokers
-    from harness.cells import generate
-    from harness.matrix import known as known_mod
-    from harness.matrix.results import exit_code
-    from harness.peers import UsageError
-    from harness.process import install_signal_handlers
-    from harness.runner import RunOptions
-    from harness.session import Session, now_iso, print_progress
-
-    install_signal_handlers()
-    registry = _registry(args)
-    try:
-        specs = brokers.parse_specs(args.broker)
-        chosen = scenarios.select(_csv(args.scenario))
-        impls = registry.select(_csv(args.peers))
-    except (ValueError, UsageError) as e:
-        raise CliError(str(e)) from None
-    if args.jobs < 0:
-        raise CliError("-j must be >= 0")
-    if args.count is not None and args.count < 1:
-        raise CliError("--count must be >= 1")
-    if args.timeout is not None and args.timeout <= 0:
-        raise CliError("--timeout must be > 0")
-    # peers not named explicitly are used only when their toolchain is present
-    notes = []
-    if not args.peers:
-        usable = []
-        for impl in impls:
-            reason = impl.unavailable()
-            if reason:
-                notes.append(f"peer {impl.name} skipped: {reason}")
-            else:
-                usable.append(impl)
-        impls = usable
-    faults = _csv(args.fault)
-    if faults:
-        every = {f.name for s in chosen for f in s.faults}
-        bad = [f for f in faults if f not in every]
-        if bad:
-            raise CliError(f"unknown fault plan {bad[0]!r} (known: {', '.join(sorted(every))})")
-    cells = generate(chosen, impls, specs, faults)
-    if args.cell:
-        by_id = {c.id: c for c in cells}
-        bad = [c for c in args.cell if c not in by_id]
-        if bad:
-            raise CliError(f"no cell {bad[0]!r} in this selection (see interop run --list)")
-        cells = [by_id[c] for c in args.cell]
-    cells = _shard(args.shard, cells)
-    if args.list:
-        for c in cells:
-            print(c.id)
-        return 0
-    if not cells:
-        raise CliError("no cells to run for this selection")
-    try:
-        registry_known = known_mod.load_registry(args.known)
-    except (ValueError, OSError) as e:
-        raise CliError(str(e)) from None
-    out = Path(args.out) if args.out else Path("interop-results") / time.strftime("%Y%m%d-%H%M%S")
+def _out_dir(text: str | None) -> Path:
+    out = Path(text) if text else Path("interop-results") / time.strftime("%Y%m%d-%H%M%S")
     if out.exists() and not out.is_dir():
         raise CliError(f"--out {out}: exists and is not a folder")
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as e:
         raise CliError(f"--out {out}: {e.strerror or e}") from None
-    for n in notes:
-        print(f"interop: {n}", file=sys.stderr)
+    return out
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from harness.cell_state import RunOptions
+    from harness.matrix.results import exit_code
+    from harness.process import install_signal_handlers
+    from harness.selection import SelectionError, shard
+    from harness.session import Session, now_iso, print_progress
+
+    install_signal_handlers()
+    if args.jobs < 0:
+        raise CliError("-j must be >= 0")
     jobs = args.jobs or min(4, os.cpu_count() or 1)
+    try:
+        # the folder is made only once the selection is known to be good
+        session = Session.from_selection(
+            _selection(args), RunOptions(out_dir=Path()), jobs=jobs, progress=print_progress
+        )
+        cells = shard(args.shard, session.cells)
+    except SelectionError as e:
+        raise CliError(str(e)) from None
+    if args.list:
+        for c in cells:
+            print(c.id)
+        return 0
+    if not cells:
+        raise CliError("no cells to run for this selection")
+    out = _out_dir(args.out)
+    session.opts.out_dir = out
+    for n in session.notes:
+        print(f"interop: {n}", file=sys.stderr)
     print(
         f"interop: {len(cells)} cells, {min(jobs, len(cells))} in parallel, artifacts in {out}/",
         file=sys.stderr,
     )
-    opts = RunOptions(out_dir=out, timeout=args.timeout, count=args.count, known=registry_known)
-    session = Session(registry, opts, jobs=jobs, progress=print_progress)
     started, started_at = time.monotonic(), now_iso()
     results = session.run(cells)
     run = session.result(results, "interop " + shlex.join(sys.argv[1:]), started, started_at)
@@ -302,10 +258,10 @@ def _render(run, fmt: str) -> str:
 
 
 def cmd_peer(args: argparse.Namespace) -> int:
-    from harness.peers import PeerUnavailable, Registry, UsageError
+    from harness.peers import PeerRegistry, PeerUnavailable, UsageError
 
     try:
-        impl = Registry().get(args.impl)
+        impl = PeerRegistry().get(args.impl)
         argv = impl.argv() + list(args.rest)
     except UsageError as e:
         raise CliError(str(e)) from None
@@ -365,9 +321,9 @@ def cmd_broker(args: argparse.Namespace) -> int:
 
 def cmd_peers(args: argparse.Namespace) -> int:
     from harness.listing import peers_table
-    from harness.peers import Registry
+    from harness.peers import PeerRegistry
 
-    print(peers_table(list(Registry().impls.values())), end="")
+    print(peers_table(list(PeerRegistry().impls.values())), end="")
     return 0
 
 

@@ -19,11 +19,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from harness.capabilities import DYNAMIC, LISTEN, RECONNECT
 from harness.env import ROOT, cache_dir
 
 ROLES = frozenset({"hello", "send", "receive", "serve", "request"})
 #: what a scenario may ask of a peer
-LISTEN, RECONNECT, DYNAMIC = "listen", "reconnect", "dynamic"
 ALL_CAPABILITIES = frozenset({LISTEN, RECONNECT, DYNAMIC})
 
 
@@ -250,7 +250,7 @@ def load_peers_file(path: str | Path) -> list[Implementation]:
     return out
 
 
-class Registry:
+class PeerRegistry:
     """The implementations of one run: built-ins plus user-added peers."""
 
     def __init__(self, extra: list[Implementation] | None = None) -> None:

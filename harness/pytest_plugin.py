@@ -4,23 +4,25 @@ Registered by entry point (``pytest11``), so ``pytest`` in any project that
 installs amqp-interop gets the options. A test that asks for the
 ``interop_cell`` fixture is parametrized with every cell of the selection
 (``--broker``, ``--peers``, ``--scenario``, ``--fault``); ``run_cell`` runs
-one and turns its verdict into a pytest outcome. Brokers are started once
-per worker process (pytest-xdist) and stopped at the end of the session.
+one and turns its verdict into a pytest outcome. The selection, the broker
+leases and the cell pipeline are the ones ``interop run`` uses
+(``harness.session.Session``). Brokers are started once per worker process
+(pytest-xdist) and stopped at the end of the session.
 """
 
 from __future__ import annotations
 
 import os
 import shlex
-import tempfile
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from harness.brokers.base import Broker, BrokerError, BrokerUnavailable
-from harness.cells import DIRECT, Cell
-from harness.env import require
+from harness.cell_state import RunOptions
+from harness.cells import Cell
+from harness.matrix.results import ERROR, FAIL, PASS, SKIPPED, UNSUPPORTED, XFAIL, XPASS, CellResult
+from harness.selection import Selection, SelectionError
+from harness.session import Session
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -47,10 +49,6 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     g.addoption("--interop-timeout", type=float, default=None, help="override cell timeouts")
 
 
-def _csv(text: str | None) -> list[str] | None:
-    return [p.strip() for p in text.split(",") if p.strip()] if text else None
-
-
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "interop: a cell of the interop matrix")
     try:
@@ -62,29 +60,30 @@ def pytest_configure(config: pytest.Config) -> None:
         pass
 
 
-def _registry(config: pytest.Config):
-    reg = getattr(config, "_interop_registry", None)
-    if reg is None:
-        from harness.peers import Registry, parse_peer_option
-
-        reg = Registry([parse_peer_option(p) for p in config.getoption("--peer")])
-        config._interop_registry = reg  # type: ignore[attr-defined]
-    return reg
+def interop_session(config: pytest.Config) -> Session:
+    """The session of this pytest process: the selection checked once, brokers shared."""
+    session = getattr(config, "_interop_session", None)
+    if session is None:
+        sel = Selection(
+            broker=config.getoption("--broker"),
+            peers=config.getoption("--peers"),
+            scenario=config.getoption("--scenario"),
+            fault=config.getoption("--fault"),
+            extra_peers=config.getoption("--peer"),
+            count=config.getoption("--interop-count"),
+            timeout=config.getoption("--interop-timeout"),
+        )
+        try:
+            # the artifact folder is set by the interop_out fixture, under pytest's basetemp
+            session = Session.from_selection(sel, RunOptions(out_dir=Path()))
+        except SelectionError as e:
+            raise pytest.UsageError(str(e)) from None
+        config._interop_session = session  # type: ignore[attr-defined]
+    return session
 
 
 def interop_cells(config: pytest.Config) -> list[Cell]:
-    import scenarios
-    from harness.brokers import registry as brokers
-    from harness.cells import generate
-
-    reg = _registry(config)
-    try:
-        specs = brokers.parse_specs(config.getoption("--broker"))
-        chosen = scenarios.select(_csv(config.getoption("--scenario")))
-        impls = reg.select(_csv(config.getoption("--peers")))
-    except Exception as e:
-        raise pytest.UsageError(str(e)) from None
-    return generate(chosen, impls, specs, _csv(config.getoption("--fault")))
+    return interop_session(config).cells
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -98,99 +97,60 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     metafunc.parametrize("interop_cell", params)
 
 
-class BrokerPool:
-    """Brokers of one worker process, started on first use."""
-
-    def __init__(self, workdir: Path) -> None:
-        self.workdir = workdir
-        self.brokers: dict[str, Broker | str] = {}
-
-    def get(self, spec: str) -> Broker:
-        from harness.brokers import registry as brokers
-
-        got = self.brokers.get(spec)
-        if isinstance(got, Broker):
-            return got
-        if isinstance(got, str):
-            require(got)
-        try:
-            b = brokers.start(spec, self.workdir)
-        except BrokerUnavailable as e:
-            self.brokers[spec] = str(e)
-            require(str(e))
-            raise
-        except BrokerError as e:
-            self.brokers[spec] = str(e)
-            pytest.fail(self.brokers[spec], pytrace=False)
-        self.brokers[spec] = b
-        return b
-
-    def stop(self) -> None:
-        for b in self.brokers.values():
-            if isinstance(b, Broker):
-                b.stop()
-        self.brokers.clear()
+def pytest_unconfigure(config: pytest.Config) -> None:
+    session = getattr(config, "_interop_session", None)
+    if session is not None:
+        session.close()
 
 
 @pytest.fixture(scope="session")
-def interop_brokers() -> Any:
-    pool = BrokerPool(Path(tempfile.mkdtemp(prefix="interop-pytest-brokers-")))
-    yield pool
-    pool.stop()
-
-
-@pytest.fixture(scope="session")
-def interop_out(request: pytest.FixtureRequest) -> Path:
+def interop_out(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Cell folders: ``--interop-out``/WORKER, or a folder under pytest's basetemp."""
     opt = request.config.getoption("--interop-out")
-    worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
-    base = Path(opt) if opt else Path(tempfile.gettempdir()) / f"interop-pytest-{os.getpid()}"
-    out = base / worker if opt else base
+    if not opt:
+        return tmp_path_factory.mktemp("interop-cells")
+    out = Path(opt) / os.environ.get("PYTEST_XDIST_WORKER", "main")
     out.mkdir(parents=True, exist_ok=True)
     return out
 
 
 @pytest.fixture
-def run_cell(request: pytest.FixtureRequest, interop_brokers: BrokerPool, interop_out: Path):
+def run_cell(
+    request: pytest.FixtureRequest, interop_out: Path, tmp_path_factory: pytest.TempPathFactory
+):
     """``run_cell(cell)`` -> CellResult, already turned into a pytest outcome for non-passes."""
-    from harness.matrix import known as known_mod
-    from harness.matrix.results import FAIL, PASS, SKIPPED, UNSUPPORTED, XFAIL, XPASS
-    from harness.runner import CellSkipped, RunOptions
-    from harness.runner import run_cell as _run
+    session = interop_session(request.config)
+    session.opts.out_dir = interop_out
+    brokers_dir = tmp_path_factory.getbasetemp() / "interop-brokers"
 
-    config = request.config
-    known = known_mod.load_registry()
-
-    def run(cell: Cell):
-        broker = None if cell.broker == DIRECT else interop_brokers.get(cell.broker)
-        opts = RunOptions(
-            out_dir=interop_out,
-            count=config.getoption("--interop-count"),
-            timeout=config.getoption("--interop-timeout"),
-            known=known,
-            rerun_prefix="interop run",
-        )
-        try:
-            res = _run(cell, broker, _registry(config), opts)
-        except CellSkipped as e:
-            require(str(e))
-            raise
-        node = shlex.quote(request.node.nodeid)
-        where = interop_out / res.artifacts
-        if res.verdict == FAIL:
-            pytest.fail(
-                f"{res.reason}\n  artifacts: {where}\n  rerun: {res.rerun}\n"
-                f"     or: pytest {node} --broker {cell.broker or 'embedded'}",
-                pytrace=False,
-            )
-        if res.verdict in (XFAIL, UNSUPPORTED):
-            pytest.xfail(f"{res.verdict}: {res.reason}")
-        if res.verdict == SKIPPED:
-            require(res.reason)
-        if res.verdict == XPASS:
-            import warnings
-
-            warnings.warn(f"{res.id}: {res.reason}", stacklevel=1)
-        assert res.verdict in (PASS, XPASS), res
-        return res
+    def run(cell: Cell) -> CellResult:
+        res = session.run_one(cell, broker_workdir=brokers_dir)
+        return _outcome(request, cell, res, interop_out)
 
     return run
+
+
+def _outcome(request: pytest.FixtureRequest, cell: Cell, res: CellResult, out: Path) -> CellResult:
+    """A cell's verdict as pytest sees it: fail, error, xfail, skip, or a warning for XPASS."""
+    node = shlex.quote(request.node.nodeid)
+    where = out / res.artifacts
+    more = (
+        f"\n  artifacts: {where}\n  rerun: {res.rerun}\n"
+        f"     or: pytest {node} --broker {cell.broker or 'embedded'}"
+    )
+    if res.verdict == FAIL:
+        pytest.fail(f"{res.reason}{more}", pytrace=False)
+    if res.verdict == ERROR:
+        pytest.fail(
+            f"harness {res.reason}\n  traceback: {where / 'error.txt'}{more}", pytrace=False
+        )
+    if res.verdict in (XFAIL, UNSUPPORTED):
+        pytest.xfail(f"{res.verdict}: {res.reason}")
+    if res.verdict == SKIPPED:
+        pytest.skip(res.reason)  # in CI a missing component is already a fail (harness.env)
+    if res.verdict == XPASS:
+        import warnings
+
+        warnings.warn(f"{res.id}: {res.reason}", stacklevel=1)
+    assert res.verdict in (PASS, XPASS), res
+    return res

@@ -9,11 +9,11 @@ rest, so a new scenario is one new module that builds a ``Scenario``.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
+from harness.fault_plans import NO_FAULTS, FaultPlan
 from harness.trace.model import PEER, TraceEvent
-from harness.wire.faults import FaultPlan
 
 
 @dataclass(frozen=True)
@@ -70,14 +70,18 @@ class CellRun:
     """Everything a scenario's checks may look at once the cell has finished."""
 
     scenario: Scenario
-    fault: str
+    plan: FaultPlan
     count: int
     address: str
     roles: dict[str, str]  # label -> implementation name
     peers: dict[str, PeerRun]
     trace: list[TraceEvent]
     broker: dict[str, Any] | None
-    params: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def fault(self) -> str:
+        """The plan's name, for messages; checks ask the plan itself what it allows."""
+        return self.plan.name
 
     def peer_events(self, label: str, name: str | None = None) -> list[TraceEvent]:
         return [
@@ -92,28 +96,6 @@ class CellRun:
 
 
 Check = Callable[[CellRun], list[Failure]]
-PlanBuilder = Callable[[int], FaultPlan]
-
-
-@dataclass(frozen=True)
-class FaultSpec:
-    """A named fault plan for a scenario; ``build(count)`` makes fresh rules for one cell.
-
-    ``needs`` lists broker capabilities the plan relies on (``restart``);
-    cells on brokers without them are reported unsupported without running.
-    """
-
-    name: str
-    build: PlanBuilder
-    description: str = ""
-    needs: frozenset[str] = frozenset()
-
-
-def no_faults(count: int) -> FaultPlan:
-    return FaultPlan("none")
-
-
-NO_FAULTS = FaultSpec("none", no_faults, "no faults")
 
 
 @dataclass(frozen=True)
@@ -129,8 +111,10 @@ class Scenario:
     #: one hello, one reply per request line)
     scalable_count: bool = True
     timeout: float = 30.0
+    #: broker capabilities the story needs (``dynamic``...): on a broker that lacks
+    #: one the cell is ``unsupported`` without running
     broker_needs: frozenset[str] = frozenset()
-    faults: tuple[FaultSpec, ...] = (NO_FAULTS,)
+    faults: tuple[FaultPlan, ...] = (NO_FAULTS,)
     checks: tuple[Check, ...] = ()
     skip_invariants: frozenset[str] = frozenset()
     #: invariants beyond the protocol's defaults that the suite holds peers to:
@@ -150,7 +134,7 @@ class Scenario:
     def mark(self) -> str:
         return self.marker or self.name.replace("-", "_")
 
-    def fault(self, name: str) -> FaultSpec:
+    def fault(self, name: str) -> FaultPlan:
         for f in self.faults:
             if f.name == name:
                 return f

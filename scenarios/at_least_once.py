@@ -8,70 +8,65 @@ disposition, or restart the broker; whatever happens, every id must arrive
 at least once, and the duplicates that at-least-once allows are counted.
 """
 
-from harness.brokers.base import RESTART
+from harness.capabilities import RESTART
 from harness.expect import attach, expect, outcome
-from harness.scenario import NO_FAULTS, FaultSpec, Role, Scenario
+from harness.fault_plans import NO_FAULTS, FaultPlan
+from harness.scenario import Role, Scenario
 from harness.trace.patterns import Pattern, conn, frame, gt, harness
-from harness.wire.faults import CutAfter, CutBeforeSettle, DelayFrames, FaultPlan, RestartAfter
+from harness.wire.faults import CutAfter, CutBeforeSettle, DelayFrames, RestartAfter
+
+#: how long slow-credit holds the broker's first flow to the sender
+CREDIT_DELAY_S = 1.0
 
 
 def _k(count: int, fraction: float) -> int:
     return max(1, min(count, int(count * fraction)))
 
 
-def cut_once(count: int) -> FaultPlan:
-    return FaultPlan(
-        "cut1",
-        {"sender": [CutAfter("transfer", _k(count, 0.5), "sender")]},
-        "cut the sender's connection after half of the transfers",
-    )
-
-
-def cut_three_times(count: int) -> FaultPlan:
-    return FaultPlan(
-        "cut3",
-        {
-            "sender": [
-                CutAfter("transfer", _k(count, 0.25), "sender"),
-                CutAfter("transfer", _k(count, 0.75), "sender"),
-            ],
-            "receiver": [CutAfter("transfer", _k(count, 0.5), "broker")],
-        },
-        "cut the sender at 1/4 and 3/4, the receiver at 1/2",
-    )
-
-
-def cut_before_settle(count: int) -> FaultPlan:
-    return FaultPlan(
-        "settle",
-        {"receiver": [CutBeforeSettle(_k(count, 0.5), "receiver")]},
-        "cut the receiver between a transfer and its disposition",
-    )
-
-
-def slow_credit(count: int) -> FaultPlan:
-    return FaultPlan(
-        "slow-credit",
-        {"sender": [DelayFrames("flow", 1.0, src="broker", times=1)]},
-        "hold the broker's first flow to the sender for 1 s: nothing may be sent before it",
-    )
-
-
-def restart_broker(count: int) -> FaultPlan:
-    return FaultPlan(
-        "restart",
-        {"sender": [RestartAfter(_k(count, 0.5), "sender")]},
-        "restart the broker on the same port after half of the transfers",
-    )
-
-
 FAULTS = (
     NO_FAULTS,
-    FaultSpec("cut1", cut_once, "cut mid-stream once"),
-    FaultSpec("cut3", cut_three_times, "cut three times (sender, receiver, sender)"),
-    FaultSpec("settle", cut_before_settle, "cut between transfer and disposition"),
-    FaultSpec("slow-credit", slow_credit, "the first credit arrives 1 s late"),
-    FaultSpec("restart", restart_broker, "broker restart", needs=frozenset({RESTART})),
+    FaultPlan(
+        "cut1",
+        "cut the sender's connection after half of the transfers",
+        rules=lambda n: {"sender": [CutAfter("transfer", _k(n, 0.5), "sender")]},
+        cuts=frozenset({"sender"}),
+        duplicates_allowed=True,
+    ),
+    FaultPlan(
+        "cut3",
+        "cut the sender at 1/4 and 3/4, the receiver at 1/2",
+        rules=lambda n: {
+            "sender": [
+                CutAfter("transfer", _k(n, 0.25), "sender"),
+                CutAfter("transfer", _k(n, 0.75), "sender"),
+            ],
+            "receiver": [CutAfter("transfer", _k(n, 0.5), "broker")],
+        },
+        cuts=frozenset({"sender", "receiver"}),
+        duplicates_allowed=True,
+    ),
+    FaultPlan(
+        "settle",
+        "cut the receiver between a transfer and its disposition",
+        rules=lambda n: {"receiver": [CutBeforeSettle(_k(n, 0.5), "receiver")]},
+        cuts=frozenset({"receiver"}),
+        duplicates_allowed=True,
+    ),
+    FaultPlan(
+        "slow-credit",
+        f"hold the broker's first flow to the sender for {CREDIT_DELAY_S:g} s: "
+        "nothing may be sent before it",
+        rules=lambda n: {"sender": [DelayFrames("flow", CREDIT_DELAY_S, src="broker", times=1)]},
+        credit_delay_s=CREDIT_DELAY_S,
+    ),
+    FaultPlan(
+        "restart",
+        "restart the broker on the same port after half of the transfers",
+        rules=lambda n: {"sender": [RestartAfter(_k(n, 0.5), "sender")]},
+        needs=frozenset({RESTART}),
+        restarts_broker=True,
+        duplicates_allowed=True,
+    ),
 )
 
 flow = Pattern(
@@ -118,9 +113,9 @@ def _faulted(label: str):
     """The recovery story, checked when the plan cut this peer's connection mid-work."""
 
     def check(run):
-        if run.fault == "none":
+        if not run.plan.loses_connection(label):
             return []
-        if run.fault == "restart":
+        if run.plan.restarts_broker:
             when = [e.t for e in run.trace if e.kind == "harness" and e.name == "broker-restart"]
             cause = harness("broker-restart")
         else:
@@ -156,17 +151,18 @@ def _nothing_lost(run):
 
 
 def _waited_for_credit(run):
-    """slow-credit: the flow is held 1 s at the tap, so no transfer may come sooner."""
-    if run.fault != "slow-credit":
+    """A plan that holds the first credit back: no transfer may come sooner (2.6.7)."""
+    delay = run.plan.credit_delay_s
+    if delay <= 0:
         return None
     held = [e.t for e in run.trace if e.kind == "harness" and e.name == "fault"]
     sent = [
         e.t for e in run.trace if e.kind == "frame" and e.name == "transfer" and e.src == "sender"
     ]
-    if held and sent and sent[0] < held[0] + 0.9:
+    if held and sent and sent[0] < held[0] + 0.9 * delay:
         return (
             f"sender ({run.roles['sender']}) transferred {sent[0] - held[0]:.2f} s after "
-            "its first credit was held back for 1 s: before it had any credit"
+            f"its first credit was held back for {delay:g} s: before it had any credit"
         )
     return None
 
@@ -176,6 +172,28 @@ def _duplicates_reported(run):
     if not isinstance(got.get("duplicates"), int):
         return f"receiver ({run.roles['receiver']}) did not report its duplicate count"
     return None
+
+
+def _no_duplicates_without_loss(run):
+    """Under a plan that allows no duplicates, nothing may arrive twice unless a peer resent.
+
+    An accepted delivery is consumed (AMQP 1.0 part 3, 3.4.2): a broker that hands
+    the same id out again on a connection that was never lost deviates, unless the
+    sender itself sent it twice (a resend after a reconnect the plan did not cause).
+    """
+    if run.plan.duplicates_allowed:
+        return None
+    got, sent = run.result("receiver"), run.result("sender")
+    dups = got.get("duplicates")
+    if not isinstance(dups, int) or dups == 0:
+        return None
+    if sent.get("resent") or sent.get("reconnects") or got.get("reconnects"):
+        return None
+    return (
+        f"receiver ({run.roles['receiver']}) got {dups} duplicate ids under plan "
+        f"{run.plan.name}, which loses no connection, and the sender resent none: "
+        "the broker delivered accepted messages again"
+    )
 
 
 SCENARIO = Scenario(
@@ -194,6 +212,7 @@ SCENARIO = Scenario(
         _faulted("receiver"),
         outcome("nothing-lost", _nothing_lost),
         outcome("duplicates-counted", _duplicates_reported),
+        outcome("no-duplicates-without-loss", _no_duplicates_without_loss),
         outcome("credit-before-send", _waited_for_credit),
     ),
 )

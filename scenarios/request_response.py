@@ -6,7 +6,7 @@ address as ``reply_to`` on every request. The server upper-cases each body
 and replies to ``reply_to``, keeping the ``correlation_id``.
 """
 
-from harness.brokers.base import DYNAMIC
+from harness.capabilities import DYNAMIC
 from harness.expect import attach, expect, outcome
 from harness.scenario import Role, Scenario
 from harness.trace.patterns import Pattern, capture, frame, ref

@@ -22,7 +22,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from harness.brokers.embedded import EmbeddedBroker  # noqa: E402
-from harness.peers import Registry  # noqa: E402
+from harness.peers import PeerRegistry  # noqa: E402
 from harness.process import ManagedProcess  # noqa: E402
 
 
@@ -42,7 +42,7 @@ def main() -> int:
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--peers", default="python,cpp,js")
     args = ap.parse_args()
-    reg = Registry()
+    reg = PeerRegistry()
     impls = [i for i in reg.select(args.peers.split(",")) if not i.unavailable()]
     prefix = {i.name: i.argv() for i in impls}
     send: dict[str, list[float]] = {i.name: [] for i in impls}

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import scenarios
 from harness.cells import DIRECT, Cell, generate
+from harness.fault_plans import NO_FAULTS, FaultPlan
 from harness.peers import ALL_CAPABILITIES, Implementation, builtin
-from harness.scenario import NO_FAULTS, FaultSpec, Role, Scenario
-from harness.wire.faults import FaultPlan
+from harness.scenario import Role, Scenario
 
 
 def impl(name: str, caps: set[str] | None = None, roles: set[str] | None = None) -> Implementation:
@@ -24,8 +24,8 @@ def impl(name: str, caps: set[str] | None = None, roles: set[str] | None = None)
     return Implementation(name, command=["true"], **kw)
 
 
-def _plan(name: str) -> FaultSpec:
-    return FaultSpec(name, lambda count: FaultPlan(name))
+def _plan(name: str) -> FaultPlan:
+    return FaultPlan(name, cuts=frozenset({"sender"}))
 
 
 HELLO = Scenario("hello", "one role", roles=(Role("hello", "hello"),))

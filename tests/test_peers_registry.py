@@ -18,8 +18,8 @@ from harness.peers import (
     ALL_CAPABILITIES,
     ROLES,
     Implementation,
+    PeerRegistry,
     PeerUnavailable,
-    Registry,
     UsageError,
     load_peers_file,
     parse_peer_option,
@@ -159,7 +159,7 @@ def test_missing_peers_file_is_a_usage_error(tmp_path: Path) -> None:
 
 
 def test_registry_names_and_unknown_peer_message() -> None:
-    reg = Registry()
+    reg = PeerRegistry()
     assert reg.names() == ["python", "cpp", "js"]
     with pytest.raises(UsageError) as info:
         reg.get("nosuch")
@@ -173,7 +173,7 @@ def test_registry_names_and_unknown_peer_message() -> None:
 def test_registry_extra_peers_are_added_and_may_override() -> None:
     mine = parse_peer_option("mine=/bin/true")
     mypy = parse_peer_option("python=/bin/true")
-    reg = Registry([mine, mypy])
+    reg = PeerRegistry([mine, mypy])
     assert reg.names() == ["python", "cpp", "js", "mine"]
     assert reg.get("python") is mypy
     with pytest.raises(UsageError, match=r"known: python, cpp, js, mine"):
@@ -181,7 +181,7 @@ def test_registry_extra_peers_are_added_and_may_override() -> None:
 
 
 def test_python_builtin_is_available_with_a_version() -> None:
-    py = Registry().get("python")
+    py = PeerRegistry().get("python")
     assert py.unavailable() is None
     assert py.argv() == [sys.executable, str(ROOT / "peers" / "python" / "peer.py")]
     assert py.version().startswith("python-qpid-proton ")

@@ -6,15 +6,15 @@ import pytest
 
 import scenarios
 from harness.cells import generate
-from harness.peers import Implementation, Registry
-from harness.runner import RunOptions
+from harness.peers import Implementation, PeerRegistry
+from harness.pipeline import RunOptions
 from harness.session import Session
 
 
 def _run(tmp_path, monkeypatch, ci: bool, broker: str = "embedded", impl: str = "ghost"):
     monkeypatch.setenv("CI", "true" if ci else "false")
     ghost = Implementation("ghost", command=["/nonexistent/ghost-peer"])
-    registry = Registry([ghost])
+    registry = PeerRegistry([ghost])
     cells = generate(scenarios.select(["hello-world"]), [registry.get(impl)], [broker])
     return Session(registry, RunOptions(out_dir=tmp_path), jobs=2).run(cells)
 

@@ -51,11 +51,6 @@ class BrokerIdentity:
         }
 
 
-# capabilities a broker may have, as the scenarios ask for them
-DYNAMIC = "dynamic"  # answers a dynamic receiver attach with an address
-ANONYMOUS_RELAY = "anonymous-relay"
-RESTART = "restart"  # the harness can stop and start it on the same port, keeping its messages
-
 
 class Broker(abc.ABC):
     """A running (or startable) broker. Context manager: stopped on exit, whatever happens."""

@@ -23,7 +23,6 @@ import time
 from typing import Any
 
 from harness.brokers.base import (
-    RESTART,
     Broker,
     BrokerError,
     BrokerUnavailable,
@@ -38,6 +37,7 @@ from harness.brokers.profiles import (
     PROFILES,
     Profile,
 )
+from harness.capabilities import RESTART
 
 # the ryuk reaper image cannot be pulled without a registry; our labels and
 # atexit hook do its job. Must be set before testcontainers is imported.

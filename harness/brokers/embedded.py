@@ -12,14 +12,8 @@ import sys
 import time
 from pathlib import Path
 
-from harness.brokers.base import (
-    ANONYMOUS_RELAY,
-    DYNAMIC,
-    RESTART,
-    Broker,
-    BrokerError,
-    Provider,
-)
+from harness.brokers.base import Broker, BrokerError, Provider
+from harness.capabilities import ANONYMOUS_RELAY, DYNAMIC, RESTART
 from harness.env import ROOT
 from harness.process import ManagedProcess, ProcessError
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-from harness.brokers.base import ANONYMOUS_RELAY, DYNAMIC, RESTART
+from harness.capabilities import ANONYMOUS_RELAY, DYNAMIC, RESTART
 
 __all__ = ["PROFILES", "Profile", "DECLARE_ATTACH", "DECLARE_MANAGEMENT", "DECLARE_NONE"]
 

@@ -28,8 +28,9 @@ import threading
 import time
 import uuid
 
-from harness.brokers.base import RESTART, Broker, BrokerError, Provider, track, untrack
+from harness.brokers.base import Broker, BrokerError, Provider, track, untrack
 from harness.brokers.probe import declare_queue_by_attach, wait_ready
+from harness.capabilities import RESTART
 
 __all__ = ["RabbitMQBroker", "RabbitMQProvider"]
 

@@ -11,7 +11,7 @@ lists and exit codes.
 from . import compare, known, merge, report, results
 from .compare import Change, compare_exit_code, render_changes
 from .compare import compare as compare_runs
-from .known import KnownFailure, Registry, apply, load_registry, version_matches
+from .known import KnownFailure, KnownFailures, apply, load_registry, version_matches
 from .merge import merge as merge_runs
 from .merge import merge_files
 from .report import FORMATS, render, summary_line
@@ -36,7 +36,7 @@ __all__ = [
     "CellResult",
     "Change",
     "KnownFailure",
-    "Registry",
+    "KnownFailures",
     "RunResult",
     "apply",
     "cell_id",

@@ -269,7 +269,7 @@ class KnownFailure:
 
 
 @dataclass
-class Registry:
+class KnownFailures:
     """An ordered list of entries; the first match wins."""
 
     entries: list[KnownFailure] = field(default_factory=list)
@@ -332,7 +332,7 @@ def load_registry(
     extra_paths: Iterable[str | os.PathLike[str]] = (),
     *,
     packaged: bool = True,
-) -> Registry:
+) -> KnownFailures:
     """The packaged registry plus the user's files.
 
     Entries from ``extra_paths`` come first, so a user's own entry for a cell
@@ -348,7 +348,7 @@ def load_registry(
         if e.id in seen:
             raise ValueError(f"{e.source}: entry ({e.id}): id already used in {seen[e.id]}")
         seen[e.id] = e.source
-    return Registry(entries)
+    return KnownFailures(entries)
 
 
 def apply(
@@ -357,7 +357,7 @@ def apply(
     cell: CellResult,
     broker_identity: Any,
     peer_versions: Mapping[str, str] | None,
-    registry: Registry | Iterable[KnownFailure],
+    registry: KnownFailures | Iterable[KnownFailure],
     rules: Sequence[str] | None = None,
     messages: Sequence[str] | None = None,
 ) -> tuple[str, str, str | None]:
@@ -373,7 +373,7 @@ def apply(
         return raw_verdict, reason, None
     if raw_verdict == PASS:
         rules, messages = (), ()
-    if isinstance(registry, Registry):
+    if isinstance(registry, KnownFailures):
         entry = registry.find(cell, broker_identity, peer_versions, rules, messages)
     else:
         entry = next(

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .results import (
+    ERROR,
     FAIL,
     NO_FAULT,
     PASS,
@@ -37,15 +38,17 @@ MARKS: dict[str, str] = {
     XPASS: "XPASS",
     UNSUPPORTED: "unsup",
     SKIPPED: "skip",
+    ERROR: "ERROR",
 }
 NOT_RUN = "-"
 LEGEND = (
-    "marks: pass; FAIL; xfail = known failure; XPASS = known failure did not happen;"
+    "marks: pass; FAIL; ERROR = harness error (traceback in the cell's error.txt);"
+    " xfail = known failure; XPASS = known failure did not happen;"
     " unsup = unsupported; skip = skipped; - = not run"
 )
 
 #: the order the list of non-passing cells uses: what needs action first
-ATTENTION_ORDER: tuple[str, ...] = (FAIL, XPASS, XFAIL, UNSUPPORTED, SKIPPED)
+ATTENTION_ORDER: tuple[str, ...] = (FAIL, ERROR, XPASS, XFAIL, UNSUPPORTED, SKIPPED)
 
 ROW_HEADER = "scenario / fault"
 

@@ -40,6 +40,7 @@ td a { color: inherit; text-decoration: none; display: block; }
 .v-xpass { background: #ffcc80; font-weight: bold; }
 .v-unsupported { background: #e0e0e0; }
 .v-skipped { background: #f5f5f5; color: #777; }
+.v-error { background: #b39ddb; font-weight: bold; }
 .none { color: #aaa; }
 table.details td { text-align: left; }
 code { font-size: 0.9em; }

@@ -23,9 +23,11 @@ XFAIL = "xfail"
 XPASS = "xpass"
 UNSUPPORTED = "unsupported"
 SKIPPED = "skipped"
+#: the harness itself failed (an exception in a stage): no verdict on any implementation
+ERROR = "error"
 
 #: every verdict a cell can have, in the order reports count them
-VERDICTS: tuple[str, ...] = (PASS, XFAIL, XPASS, UNSUPPORTED, SKIPPED, FAIL)
+VERDICTS: tuple[str, ...] = (PASS, XFAIL, XPASS, UNSUPPORTED, SKIPPED, FAIL, ERROR)
 
 #: the fault plan of a cell run without injected faults (left out of cell ids)
 NO_FAULT = "none"
@@ -299,15 +301,16 @@ def counts(cells: Iterable[CellResult]) -> dict[str, int]:
 
 
 def unexpected_failures(run: RunResult, strict: bool = False) -> list[CellResult]:
-    """Cells that should fail the run: ``fail``, and with ``strict`` also ``xpass``.
+    """Cells that should fail the run: ``fail`` and ``error``, with ``strict`` also ``xpass``.
 
-    Strict mode treats a known failure that stopped happening as an error so
-    the registry is kept honest (as pytest's ``xfail_strict``).
+    A harness error is unexpected too: the run could not say whether those
+    cells work. Strict mode treats a known failure that stopped happening as
+    unexpected so the registry is kept honest (as pytest's ``xfail_strict``).
     """
-    bad = {FAIL, XPASS} if strict else {FAIL}
+    bad = {FAIL, ERROR, XPASS} if strict else {FAIL, ERROR}
     return [c for c in run.cells if c.verdict in bad]
 
 
 def exit_code(run: RunResult, strict: bool = False) -> int:
-    """0 when no cell failed unexpectedly, 1 when one did (2, usage errors, is the CLI's)."""
+    """0 when no cell failed or erred unexpectedly, 1 when one did (2, usage errors, is the CLI's)."""
     return 1 if unexpected_failures(run, strict) else 0

@@ -15,7 +15,7 @@ from proton.utils import BlockingConnection
 
 from harness import images
 from harness.brokers import container
-from harness.brokers.base import ANONYMOUS_RELAY, DYNAMIC, RESTART, BrokerError
+from harness.brokers.base import BrokerError
 from harness.brokers.container import (
     ContainerBroker,
     ContainerProvider,
@@ -29,6 +29,7 @@ from harness.brokers.profiles import (
     DECLARE_NONE,
     PROFILES,
 )
+from harness.capabilities import ANONYMOUS_RELAY, DYNAMIC, RESTART
 from harness.env import require
 
 KNOWN_CAPABILITIES = {DYNAMIC, ANONYMOUS_RELAY, RESTART}

@@ -13,9 +13,10 @@ from proton import Message
 from proton.utils import BlockingConnection
 
 from harness.brokers import rabbitmq
-from harness.brokers.base import ANONYMOUS_RELAY, DYNAMIC, RESTART, BrokerError
+from harness.brokers.base import BrokerError
 from harness.brokers.probe import probe
 from harness.brokers.rabbitmq import RabbitMQBroker, RabbitMQProvider
+from harness.capabilities import ANONYMOUS_RELAY, DYNAMIC, RESTART
 from harness.env import require
 
 

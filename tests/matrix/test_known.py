@@ -4,7 +4,7 @@ import pytest
 
 from harness.matrix.known import (
     KnownFailure,
-    Registry,
+    KnownFailures,
     apply,
     load_registry,
     parse_registry,
@@ -232,7 +232,7 @@ def test_missing_registry_file(tmp_path):
 def test_entry_round_trip():
     e = entry(peers={"sender": "js"}, broker_version=">=3.8,<4", reference="doc")
     assert parse_registry([e.to_json()], "x")[0] == KnownFailure.from_json(e.to_json(), "x")
-    assert Registry([e]).get("e1") is not None
+    assert KnownFailures([e]).get("e1") is not None
 
 
 def test_cell_with_default_fault_matches_star():

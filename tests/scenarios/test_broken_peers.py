@@ -15,8 +15,8 @@ import scenarios
 from harness.cells import Cell
 from harness.env import ROOT
 from harness.matrix.results import FAIL
-from harness.peers import Implementation, Registry
-from harness.runner import RunOptions, run_cell
+from harness.peers import Implementation, PeerRegistry
+from harness.pipeline import RunOptions, run_cell
 
 BROKEN = ROOT / "peers" / "python" / "broken.py"
 
@@ -26,11 +26,11 @@ def _cell(scenario: str, fault: str, roles: dict[str, str], broker: str = "embed
     return Cell(sc, sc.fault(fault), tuple(roles.items()), broker)
 
 
-def _registry(name: str, which: str, role: str) -> Registry:
+def _registry(name: str, which: str, role: str) -> PeerRegistry:
     impl = Implementation(
         name, roles=frozenset({role}), command=[sys.executable, str(BROKEN), which]
     )
-    return Registry([impl])
+    return PeerRegistry([impl])
 
 
 CASES = [
@@ -89,6 +89,6 @@ def test_reference_peer_passes_the_same_cells(embedded_broker, tmp_path):
         roles = tuple((r.label, "python") for r in sc.roles)
         cell = Cell(sc, sc.fault(fault), roles, "embedded")
         result = run_cell(
-            cell, embedded_broker, Registry(), RunOptions(out_dir=tmp_path, count=200)
+            cell, embedded_broker, PeerRegistry(), RunOptions(out_dir=tmp_path, count=200)
         )
         assert result.verdict == "pass", result.reason

@@ -15,15 +15,15 @@ import pytest
 import scenarios
 from harness.cells import generate
 from harness.env import ROOT
-from harness.peers import Registry, parse_peer_option
-from harness.runner import RunOptions, run_cell
+from harness.peers import PeerRegistry, parse_peer_option
+from harness.pipeline import RunOptions, run_cell
 
 EXAMPLE = ROOT / "peers" / "python" / "examples" / "my_receiver.py"
 
 
 def test_handler_peer_plays_the_receiver_of_every_fault_plan(embedded_broker, tmp_path):
     mine = parse_peer_option(f"mine=handler:{EXAMPLE}:MyReceiver:receive")
-    registry = Registry([mine])
+    registry = PeerRegistry([mine])
     sc = scenarios.select(["at-least-once"])
     cells = [
         c
@@ -44,7 +44,7 @@ def test_external_command_peer_runs_every_role(embedded_broker, tmp_path):
     ext = parse_peer_option(
         f"ext[listen,reconnect,dynamic]={sys.executable} {ROOT / 'peers' / 'python' / 'peer.py'}"
     )
-    registry = Registry([ext])
+    registry = PeerRegistry([ext])
     cells = generate(scenarios.select(None), [ext], ["embedded"], ["none"])
     assert {c.scenario.name for c in cells} == {
         "hello-world",

@@ -12,8 +12,8 @@ import pytest
 import scenarios
 from harness.cells import Cell
 from harness.expect import attach
-from harness.peers import Registry
-from harness.runner import RunOptions, run_cell
+from harness.peers import PeerRegistry
+from harness.pipeline import RunOptions, run_cell
 from harness.trace.jsonl import read_trace
 from harness.trace.patterns import Pattern, capture, frame, gt, match, ref
 
@@ -37,7 +37,7 @@ ORDER = Pattern(
 
 @pytest.mark.parametrize("impl", ["python", "cpp", "js"])
 def test_hello_world_trace_order(impl, embedded_broker, tmp_path):
-    registry = Registry()
+    registry = PeerRegistry()
     reason = registry.get(impl).unavailable()
     if reason:
         from harness.env import require

@@ -16,8 +16,8 @@ import scenarios
 from harness.brokers.embedded import EmbeddedBroker
 from harness.cells import Cell
 from harness.matrix.results import FAIL
-from harness.peers import Implementation, Registry
-from harness.runner import KILL_MARGIN, RunOptions, run_cell
+from harness.peers import Implementation, PeerRegistry
+from harness.pipeline import KILL_MARGIN, RunOptions, run_cell
 
 SILENT = [sys.executable, "-c", "import time; time.sleep(600)"]
 
@@ -29,7 +29,7 @@ def _cell(name: str, roles: dict[str, str]) -> Cell:
 
 def test_a_peer_that_never_answers_fails_its_cell_in_time(embedded_broker, tmp_path):
     """A 'receiver' that never prints its ready line nor exits."""
-    registry = Registry([Implementation("silent", command=SILENT)])
+    registry = PeerRegistry([Implementation("silent", command=SILENT)])
     cell = _cell("at-least-once", {"sender": "python", "receiver": "silent"})
     timeout = 4.0
     t0 = time.monotonic()
@@ -53,7 +53,9 @@ def test_a_broker_that_stops_answering_fails_the_cell_where_the_trace_stopped(tm
         cell = _cell("hello-world", {"hello": "python"})
         timeout = 5.0
         t0 = time.monotonic()
-        result = run_cell(cell, broker, Registry(), RunOptions(out_dir=tmp_path, timeout=timeout))
+        result = run_cell(
+            cell, broker, PeerRegistry(), RunOptions(out_dir=tmp_path, timeout=timeout)
+        )
         elapsed = time.monotonic() - t0
     finally:
         if broker.proc is not None:
@@ -75,7 +77,7 @@ def test_a_peer_frozen_mid_cell_is_killed_at_the_deadline(embedded_broker, tmp_p
         "import json,sys,time; print(json.dumps({'kind':'ready','url':'x'}), flush=True); "
         "time.sleep(600)",
     ]
-    registry = Registry([Implementation("hang", command=hang)])
+    registry = PeerRegistry([Implementation("hang", command=hang)])
     cell = _cell("at-least-once", {"sender": "python", "receiver": "hang"})
     timeout = 3.0
     t0 = time.monotonic()

@@ -1,0 +1,160 @@
+"""What the stages of a cell share: its options, its trace, its processes, its outcome.
+
+The pipeline (``harness.pipeline``) hands one ``CellState`` from stage to
+stage. Each stage reads what earlier ones left and adds its own part, so a
+stage that raises leaves everything before it intact for the artifacts.
+"""
+
+from __future__ import annotations
+
+import queue
+import re
+import shlex
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from harness.cells import Cell
+from harness.fault_plans import ArmedPlan
+from harness.matrix.results import FAIL, CellResult
+from harness.process import Clock, ManagedProcess
+from harness.scenario import Failure
+from harness.trace.model import HARNESS, TraceEvent
+from harness.wire.faults import Call
+
+if TYPE_CHECKING:
+    from harness.brokers.base import Broker
+    from harness.matrix.known import KnownFailures
+    from harness.peers import PeerRegistry
+    from harness.tap import ConnCounter, Tap
+
+
+class CellSkipped(Exception):
+    """The cell cannot run here (a peer's toolchain or the broker is missing)."""
+
+
+@dataclass
+class RunOptions:
+    """How cells run: where artifacts go and what overrides the scenarios' own values."""
+
+    out_dir: Path
+    timeout: float | None = None  # overrides the scenario's
+    count: int | None = None  # overrides the scenario's
+    known: KnownFailures | None = None
+    rerun_prefix: str = "interop run"
+    keep_passing_artifacts: bool = True
+    extra_env: dict[str, str] = field(default_factory=dict)
+
+
+def safe_name(cell_id: str) -> str:
+    """A cell id as a folder name."""
+    return re.sub(r"[^A-Za-z0-9._=-]+", "_", cell_id.replace("->", "_to_"))
+
+
+class TraceCollector:
+    """Thread-safe collector for the taps (loop thread) and peer readers."""
+
+    def __init__(self) -> None:
+        self.events: list[TraceEvent] = []
+        self._lock = threading.Lock()
+
+    def add(self, ev: TraceEvent) -> None:
+        with self._lock:
+            self.events.append(ev)
+
+    def sorted(self) -> list[TraceEvent]:
+        with self._lock:
+            return sorted(self.events, key=lambda e: e.t)
+
+
+@dataclass
+class StageError:
+    """A harness fault: the stage it happened in and the traceback for ``error.txt``."""
+
+    stage: str
+    exc: BaseException
+    traceback: str
+
+    @property
+    def reason(self) -> str:
+        text = " ".join(str(self.exc).split())
+        return f"error in stage {self.stage}: {type(self.exc).__name__}: {text}".rstrip(": ")
+
+
+@dataclass
+class CellState:
+    """One cell on its way through the stages."""
+
+    cell: Cell
+    registry: PeerRegistry
+    opts: RunOptions
+    cell_dir: Path
+    result: CellResult
+    started: float = field(default_factory=time.monotonic)
+    clock: Clock = field(default_factory=Clock)
+    trace: TraceCollector = field(default_factory=TraceCollector)
+    # set by the plan stage
+    count: int = 0
+    timeout: float = 0.0
+    deadline: float = 0.0
+    armed: ArmedPlan | None = None
+    queue_name: str = ""
+    # set by the broker stages: where brokers come from, and the cell's own
+    source: Any = None
+    broker: Broker | None = None
+    address: str = ""
+    # set by listeners, taps and peers
+    listen_ports: dict[str, int] = field(default_factory=dict)  # listening role -> its port
+    conns: ConnCounter | None = None
+    calls: queue.Queue[Call] | None = None  # what fault rules ask of the harness
+    taps: dict[str, Tap] = field(default_factory=dict)  # role label -> its tap
+    procs: dict[str, ManagedProcess] = field(default_factory=dict)
+    commands: list[str] = field(default_factory=list)
+    start_error: str | None = None
+    # set by drive and teardown
+    stopped_early: set[str] = field(default_factory=set)
+    killed: set[str] = field(default_factory=set)
+    events: list[TraceEvent] = field(default_factory=list)
+    failures: list[Failure] = field(default_factory=list)
+    run: Any = None  # the CellRun the checks look at
+    # how the cell ended before its checks: a verdict decided early, or a harness fault
+    decided: bool = False
+    error: StageError | None = None
+
+    @classmethod
+    def new(cls, cell: Cell, registry: PeerRegistry, opts: RunOptions) -> CellState:
+        """The state before any stage: the artifact folder exists and the result can be reported."""
+        cell_dir = opts.out_dir / safe_name(cell.id)
+        cell_dir.mkdir(parents=True, exist_ok=True)
+        rerun = f"{opts.rerun_prefix} --broker {cell.broker or 'embedded'} --cell {shlex.quote(cell.id)}"
+        result = CellResult(
+            id=cell.id,
+            scenario=cell.scenario.name,
+            fault=cell.fault.name,
+            broker=cell.broker,
+            roles=cell.role_map,
+            verdict=FAIL,
+            artifacts=cell_dir.name,
+            rerun=rerun,
+        )
+        return cls(cell=cell, registry=registry, opts=opts, cell_dir=cell_dir, result=result)
+
+    @property
+    def stopped(self) -> bool:
+        """Whether the cell's story has ended (decided early or a harness fault)."""
+        return self.decided or self.error is not None
+
+    def decide(self, verdict: str, reason: str, rule: str | None = None) -> None:
+        """End the cell with a verdict before it ran (unsupported, skipped, broker missing)."""
+        self.result.verdict, self.result.reason = verdict, reason
+        self.result.rule = rule if verdict == FAIL else None
+        self.decided = True
+
+    def note(self, name: str, **fields: Any) -> None:
+        """A harness event on the cell's clock (restarts, timeouts, peers stopped)."""
+        self.trace.add(TraceEvent(t=self.clock.now(), kind=HARNESS, name=name, fields=fields))
+
+    def remaining(self) -> float:
+        return self.deadline - time.monotonic()

@@ -1,0 +1,140 @@
+"""The checks stage: what a finished cell is judged on.
+
+Three sources, in this order: the protocol invariants every wire trace must
+keep (harness.trace.invariants), the scenario's own patterns and outcome
+checks, and how each peer ended (its exit code under the peer contract).
+Each problem is a ``Failure`` with a stable rule id and one line that
+quotes the trace, so a verdict always says which side deviated from what.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from harness.process import ManagedProcess
+from harness.scenario import CellRun, Failure, PeerRun
+from harness.trace.model import FRAME, PEER, TraceEvent
+from harness.trace.render import render_event
+
+#: seconds the harness waits beyond a peer's own --timeout before killing it
+KILL_MARGIN = 5.0
+
+_EXIT_RULES = {1: "peer-outcome", 2: "peer-usage", 3: "peer-timeout"}
+
+
+def last_frame_text(trace: list[TraceEvent], label: str | None = None) -> str:
+    """The last frame seen (on connections of ``label`` if given), rendered: where the trace stopped."""
+    for ev in reversed(trace):
+        if ev.kind == FRAME and ev.name != "empty" and (label is None or label in (ev.src, ev.dst)):
+            return render_event(ev).strip()
+    return "no frame at all"
+
+
+def peer_event(label: str, t: float, obj: dict[str, Any]) -> TraceEvent:
+    """A peer's output line as a trace event (the peer contract's ``kind``/``name``)."""
+    kind = obj.get("kind")
+    name = str(obj.get("name") if kind == "event" else kind)
+    fields = {k: v for k, v in obj.items() if k not in ("kind", "name")}
+    return TraceEvent(t=t, kind=PEER, name=name, src=label, fields=fields)
+
+
+def peer_runs(
+    procs: dict[str, ManagedProcess],
+    impl_of: dict[str, str],
+    killed: set[str],
+    stopped: set[str],
+) -> dict[str, PeerRun]:
+    """What each started peer did, as the scenario's checks see it."""
+    return {
+        label: PeerRun(
+            label=label,
+            impl=impl_of[label],
+            argv=p.argv,
+            exit_code=p.returncode,
+            result=p.result,
+            lines=p.events(),
+            stderr_tail=p.stderr_tail(),
+            killed=label in killed,
+            stopped=label in stopped,
+        )
+        for label, p in procs.items()
+    }
+
+
+def contract_output(procs: dict[str, ManagedProcess], impl_of: dict[str, str]) -> list[Failure]:
+    """Peers that printed something other than JSON objects on stdout (the contract forbids it)."""
+    return [
+        Failure(
+            "contract-output",
+            f"{label} ({impl_of[label]}) printed non-JSON on stdout: {p.bad_lines[0][:120]!r}",
+        )
+        for label, p in procs.items()
+        if p.bad_lines
+    ]
+
+
+def assess(run: CellRun, timeout: float) -> list[Failure]:
+    """Invariants, then the scenario's checks, then how each peer ended."""
+    from harness.trace import invariants
+
+    failures: list[Failure] = []
+    rules = list(invariants.DEFAULT_RULES) + sorted(
+        run.scenario.extra_invariants - set(invariants.DEFAULT_RULES)
+    )
+    for v in invariants.check(run.trace, rules=rules, skip=tuple(run.scenario.skip_invariants)):
+        failures.append(Failure(v.rule, v.message))
+    if all(r.label in run.peers for r in run.scenario.roles):
+        for check in run.scenario.checks:  # a half-started cell already says why it failed
+            failures.extend(check(run))
+    for label, p in run.peers.items():
+        problem = _how_it_ended(run, label, p, timeout)
+        if problem is not None:
+            failures.append(problem)
+    return failures
+
+
+def _how_it_ended(run: CellRun, label: str, p: PeerRun, timeout: float) -> Failure | None:
+    who = f"{label} ({p.impl})"
+    stopped = last_frame_text(run.trace, label)
+    if p.stopped:
+        return None  # ended by the harness after another peer failed; that failure speaks
+    if p.killed:
+        return Failure(
+            "cell-timeout",
+            f"{who} still running after {timeout + KILL_MARGIN:g} s; trace stopped at: {stopped}",
+        )
+    rc = p.exit_code
+    if rc == 0:
+        if p.result is None:
+            return Failure("contract-output", f"{who} exited 0 without a result line")
+        return None
+    rule = _EXIT_RULES.get(rc or 0, "peer-crash")
+    res = p.result or {}
+    if rc == 3:
+        waiting = next(
+            (o.get("waiting_for") for _, o in reversed(p.lines) if o.get("kind") == "timeout"),
+            None,
+        )
+        msg = f"{who} timed out waiting for {waiting or '?'}; trace stopped at: {stopped}"
+    elif rc == 1:
+        msg = f"{who} failed: {res.get('error') or p.stderr_tail.splitlines()[-1:] or 'exit 1'}"
+    else:
+        tail = p.stderr_tail.strip().splitlines()[-1:] or [""]
+        msg = f"{who} exited with code {rc}: {tail[0][:200]}"
+    return Failure(rule, msg)
+
+
+_FIGURE_KEYS = ("duplicates", "resent", "reconnects", "confirmed", "received", "served", "replies")
+
+
+def figures(run: CellRun) -> dict[str, Any]:
+    """Numbers worth keeping with the verdict (message counts, duplicates, frames)."""
+    figs: dict[str, Any] = {"count": run.count}
+    for label, p in run.peers.items():
+        res = p.result or {}
+        for key in _FIGURE_KEYS:
+            if isinstance(res.get(key), int):
+                figs[f"{label}.{key}"] = res[key]
+    figs["frames"] = sum(1 for e in run.trace if e.kind == FRAME)
+    figs["connections"] = len({e.conn for e in run.trace if e.conn})
+    return figs
