@@ -63,7 +63,8 @@ INNER = r"""
 exec 2>&1
 set -u
 mark() { printf '@@fresh %s\n' "$*"; }
-snap() { find /tmp -mindepth 1 -path '/tmp/pytest-of-*' -prune -o -print | LC_ALL=C sort; }
+# /tmp's entries (a fresh container's /tmp is empty), pytest's basetemp left out
+snap() { find /tmp -mindepth 1 -maxdepth 1 ! -name 'pytest-of-*' | LC_ALL=C sort; }
 cd "$HOME"
 snap > "$HOME/.tmp-before"
 mark clone
@@ -79,7 +80,12 @@ mark test-command "$test"
 PYTEST_ADDOPTS="$FRESH_PYTEST_ADDOPTS" sh -c "$test"
 mark test-exit $?
 snap > "$HOME/.tmp-after"
-diff "$HOME/.tmp-before" "$HOME/.tmp-after" | sed -n 's/^> /@@fresh tmp-new /p; s/^< /@@fresh tmp-gone /p'
+diff "$HOME/.tmp-before" "$HOME/.tmp-after" | while read -r sign path; do
+    case "$sign" in
+        '>') mark tmp-new "$path ($(find "$path" | wc -l) entries)" ;;
+        '<') mark tmp-gone "$path" ;;
+    esac
+done
 mark end
 """
 
