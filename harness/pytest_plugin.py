@@ -57,7 +57,9 @@ def pytest_configure(config: pytest.Config) -> None:
         for s in scenarios.all_scenarios().values():
             config.addinivalue_line("markers", f"{s.mark}: interop scenario {s.name}")
     except Exception:  # scenario import problems surface at collection, with a clear error
-        pass
+        return
+    # a bad --broker/--peers/--scenario/--fault is a usage error now, as in interop run
+    interop_session(config)
 
 
 def interop_session(config: pytest.Config) -> Session:

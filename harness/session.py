@@ -52,6 +52,8 @@ class Session:
     _started: list[Broker] = field(default_factory=list)
     _pool: BrokerPool | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    _t0: float = field(default_factory=time.monotonic)
+    _t0_iso: str = field(default_factory=lambda: now_iso())
 
     @classmethod
     def from_selection(cls, sel: Selection, opts: RunOptions, **kw: object) -> Session:
@@ -115,9 +117,18 @@ class Session:
         return matrix.in_order()
 
     def result(
-        self, cells: list[CellResult], command: str, started: float, started_at: str
+        self,
+        cells: list[CellResult],
+        command: str = "",
+        started: float | None = None,
+        started_at: str | None = None,
     ) -> RunResult:
-        """The run as results.json records it: brokers and peers as they identified themselves."""
+        """The run as results.json records it: brokers and peers as they identified themselves.
+
+        ``started`` (monotonic) and ``started_at`` default to when this session was made.
+        """
+        started = self._t0 if started is None else started
+        started_at = self._t0_iso if started_at is None else started_at
         peers = []
         for name in sorted({impl for c in cells for impl in c.roles.values()}):
             try:

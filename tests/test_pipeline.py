@@ -1,0 +1,175 @@
+"""The cell pipeline: a harness fault in any stage is an ``error`` naming the stage, never a ``fail``.
+
+Why: a user must be able to tell a broken broker or peer from a broken
+harness. An exception planted in each stage must give verdict ``error``, a
+reason that names the stage, the traceback in ``error.txt``, every process
+stopped, and on disk whatever the stages before it produced.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+
+import pytest
+
+import scenarios
+from harness import pipeline
+from harness.broker_pool import BrokerLease
+from harness.cell_state import RunOptions
+from harness.cells import generate
+from harness.fault_plans import FaultPlan
+from harness.matrix.results import ERROR, FAIL, PASS, SKIPPED, UNSUPPORTED
+from harness.peers import PeerRegistry
+from harness.process import live_processes
+
+#: files each stage leaves behind (beyond verdict.json and error.txt, always written)
+LEFT_BY = {
+    "peers": {"hello.stderr.txt"},
+    "drive": {"hello.stderr.txt"},
+    "teardown": {"hello.stderr.txt"},
+    "artifacts": {"hello.stderr.txt"},
+    "checks": {
+        "hello.stderr.txt",
+        "hello.stdout.jsonl",
+        "trace.jsonl",
+        "trace.txt",
+        "commands.txt",
+    },
+    "verdict": {
+        "hello.stderr.txt",
+        "hello.stdout.jsonl",
+        "trace.jsonl",
+        "trace.txt",
+        "commands.txt",
+    },
+}
+
+
+class Planted(Exception):
+    pass
+
+
+def _hello_cell():
+    reg = PeerRegistry()
+    [cell] = generate(scenarios.select(["hello-world"]), [reg.get("python")], ["embedded"])
+    return reg, cell
+
+
+def _plant(monkeypatch, name: str, after: bool) -> None:
+    """Make stage ``name`` raise (after doing its work, when ``after``)."""
+
+    def boom(st):
+        if after:
+            original(st)
+        raise Planted(f"planted in {name}")
+
+    stages = list(pipeline.STAGES)
+    i = next(i for i, s in enumerate(stages) if s.name == name)
+    original = stages[i].run
+    stages[i] = replace(stages[i], run=boom)
+    monkeypatch.setattr(pipeline, "STAGES", tuple(stages))
+
+
+STAGE_NAMES = [s.name for s in pipeline.STAGES]
+
+
+@pytest.mark.parametrize("stage", STAGE_NAMES)
+def test_an_exception_in_any_stage_is_an_error_naming_it(
+    stage, tmp_path, monkeypatch, embedded_broker
+):
+    reg, cell = _hello_cell()
+    # the work of stages that produce something (peers, drive...) is done before the raise
+    _plant(monkeypatch, stage, after=stage not in ("plan", "broker-lease", "broker-setup"))
+    res = pipeline.run_cell(cell, embedded_broker, reg, RunOptions(out_dir=tmp_path))
+
+    assert res.verdict == ERROR, res
+    assert res.reason.startswith(f"error in stage {stage}: Planted: planted in {stage}")
+    folder = tmp_path / res.artifacts
+    error = (folder / "error.txt").read_text()
+    assert "Traceback" in error and "Planted" in error
+    verdict = json.loads((folder / "verdict.json").read_text())
+    assert verdict["verdict"] == "error" and verdict["rerun"]
+    present = {p.name for p in folder.iterdir()}
+    assert LEFT_BY.get(stage, set()) <= present, present
+    peers = [p for p in live_processes() if p.running() and p is not embedded_broker.proc]
+    assert not peers, "a peer outlived its cell"
+
+
+def test_an_exception_before_any_peer_leaves_no_peer_output(tmp_path, monkeypatch, embedded_broker):
+    reg, cell = _hello_cell()
+    _plant(monkeypatch, "broker-setup", after=False)
+    res = pipeline.run_cell(cell, embedded_broker, reg, RunOptions(out_dir=tmp_path))
+    assert res.verdict == ERROR
+    names = {p.name for p in (tmp_path / res.artifacts).iterdir()}
+    assert "hello.stderr.txt" not in names and {"verdict.json", "error.txt"} <= names
+
+
+def test_a_broker_that_does_not_start_is_a_fail_with_artifacts_and_a_rerun(tmp_path, monkeypatch):
+    """Issue 19: a cell that never ran still gets its folder, verdict.json and a rerun command."""
+    monkeypatch.setenv("CI", "false")
+    reg, cell = _hello_cell()
+
+    class Pool:
+        def lease(self, spec: str) -> BrokerLease:
+            return BrokerLease(spec, error=f"broker {spec} did not start: boom")
+
+    res = pipeline.run_cell(cell, Pool(), reg, RunOptions(out_dir=tmp_path))
+    assert res.verdict == FAIL and res.rule == "broker" and "boom" in res.reason
+    assert res.rerun and "--cell" in res.rerun
+    verdict = json.loads((tmp_path / res.artifacts / "verdict.json").read_text())
+    assert verdict["verdict"] == "fail" and "boom" in verdict["reason"]
+
+
+@pytest.mark.parametrize("ci,verdict", [(False, SKIPPED), (True, FAIL)])
+def test_an_unavailable_broker_is_a_skip_on_a_laptop_and_a_fail_in_ci(
+    tmp_path, monkeypatch, ci, verdict
+):
+    monkeypatch.setenv("CI", "true" if ci else "false")
+    reg, cell = _hello_cell()
+
+    class Pool:
+        def lease(self, spec: str) -> BrokerLease:
+            return BrokerLease(spec, error="no docker here", unavailable=True)
+
+    res = pipeline.run_cell(cell, Pool(), reg, RunOptions(out_dir=tmp_path))
+    assert res.verdict == verdict
+    assert (tmp_path / res.artifacts / "verdict.json").exists()
+
+
+def test_a_plan_needing_what_the_broker_lacks_is_unsupported_without_running(
+    tmp_path, embedded_broker
+):
+    reg = PeerRegistry()
+    [cell] = generate(scenarios.select(["hello-world"]), [reg.get("python")], ["embedded"])
+    cell = replace(cell, fault=FaultPlan("needy", needs=frozenset({"teleport"})))
+    res = pipeline.run_cell(cell, embedded_broker, reg, RunOptions(out_dir=tmp_path))
+    assert (
+        res.verdict == UNSUPPORTED and "teleport" in res.reason and "fault plan needy" in res.reason
+    )
+    assert not (tmp_path / res.artifacts / "hello.stderr.txt").exists()
+
+
+def test_a_scenario_needing_what_the_broker_lacks_is_unsupported(tmp_path, embedded_broker):
+    reg = PeerRegistry()
+    [cell] = generate(scenarios.select(["hello-world"]), [reg.get("python")], ["embedded"])
+    sc = replace(cell.scenario, broker_needs=frozenset({"teleport"}))
+    res = pipeline.run_cell(
+        replace(cell, scenario=sc), embedded_broker, reg, RunOptions(out_dir=tmp_path)
+    )
+    assert res.verdict == UNSUPPORTED and "scenario hello-world" in res.reason
+
+
+def test_a_passing_cell_goes_through_every_stage(tmp_path, embedded_broker):
+    reg, cell = _hello_cell()
+    res = pipeline.run_cell(cell, embedded_broker, reg, RunOptions(out_dir=tmp_path))
+    assert res.verdict == PASS, res.reason
+    names = {p.name for p in (tmp_path / res.artifacts).iterdir()}
+    assert {
+        "trace.jsonl",
+        "trace.txt",
+        "commands.txt",
+        "verdict.json",
+        "hello.stdout.jsonl",
+    } <= names
+    assert "error.txt" not in names and "broker.log.txt" not in names
