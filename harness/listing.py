@@ -4,13 +4,12 @@ Why a module: a reason why something is unavailable can be a long sentence
 (a missing header and the package that has it, a Python package and the
 extra that installs it). Padded into a column it pushed every later column
 out of line. Here each row keeps its short columns aligned, and a reason goes
-on its own indented line below the row, wrapped to the terminal's width.
+on its own indented line below the row, whole: it often ends in a command to
+copy (``pip install ...``), which a wrap would cut in two.
 """
 
 from __future__ import annotations
 
-import shutil
-import textwrap
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -35,13 +34,8 @@ class Row:
     reason: str | None = None
 
 
-def _width() -> int:
-    return max(60, shutil.get_terminal_size((100, 24)).columns)
-
-
-def render(rows: Sequence[Row], width: int | None = None) -> str:
-    """The rows as text: columns padded to their widest cell, each reason below its row."""
-    width = width or _width()
+def render(rows: Sequence[Row]) -> str:
+    """The rows as text: columns padded to their widest cell, each reason on a line below its row."""
     ncols = max((len(r.cells) for r in rows), default=0)
     widths = [
         max((len(r.cells[i]) for r in rows if i < len(r.cells)), default=0) for i in range(ncols)
@@ -51,14 +45,7 @@ def render(rows: Sequence[Row], width: int | None = None) -> str:
         cells = [c.ljust(widths[i]) for i, c in enumerate(r.cells)]
         lines.append("  ".join([*cells, r.description]).rstrip())
         if r.reason:
-            lines += textwrap.wrap(
-                r.reason,
-                width=width,
-                initial_indent=INDENT,
-                subsequent_indent=INDENT + "  ",
-                break_long_words=False,
-                break_on_hyphens=False,
-            )
+            lines.append(INDENT + " ".join(r.reason.split()))
     return "\n".join(lines) + ("\n" if lines else "")
 
 
@@ -67,7 +54,7 @@ def state(reason: str | None) -> str:
     return "unavailable" if reason else "available"
 
 
-def peers_table(impls: Sequence, width: int | None = None) -> str:
+def peers_table(impls: Sequence) -> str:
     """``interop peers``: name, state, version, capabilities, description; reasons below."""
     rows = []
     for impl in impls:
@@ -75,14 +62,14 @@ def peers_table(impls: Sequence, width: int | None = None) -> str:
         version = impl.version() if not reason else "-"
         caps = "[" + ",".join(sorted(impl.capabilities)) + "]"
         rows.append(Row([impl.name, state(reason), version, caps], impl.description, reason))
-    return render(rows, width)
+    return render(rows)
 
 
 #: the spec each provider is asked about in ``interop brokers``
 _EXAMPLE_SPEC = {"container": "container:rabbitmq-3.10", "url": "url:amqp://127.0.0.1:5672"}
 
 
-def brokers_table(width: int | None = None) -> str:
+def brokers_table() -> str:
     """``interop brokers``: provider, state, description; reasons below; container profiles."""
     from harness.brokers import registry
 
@@ -95,7 +82,7 @@ def brokers_table(width: int | None = None) -> str:
             hint = f" ({CONTAINERS_HINT})" if name == "container" else ""
             reason, desc = f"Python package missing: {e.name or e}{hint}", ""
         rows.append(Row([name, state(reason)], desc, reason))
-    text = render(rows, width)
+    text = render(rows)
     if "container" in registry.provider_names():
         try:
             from harness.brokers.profiles import PROFILES
