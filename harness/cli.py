@@ -241,7 +241,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     run = session.result(results, "interop " + shlex.join(sys.argv[1:]), started, started_at)
     run.save(out / "results.json")
     try:
-        print(_render(run, args.format), flush=True)
+        text = _render(run, args.format)
+        print(text, end="" if text.endswith("\n") else "\n", flush=True)
     except BrokenPipeError:  # `interop run | head`: the verdicts still decide the exit code
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     print(f"results: {out / 'results.json'}  ({run.duration_s:.1f} s)", file=sys.stderr)
