@@ -44,8 +44,6 @@ class RunOptions:
     count: int | None = None  # overrides the scenario's
     known: KnownFailures | None = None
     rerun_prefix: str = "interop run"
-    keep_passing_artifacts: bool = True
-    extra_env: dict[str, str] = field(default_factory=dict)
 
 
 def safe_name(cell_id: str) -> str:
