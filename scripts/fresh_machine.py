@@ -375,6 +375,15 @@ def check(stream: bool, timeout: float, ref: str = "HEAD") -> int:
     _say(f"skips ({len(skips)} lines):")
     for s in skips:
         print(f"  {s}")
+    by_reason: dict[str, int] = {}
+    for s in skips:
+        m = SKIP_LINE.match(s)
+        if m:
+            n = int(s.split("[", 1)[1].split("]", 1)[0])
+            by_reason[m.group("reason")] = by_reason.get(m.group("reason"), 0) + n
+    _say(f"skip reasons ({len(by_reason)} distinct, tests skipped for each):")
+    for reason, n in sorted(by_reason.items(), key=lambda kv: -kv[1]):
+        print(f"  {n:4d}x {reason}")
     failures += skip_problems
 
     if out.tmp_changes:
