@@ -1,0 +1,94 @@
+"""Reading what runs left: traces, diffs, reports, comparisons, merges."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from harness.commands import CliError
+
+
+def _read_trace(path: str):
+    from harness.trace.jsonl import read_trace
+
+    p = Path(path)
+    if p.is_dir():
+        p = p / "trace.jsonl"
+    if not p.exists():
+        raise CliError(f"{path}: no such trace file")
+    return read_trace(p)
+
+
+def cmd_trace(args: argparse.Namespace) -> int:
+    from harness.trace.model import FRAME
+    from harness.trace.render import render_trace
+
+    events = _read_trace(args.file)
+    if args.svg:
+        from harness.trace.svg import render_svg
+
+        Path(args.svg).write_text(render_svg(events))
+        print(f"wrote {args.svg}", file=sys.stderr)
+        return 0
+    keep = (lambda e: e.kind == FRAME) if args.frames else None
+    print(render_trace(events, conn=args.conn, keep=keep))
+    return 0
+
+
+def cmd_diff(args: argparse.Namespace) -> int:
+    from harness.trace.diff import diff_traces, render_diff
+
+    a, b = _read_trace(args.a), _read_trace(args.b)
+    print(render_diff(diff_traces(a, b)))
+    return 0
+
+
+def _load_run(path: str):
+    from harness.matrix.results import RunResult
+
+    p = Path(path)
+    if p.is_dir():
+        p = p / "results.json"
+    if not p.exists():
+        raise CliError(f"{path}: no such results file")
+    try:
+        return RunResult.load(p)
+    except ValueError as e:
+        raise CliError(str(e)) from None
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    run = _load_run(args.results)
+    from harness.matrix import report
+
+    text = report.render(run, args.format)
+    if args.output:
+        Path(args.output).write_text(text)
+    else:
+        print(text)
+    return 0
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from harness.matrix import compare
+
+    old, new = _load_run(args.old), _load_run(args.new)
+    changes = compare.compare(old, new)
+    print(compare.render_changes(changes))
+    return compare.compare_exit_code(changes)
+
+
+def cmd_merge(args: argparse.Namespace) -> int:
+    from harness.matrix import merge
+
+    runs = [_load_run(p) for p in args.results]
+    try:
+        merged = merge.merge(runs)
+    except ValueError as e:
+        raise CliError(str(e)) from None
+    merged.save(args.output)
+    print(
+        f"merged {len(runs)} results, {len(merged.cells)} cells -> {args.output}", file=sys.stderr
+    )
+    return 0
