@@ -329,72 +329,9 @@ def check(stream: bool, timeout: float, ref: str = "HEAD") -> int:
             failures.append(f"{bad}: {out.between('clone', 'end')[-5:]}")
     if out.mark("head") not in (None, head):
         failures.append(f"the clone checked out {out.mark('head')}, not {head}")
-
-    main_lines = out.between("main-command", "main-exit")
-    test_lines = out.between("test-command", "test-exit")
-    main_rc, test_rc = out.mark("main-exit"), out.mark("test-exit")
-    main_s = test_s = None
-    if out.at("main-exit") is not None:
-        main_s = out.at("main-exit") - out.at("main-command")  # type: ignore[operator]
-    if out.at("test-exit") is not None:
-        test_s = out.at("test-exit") - out.at("test-command")  # type: ignore[operator]
-
-    build_start = out.first_time(r"Building wheel for python-qpid-proton")
-    build_end = out.first_time(
-        r"(Created|Building) wheel for python-qpid-proton.*(done|finished|filename)"
-    )
-    if build_start is not None and build_end is not None:
-        proton = f"built from source in {build_end - build_start:.1f} s"
-    elif build_start is not None:
-        proton = "build from source started, not finished"
-    else:
-        proton = "not built from source (a wheel was used?)"
-
-    matrix = [t for t in main_lines if re.match(r"^\d+ cells: ", t)]
-    _say(
-        f"main command: exit {main_rc}"
-        + (f" in {main_s:.1f} s" if main_s is not None else "")
-        + f"; python-qpid-proton {proton}"
-        + (f"; {matrix[-1]}" if matrix else "")
-    )
-    if main_rc != "0":
-        failures.append(f"the main command exited {main_rc}")
-        print("\n".join(f"  | {t}" for t in main_lines[-40:]))
-
-    skips, skip_problems = _skips(test_lines)
-    _say(
-        f"test command: exit {test_rc}"
-        + (f" in {test_s:.1f} s" if test_s is not None else "")
-        + f"; {_closing(test_lines)}"
-    )
-    if test_rc != "0":
-        failures.append(f"the test command exited {test_rc}")
-        summary = [t for t in test_lines if t.startswith(("FAILED", "ERROR"))]
-        tail = [t for t in test_lines[-40:] if not CLOSING.match(t)]  # no "N passed" line
-        print("\n".join(f"  | {t}" for t in (summary or tail)))
-    _say(f"skips ({len(skips)} lines):")
-    for s in skips:
-        print(f"  {s}")
-    by_reason: dict[str, int] = {}
-    for s in skips:
-        m = SKIP_LINE.match(s)
-        if m:
-            n = int(s.split("[", 1)[1].split("]", 1)[0])
-            by_reason[m.group("reason")] = by_reason.get(m.group("reason"), 0) + n
-    _say(f"skip reasons ({len(by_reason)} distinct, tests skipped for each):")
-    for reason, n in sorted(by_reason.items(), key=lambda kv: -kv[1]):
-        print(f"  {n:4d}x {reason}")
-    failures += skip_problems
-
-    if out.tmp_changes:
-        _say("/tmp in the container changed (apart from pytest's basetemp):")
-        for c in out.tmp_changes:
-            print(f"  {c}")
-        failures.append(f"/tmp changed: {len(out.tmp_changes)} entries left or removed")
-    elif "end" in out.marks:
-        _say("/tmp in the container: unchanged apart from pytest's basetemp")
-    else:
-        failures.append("the container's script did not reach its end")
+    main_failures, main_s, proton = _judge_main(out)
+    test_failures, test_s = _judge_test(out)
+    failures += main_failures + test_failures + _judge_tmp(out)
 
     total = time.monotonic() - started
     _say(
@@ -408,6 +345,88 @@ def check(stream: bool, timeout: float, ref: str = "HEAD") -> int:
         return 1
     _say(f"OK in {total:.1f} s")
     return 0
+
+
+def _span(out: Outcome, first: str, last: str) -> float | None:
+    t0, t1 = out.at(first), out.at(last)
+    return None if t0 is None or t1 is None else t1 - t0
+
+
+def _proton_build(out: Outcome) -> str:
+    """How python-qpid-proton got installed, from pip's lines (pip prints no times)."""
+    start = out.first_time(r"Building wheel for python-qpid-proton")
+    end = out.first_time(
+        r"(Created|Building) wheel for python-qpid-proton.*(done|finished|filename)"
+    )
+    if start is not None and end is not None:
+        return f"built from source in {end - start:.1f} s"
+    if start is not None:
+        return "build from source started, not finished"
+    return "not built from source (a wheel was used?)"
+
+
+def _judge_main(out: Outcome) -> tuple[list[str], float | None, str]:
+    """Print the main command's outcome; ``(failures, seconds, proton build)``."""
+    lines = out.between("main-command", "main-exit")
+    rc, seconds, proton = (
+        out.mark("main-exit"),
+        _span(out, "main-command", "main-exit"),
+        _proton_build(out),
+    )
+    matrix = [t for t in lines if re.match(r"^\d+ cells: ", t)]
+    _say(
+        f"main command: exit {rc}"
+        + (f" in {seconds:.1f} s" if seconds is not None else "")
+        + f"; python-qpid-proton {proton}"
+        + (f"; {matrix[-1]}" if matrix else "")
+    )
+    if rc == "0":
+        return [], seconds, proton
+    print("\n".join(f"  | {t}" for t in lines[-40:]))
+    return [f"the main command exited {rc}"], seconds, proton
+
+
+def _judge_test(out: Outcome) -> tuple[list[str], float | None]:
+    """Print the test command's outcome and skip list; ``(failures, seconds)``."""
+    lines = out.between("test-command", "test-exit")
+    rc, seconds = out.mark("test-exit"), _span(out, "test-command", "test-exit")
+    _say(
+        f"test command: exit {rc}"
+        + (f" in {seconds:.1f} s" if seconds is not None else "")
+        + f"; {_closing(lines)}"
+    )
+    failures: list[str] = []
+    if rc != "0":
+        failures.append(f"the test command exited {rc}")
+        summary = [t for t in lines if t.startswith(("FAILED", "ERROR"))]
+        tail = [t for t in lines[-40:] if not CLOSING.match(t)]  # no "N passed" line
+        print("\n".join(f"  | {t}" for t in (summary or tail)))
+    skips, problems = _skips(lines)
+    _say(f"skips ({len(skips)} lines):")
+    for s in skips:
+        print(f"  {s}")
+    by_reason: dict[str, int] = {}
+    for s in skips:
+        m = SKIP_LINE.match(s)
+        if m:
+            n = int(s.split("[", 1)[1].split("]", 1)[0])
+            by_reason[m.group("reason")] = by_reason.get(m.group("reason"), 0) + n
+    _say(f"skip reasons ({len(by_reason)} distinct, tests skipped for each):")
+    for reason, n in sorted(by_reason.items(), key=lambda kv: -kv[1]):
+        print(f"  {n:4d}x {reason}")
+    return failures + problems, seconds
+
+
+def _judge_tmp(out: Outcome) -> list[str]:
+    if out.tmp_changes:
+        _say("/tmp in the container changed (apart from pytest's basetemp):")
+        for c in out.tmp_changes:
+            print(f"  {c}")
+        return [f"/tmp changed: {len(out.tmp_changes)} entries left or removed"]
+    if "end" in out.marks:
+        _say("/tmp in the container: unchanged apart from pytest's basetemp")
+        return []
+    return ["the container's script did not reach its end"]
 
 
 def _terminate(signum: int, _frame: object) -> None:
