@@ -133,10 +133,6 @@ class Tap:
             for item in items:
                 self._record_item(name, item, src, dst, t)
 
-    def cut_all(self, reason: str, timeout: float = 5.0) -> None:
-        """Cut every open connection now (used by harness-driven faults)."""
-        ioloop.run(self._cut_all(reason), timeout)
-
     @property
     def open_connections(self) -> list[str]:
         return sorted(self._open)
@@ -161,11 +157,6 @@ class Tap:
             self._emit(CONN, "close", conn=name, fields={"by": "tap-stop"})
         self._open.clear()
         return still_open
-
-    async def _cut_all(self, reason: str) -> None:
-        for c in list(self._open.values()):
-            self._emit(CONN, "cut", conn=c.name, fields={"rule": reason})
-            self._close(c, by="tap", event=False)
 
     def _emit(self, kind: str, name: str, t: float | None = None, **kw: object) -> None:
         when = self.clock() if t is None else t

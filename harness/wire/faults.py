@@ -13,8 +13,7 @@ once unless it says otherwise.
 
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 
@@ -163,62 +162,3 @@ class RestartAfter(Rule):
             self.fired += 1
             return Call("restart-broker", self.text)
         return None
-
-
-@dataclass
-class FaultPlan:
-    """A named set of rules, each for the tap in front of one labelled peer."""
-
-    name: str
-    rules: dict[str, list[Rule]] = field(default_factory=dict)
-    description: str = ""
-
-    def for_label(self, label: str) -> list[Rule]:
-        return self.rules.get(label, [])
-
-    def describe(self) -> str:
-        parts = [str(r) for rules in self.rules.values() for r in rules]
-        return "; ".join(parts) or "no faults"
-
-
-_RULE_RE = re.compile(
-    r"^(?P<verb>cut-after|cut-before|cut-before-settle|delay|restart-after)"
-    r":(?P<arg>[a-z_]+)?(?:#(?P<k>\d+))?(?:@(?P<secs>[0-9.]+))?$"
-)
-
-
-def parse_rule(text: str, src: str) -> Rule:
-    """Parse the compact rule syntax used on the command line.
-
-    ``cut-after:transfer#3``, ``cut-before:attach#1``, ``cut-before-settle:#500``,
-    ``delay:flow@0.5``, ``restart-after:#300``; ``src`` is the peer label whose
-    frames are counted.
-    """
-    m = _RULE_RE.match(text.strip())
-    if not m:
-        raise ValueError(
-            f"bad fault rule {text!r} (expected e.g. cut-after:transfer#3, "
-            "cut-before-settle:#5, delay:flow@0.5, restart-after:#100)"
-        )
-    verb, arg, k, secs = m["verb"], m["arg"], m["k"], m["secs"]
-    if k is not None and int(k) < 1:
-        raise ValueError(f"bad fault rule {text!r}: #count must be >= 1")
-    try:
-        seconds = float(secs) if secs else 0.0
-    except ValueError:
-        raise ValueError(f"bad fault rule {text!r}: bad seconds {secs!r}") from None
-    if verb in ("cut-after", "cut-before"):
-        if not arg or not k:
-            raise ValueError(f"bad fault rule {text!r}: needs a frame name and #count")
-        return CutAfter(arg, int(k), src, before=verb == "cut-before")
-    if verb == "cut-before-settle":
-        if not k:
-            raise ValueError(f"bad fault rule {text!r}: needs #count")
-        return CutBeforeSettle(int(k), src)
-    if verb == "delay":
-        if not arg or not secs:
-            raise ValueError(f"bad fault rule {text!r}: needs a frame name and @seconds")
-        return DelayFrames(arg, seconds, src, times=int(k) if k else 1)
-    if not k:
-        raise ValueError(f"bad fault rule {text!r}: needs #count")
-    return RestartAfter(int(k), src)

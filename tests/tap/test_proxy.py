@@ -591,22 +591,3 @@ def test_cut_after_with_a_real_sender_and_broker(taps, embedded_broker) -> None:
     finally:
         direct.close()
     assert bodies == ["m0", "m1", "m2"]
-
-
-def test_cut_all_cuts_every_open_connection(servers, taps) -> None:
-    server = Server("sink")
-    servers.append(server)
-    rec = Recorder()
-    tap = start_tap(taps, server.port, rec)
-    with connect(tap.port) as s:
-        s.sendall(encode_header())
-        deadline = time.monotonic() + 5
-        while not server.received or not server.received[0]:
-            assert time.monotonic() < deadline
-            time.sleep(0.01)
-        tap.cut_all("restart the world")
-        assert read_until_closed(s) == b""
-    cut = rec.wait_for(CONN, "cut")
-    assert cut.conn == "c1" and cut.fields == {"rule": "restart the world"}
-    assert tap.open_connections == []
-    assert tap.stop() == []

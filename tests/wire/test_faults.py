@@ -19,11 +19,9 @@ from harness.wire.faults import (
     CutBeforeSettle,
     Delay,
     DelayFrames,
-    FaultPlan,
     FrameView,
     RestartAfter,
     Rule,
-    parse_rule,
 )
 
 
@@ -200,73 +198,3 @@ def test_restart_after_calls_once_on_the_kth_delivery() -> None:
     got = actions(rule, frames)
     assert got == [(4, Call("restart-broker", "restart the broker after transfer #2 from sender"))]
     assert rule.fired == 1
-
-
-# -- FaultPlan ------------------------------------------------------------------
-
-
-def test_fault_plan_rules_per_label_and_description() -> None:
-    a = CutAfter("transfer", 3, "sender")
-    b = CutBeforeSettle(2, "receiver")
-    plan = FaultPlan("mix", {"sender": [a], "receiver": [b]})
-    assert plan.for_label("sender") == [a]
-    assert plan.for_label("nobody") == []
-    assert plan.describe() == (
-        "cut after transfer #3 from sender; cut before the disposition of delivery #2 from receiver"
-    )
-    assert FaultPlan("none").describe() == "no faults"
-
-
-# -- parse_rule -------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("text", "kind", "attrs"),
-    [
-        ("cut-after:transfer#3", CutAfter, {"name": "transfer", "k": 3, "before": False}),
-        ("cut-before:attach#1", CutAfter, {"name": "attach", "k": 1, "before": True}),
-        ("  cut-after:flow#12  ", CutAfter, {"name": "flow", "k": 12}),
-        ("cut-before-settle:#500", CutBeforeSettle, {"k": 500}),
-        ("delay:flow@0.5", DelayFrames, {"name": "flow", "seconds": 0.5, "times": 1}),
-        ("delay:begin#3@2", DelayFrames, {"name": "begin", "seconds": 2.0, "times": 3}),
-        ("restart-after:#300", RestartAfter, {"k": 300}),
-    ],
-)
-def test_parse_rule_good(text: str, kind: type, attrs: dict[str, Any]) -> None:
-    rule = parse_rule(text, "sender")
-    assert type(rule) is kind
-    assert rule.src == "sender"  # type: ignore[attr-defined]
-    for key, value in attrs.items():
-        assert getattr(rule, key) == value, key
-    assert rule.fired == 0
-
-
-@pytest.mark.parametrize(
-    "text",
-    [
-        "",
-        "cut-after",
-        "cut-after:transfer",  # no count
-        "cut-after:#3",  # no frame name
-        "cut-after:Transfer#3",  # names are lower case
-        "cut-after:transfer#x",
-        "cut-after:transfer#0",
-        "cut-before-settle:",
-        "cut-before-settle:#0",
-        "delay:flow",  # no seconds
-        "delay:@0.5",
-        "delay:flow@1.2.3",
-        "delay:flow@.",
-        "delay:flow#0@0.5",
-        "restart-after:",
-        "restart-after:#0",
-        "explode:transfer#1",
-        "cut-after:transfer#3 extra",
-    ],
-)
-def test_parse_rule_bad_is_one_line_naming_the_rule(text: str) -> None:
-    with pytest.raises(ValueError) as info:
-        parse_rule(text, "sender")
-    msg = str(info.value)
-    assert "\n" not in msg
-    assert repr(text) in msg or repr(text.strip()) in msg, msg
