@@ -18,6 +18,18 @@ from pathlib import Path
 
 from harness.brokers import registry as broker_registry
 from harness.brokers.base import Broker, BrokerError, BrokerUnavailable
+from harness.env import cache_dir
+
+
+def scratch_dir(prefix: str) -> Path:
+    """A new folder for brokers' scratch files, in the user's cache folder, not in /tmp.
+
+    Its owner removes it when it stops; one left by a killed run stays where
+    the user's caches are, not in a shared temporary folder.
+    """
+    base = cache_dir() / "scratch"
+    base.mkdir(parents=True, exist_ok=True)
+    return Path(tempfile.mkdtemp(prefix=prefix, dir=base))
 
 
 @dataclass
@@ -49,7 +61,7 @@ class BrokerPool:
         on_create: Callable[[Broker], None] | None = None,
     ) -> None:
         self._own_workdir = workdir is None
-        self.workdir = workdir or Path(tempfile.mkdtemp(prefix="interop-brokers-"))
+        self.workdir = workdir or scratch_dir("brokers-")
         self.on_create = on_create
         self._leases: dict[str, BrokerLease] = {}
         self._lock = threading.Lock()

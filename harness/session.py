@@ -17,7 +17,6 @@ from __future__ import annotations
 import datetime as _dt
 import shutil
 import sys
-import tempfile
 import threading
 import time
 from collections import Counter
@@ -25,7 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from harness.broker_pool import BrokerPool
+from harness.broker_pool import BrokerPool, scratch_dir
 from harness.brokers.base import Broker
 from harness.cell_state import RunOptions
 from harness.cells import DIRECT, Cell
@@ -86,7 +85,7 @@ class Session:
     def run(self, cells: list[Cell] | None = None) -> list[CellResult]:
         """Run ``cells`` (default: the selection's) on ``jobs`` worker threads, in order of the list."""
         cells = list(self.cells if cells is None else cells)
-        workdir = Path(tempfile.mkdtemp(prefix="interop-brokers-"))
+        workdir = scratch_dir("brokers-")
         matrix = _Matrix(self, cells, workdir)
         n = max(1, min(self.jobs, len(cells)))
         try:

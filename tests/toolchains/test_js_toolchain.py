@@ -60,7 +60,7 @@ class FakeNpm:
 
 def _node_or_skip() -> None:
     if shutil.which("node") is None:
-        require("node is not on PATH")
+        require("node not found on PATH (install Node.js and npm: apt-get install nodejs npm)")
 
 
 def test_first_build_runs_npm_ci_and_writes_the_stamp(
@@ -188,7 +188,7 @@ def test_unavailable_without_npm_when_not_installed(
 ) -> None:
     node = shutil.which("node")
     if node is None:
-        require("node is not on PATH")
+        require("node not found on PATH (install Node.js and npm: apt-get install nodejs npm)")
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     (bin_dir / "node").symlink_to(node)
