@@ -5,16 +5,20 @@ whom and in which order. One lifeline per endpoint label (clients around the
 broker), one arrow per frame (colour = connection, label = performative and
 its key field, full decoded line on hover), peer events as notes on their
 peer's lifeline, cuts as a red band. Rows have a fixed height, so a trace of a
-few hundred frames is a tall image that scrolls vertically.
+few hundred frames is a tall image that scrolls vertically; ``fold=True``
+draws long routine stretches as one row each (:mod:`harness.trace.fold`), and
+``highlight`` puts a band behind chosen events (a failure and the steps it
+matched), each with an ``id`` (``ev12``) a page can link to.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
 from typing import Any
 from xml.sax.saxutils import escape, quoteattr
 
+from harness.trace.fold import Fold, Row, fold_rows
 from harness.trace.model import CONN, FRAME, HARNESS, HEADER, PEER, TraceEvent
 from harness.trace.render import render_event
 from harness.trace.topology import client_of
@@ -27,6 +31,8 @@ LEFT = 70  # time column
 TOP = 74  # header (legend, lifeline names)
 PALETTE = ["#1f77b4", "#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22", "#7f7f7f"]
 _MAX_LABEL = 34
+#: band colours behind highlighted events, by kind (see harness.trace.locate)
+BANDS = {"failed": "#ffcdd2", "matched": "#e3f2fd"}
 
 
 def _cut(text: str, n: int = _MAX_LABEL) -> str:
@@ -121,6 +127,7 @@ class _Canvas:
     conn_ids: dict[str, int]  # connection id -> colour number
     width: int
     height: int
+    rows: int = 0
 
     def color(self, e: TraceEvent) -> str:
         return PALETTE[self.conn_ids.get(e.conn or "", 0) % len(PALETTE)]
@@ -135,30 +142,56 @@ def render_svg(
     conn: str | None = None,
     skip_empty: bool = False,
     title: str | None = None,
+    fold: bool = False,
+    highlight: Mapping[int, tuple[str, str]] | None = None,
+    inline: bool = False,
 ) -> str:
-    """The trace as a standalone SVG document (a string).
+    """The trace as an SVG document (a string).
 
     ``conn`` keeps one connection's events (and the peer/harness notes);
-    ``skip_empty`` drops heartbeat frames.
+    ``skip_empty`` drops heartbeat frames; ``fold`` folds long routine
+    stretches; ``highlight`` maps trace indices (into ``events``) to
+    ``(kind, label)``: a band of ``BANDS[kind]`` behind that row, the label
+    at its right end. ``inline`` leaves out the namespace declaration, for an
+    ``<svg>`` inside an HTML page.
     """
-    chosen = [
-        e
-        for e in events
+    marks = dict(highlight or {})
+    picked = [
+        i
+        for i, e in enumerate(events)
         if (conn is None or e.conn in (conn, None))
         and not (skip_empty and e.kind == FRAME and e.name == "empty")
     ]
-    canvas = _layout(chosen)
-    out = _document_head(canvas)
-    out.append(_text(8, 16, title or "trace", "lane", "start"))
-    out += _legend(canvas)
+    chosen = [events[i] for i in picked]
+    rows: list[Row] = list(picked)
+    if fold:
+        keep = [pos for pos, i in enumerate(picked) if i in marks]
+        rows = [_unpick(r, picked) for r in fold_rows(chosen, keep)]
+    canvas = _layout(chosen, len(rows))
+    out = _document_head(canvas, inline)
+    title = title or "trace"
+    out.append(_text(8, 16, title, "lane", "start"))
+    out += _legend(canvas, max(LEFT + 120, 24 + 8 * len(title)))
     out += _lifelines(canvas)
-    for row, e in enumerate(chosen):
-        out += _row(canvas, row, e)
+    for row, r in enumerate(rows):
+        if isinstance(r, Fold):
+            out += _fold_row(canvas, row, r)
+            continue
+        if r in marks:
+            out += _band(canvas, row, r, *marks[r])
+        out += _row(canvas, row, events[r])
     out.append("</svg>")
     return "\n".join(out) + "\n"
 
 
-def _layout(chosen: list[TraceEvent]) -> _Canvas:
+def _unpick(r: Row, picked: list[int]) -> Row:
+    """A row of the chosen events back as a row of the whole trace."""
+    if isinstance(r, Fold):
+        return replace(r, first=picked[r.first], last=picked[r.last])
+    return picked[r]
+
+
+def _layout(chosen: list[TraceEvent], rows: int) -> _Canvas:
     """Lifelines, one colour per connection, and the size of the drawing."""
     lanes = _lanes(chosen)
     x_of = {label: LEFT + COL // 2 + i * COL for i, label in enumerate(lanes)}
@@ -167,20 +200,22 @@ def _layout(chosen: list[TraceEvent]) -> _Canvas:
         if e.conn is not None:
             conn_ids.setdefault(e.conn, len(conn_ids))
     width = LEFT + COL * len(lanes) + 20
-    height = TOP + ROW * (len(chosen) + 1) + 20
-    return _Canvas(chosen, lanes, x_of, conn_ids, width, height)
+    height = TOP + ROW * (rows + 1) + 20
+    return _Canvas(chosen, lanes, x_of, conn_ids, width, height, rows)
 
 
-def _document_head(canvas: _Canvas) -> list[str]:
+def _document_head(canvas: _Canvas, inline: bool = False) -> list[str]:
     """The svg element, styles, one arrow head per colour and the white background."""
     width, height = canvas.width, canvas.height
+    ns = "" if inline else ' xmlns="http://www.w3.org/2000/svg"'
     out: list[str] = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+        f'<svg{ns} width="{width}" height="{height}" '
         f'viewBox="0 0 {width} {height}" font-family="monospace" font-size="11">',
         "<style>"
         ".lane{font-weight:bold;font-size:12px}.time{fill:#888;font-size:10px}"
         ".label{font-size:10.5px}.note{font-size:10px}.cut{fill:#d62728;font-weight:bold}"
         ".conn{fill:#666;font-size:10px}.harness{fill:#555;font-style:italic}"
+        ".fold{fill:#555;font-size:10.5px}.spotlabel{font-size:10px;font-weight:bold}"
         "</style>",
         "<defs>",
     ]
@@ -195,10 +230,9 @@ def _document_head(canvas: _Canvas) -> list[str]:
     return out
 
 
-def _legend(canvas: _Canvas) -> list[str]:
-    """One line per connection in its colour: ``c1 sender→broker``."""
+def _legend(canvas: _Canvas, lx: int) -> list[str]:
+    """One line per connection in its colour (``c1 sender→broker``), from ``lx`` on."""
     out = []
-    lx = LEFT + 120
     for cid, n in canvas.conn_ids.items():
         c, s = client_of(canvas.events, cid)
         color = PALETTE[n % len(PALETTE)]
@@ -210,7 +244,7 @@ def _legend(canvas: _Canvas) -> list[str]:
 def _lifelines(canvas: _Canvas) -> list[str]:
     """A named box and a dashed vertical line per endpoint label."""
     out = []
-    bottom = TOP + ROW * (len(canvas.events) + 1)
+    bottom = TOP + ROW * (canvas.rows + 1)
     for label, x in canvas.x_of.items():
         out.append(
             f'<rect x="{x - 70}" y="30" width="140" height="24" rx="4" fill="#f4f4f4" '
@@ -241,6 +275,37 @@ def _row(canvas: _Canvas, row: int, e: TraceEvent) -> list[str]:
         out.append(_text(LEFT + 8, y + 4, text, "harness", "start"))
         out.append("</g>")
     return out
+
+
+def _band(canvas: _Canvas, row: int, index: int, kind: str, label: str) -> list[str]:
+    """A highlighted event: a coloured band behind its row, a label at its right end."""
+    y = TOP + ROW * row
+    color = "#c62828" if kind == "failed" else "#1565c0"
+    out = [
+        f'<g id="ev{index}" class="spot spot-{escape(kind)}">'
+        f'<rect x="2" y="{y}" width="{canvas.width - 4}" height="{ROW}" '
+        f'fill="{BANDS.get(kind, "#eee")}" fill-opacity="0.8" stroke="{color}" stroke-width="1"/>'
+    ]
+    if label:
+        out.append(
+            _text(canvas.width - 6, y + ROW - 6, _cut(label, 40), "spotlabel", "end", fill=color)
+        )
+    out.append("</g>")
+    return out
+
+
+def _fold_row(canvas: _Canvas, row: int, f: Fold) -> list[str]:
+    """Folded events: a grey band across the lifelines, what it hides in its label and tooltip."""
+    y = TOP + ROW * row
+    x1, x2 = LEFT + 10, canvas.width - 10
+    return [
+        f'<g class="folded"><title>{escape(f.details())}</title>',
+        f'<rect x="{x1}" y="{y + 3}" width="{x2 - x1}" height="{ROW - 6}" rx="3" '
+        f'fill="#eeeeee" stroke="#bbbbbb" stroke-dasharray="3 2"/>',
+        _text(LEFT - 6, y + ROW // 2 + 4, f"{f.t0:.3f}", "time", "end"),
+        _text((x1 + x2) / 2, y + ROW // 2 + 4, "⋯ " + f.label(), "fold"),
+        "</g>",
+    ]
 
 
 def _arrow(canvas: _Canvas, e: TraceEvent, y: int, tip: str) -> list[str]:
