@@ -46,9 +46,27 @@ CONTRACT: dict[str, str] = {
 _PATTERN = re.compile(r'^(?:pattern|forbidden) "(.+?)" (?:did not match|happened)')
 
 
+def _declared(rule: str) -> str | None:
+    """The basis an invariant declares in its table row (``basis.cite()``), when it has one."""
+    from harness.trace import invariants
+
+    basis = getattr(invariants.RULES.get(rule), "basis", None)
+    if basis is None or not hasattr(basis, "cite"):
+        return None
+    text = str(basis.cite())
+    return f"{_SPEC} {text}" if getattr(basis, "kind", "") == "spec" else text
+
+
 def citation(rule: str | None, detail: str = "", scenario: str = "") -> str:
-    """One line: what ``rule`` rests on; a scenario rule cites its pattern's description."""
+    """One line: what ``rule`` rests on; a scenario rule cites its pattern's description.
+
+    An invariant's own declared basis wins over the table above (the table
+    covers invariant tables that declare none).
+    """
     rule = rule or ""
+    declared = _declared(rule)
+    if declared:
+        return declared
     if rule in INVARIANTS:
         return INVARIANTS[rule]
     if rule in CONTRACT:

@@ -111,7 +111,8 @@ def _invariant_spots(
         return None
     if rule not in cache:
         cache[rule] = invariants.check(events, rules=[rule])
-    same = [v for v in cache[rule] if v.message == message and v.index is not None]
+    # the failure may prefix the violation's message (with its basis, its side)
+    same = [v for v in cache[rule] if v.message in message and v.index is not None]
     return [Spot(v.index, FAILED, n) for v in same[:1] if v.index is not None]
 
 
