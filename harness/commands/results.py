@@ -62,11 +62,35 @@ def cmd_report(args: argparse.Namespace) -> int:
     run = _load_run(args.results)
     from harness.matrix import report
 
+    if args.format == "html":
+        return _report_html(run, args)
     text = report.render(run, args.format)
     if args.output:
         Path(args.output).write_text(text)
     else:
         print(text)
+    return 0
+
+
+def _report_html(run, args: argparse.Namespace) -> int:
+    """The report (to -o or stdout), and every cell's index.html rebuilt in its folder."""
+    from harness.matrix.html_site import render_report, write_cell_pages
+
+    p = Path(args.results)
+    results_dir = p if p.is_dir() else p.parent
+    out = Path(args.output) if args.output else None
+    try:
+        pages, missing = write_cell_pages(run, results_dir, out)
+    except OSError as e:
+        pages, missing = [], []
+        print(f"interop: cell pages not written: {e.strerror or e}", file=sys.stderr)
+    text = render_report(run, results_dir, out.parent if out else Path.cwd())
+    if out:
+        out.write_text(text, encoding="utf-8")
+    else:
+        print(text, end="")
+    note = f"; {len(missing)} cell folder(s) missing" if missing else ""
+    print(f"interop: {len(pages)} cell pages under {results_dir}/{note}", file=sys.stderr)
     return 0
 
 

@@ -78,12 +78,14 @@ def cmd_run(args: argparse.Namespace) -> int:
     results = session.run(cells)
     run = session.result(results, "interop " + shlex.join(sys.argv[1:]), started, started_at)
     run.save(out / "results.json")
+    _write_pages(run, out)
     try:
         text = _render(run, args.format)
         print(text, end="" if text.endswith("\n") else "\n", flush=True)
     except BrokenPipeError:  # `interop run | head`: the verdicts still decide the exit code
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     print(f"results: {out / 'results.json'}  ({run.duration_s:.1f} s)", file=sys.stderr)
+    print(f"report: {out / 'report.html'}", file=sys.stderr)
     return exit_code(run, args.strict)
 
 
@@ -91,3 +93,13 @@ def _render(run, fmt: str) -> str:
     from harness.matrix import report
 
     return report.render(run, fmt)
+
+
+def _write_pages(run, out: Path) -> None:
+    """report.html and every cell's index.html; a failure here must not hide the verdicts."""
+    from harness.matrix.html_site import write_site
+
+    try:
+        write_site(run, out)
+    except Exception as e:  # noqa: BLE001 - the run's results are already saved
+        print(f"interop: report.html not written: {type(e).__name__}: {e}", file=sys.stderr)

@@ -1,19 +1,21 @@
-"""A self-contained HTML page of the matrix.
+"""``report.html``: the run on one self-contained page.
 
 One file, no scripts, no external assets, so it can be archived as a CI
-artifact next to ``results.json`` and opened from disk: cell colours carry
-the verdict, the reason is the tooltip, and each cell links to its artifact
-folder (a path relative to the results folder, where the page is written).
-The output is well-formed XML as well as HTML, so tests and tools can parse it.
+artifact next to ``results.json`` and opened from disk: a header with the
+totals, the run time, the exact command and who took part (brokers' product
+and version, peers' versions); one matrix per broker whose cells carry the
+verdict's colour, the reason as their tooltip and a link to the cell's page
+(``<cell folder>/index.html``, see :mod:`harness.matrix.cell_page`); the
+cells that did not pass with their reasons and rerun commands; and the
+slowest cells as a bar chart. The output is well-formed XML as well as HTML.
 """
 
 from __future__ import annotations
 
-from html import escape
-from urllib.parse import quote
+from pathlib import Path
 
+from .html_base import COLOURS, chip, esc, facts_table, href, page
 from .report import (
-    LEGEND,
     MARKS,
     NOT_RUN,
     ROW_HEADER,
@@ -21,76 +23,67 @@ from .report import (
     attention_cells,
     build_tables,
     format_figures,
-    peers_line,
     row_label,
     summary_line,
-    xml_text,
 )
-from .results import CellResult, RunResult
+from .results import VERDICTS, CellResult, RunResult, counts
 
-_STYLE = """
-body { font-family: system-ui, sans-serif; margin: 1.5em; color: #222; }
-table { border-collapse: collapse; margin: 0.5em 0 1.5em; }
-th, td { border: 1px solid #bbb; padding: 0.25em 0.6em; text-align: center; }
-th.row { text-align: left; font-weight: normal; white-space: nowrap; }
-td a { color: inherit; text-decoration: none; display: block; }
-.v-pass { background: #c8e6c9; }
-.v-fail { background: #ef9a9a; font-weight: bold; }
-.v-xfail { background: #fff3c4; }
-.v-xpass { background: #ffcc80; font-weight: bold; }
-.v-unsupported { background: #e0e0e0; }
-.v-skipped { background: #f5f5f5; color: #777; }
-.v-error { background: #b39ddb; font-weight: bold; }
-.none { color: #aaa; }
-table.details td { text-align: left; }
-code { font-size: 0.9em; }
-.summary { font-weight: bold; }
-"""
+#: bars in the chart of the slowest cells
+SLOWEST = 15
 
 
-def _e(text: object) -> str:
-    """Escape for text and attribute values (quotes too), valid in HTML and XML."""
-    return escape(xml_text(text), quote=True)
+class _Links:
+    """Where a cell's page is, seen from the report; None when its folder is missing."""
+
+    def __init__(self, base: str = "", folders: Path | None = None) -> None:
+        self.base = base
+        self.folders = folders
+
+    def page(self, c: CellResult) -> str | None:
+        if not c.artifacts:
+            return None
+        if self.folders is not None and not (self.folders / c.artifacts).is_dir():
+            return None
+        return href(f"{self.base}{c.artifacts.rstrip('/')}/index.html")
+
+    def missing(self, c: CellResult) -> bool:
+        return bool(c.artifacts) and self.page(c) is None
 
 
-def _href(path: str) -> str:
-    """A relative link to an artifact folder: percent-encoded (ids contain ``>``), then escaped."""
-    if not path.endswith("/"):
-        path += "/"
-    return _e(quote(path, safe="/"))
-
-
-def _tooltip(c: CellResult) -> str:
+def _tooltip(c: CellResult, links: _Links) -> str:
     text = f"{c.id}: {c.verdict}"
     if c.reason:
         text += f": {c.reason}"
     if c.rule:
         text += f" [rule {c.rule}]"
+    if links.missing(c):
+        text += f" (artifact folder {c.artifacts} is missing)"
     return text
 
 
-def _mark_cell(c: CellResult | None) -> str:
+def _mark_cell(c: CellResult | None, links: _Links) -> str:
     if c is None:
         return f'<td class="none">{NOT_RUN}</td>'
-    mark = _e(MARKS.get(c.verdict, c.verdict))
-    inner = f'<a href="{_href(c.artifacts)}">{mark}</a>' if c.artifacts else mark
-    return f'<td class="v-{_e(c.verdict)}" title="{_e(_tooltip(c))}">{inner}</td>'
+    mark = esc(MARKS.get(c.verdict, c.verdict))
+    link = links.page(c)
+    inner = f'<a href="{link}">{mark}</a>' if link else mark
+    return f'<td class="v-{esc(c.verdict)}" title="{esc(_tooltip(c, links))}">{inner}</td>'
 
 
-def _table(t: Table) -> list[str]:
-    out = [f"<h2>{_e(t.title)}</h2>", '<table class="matrix">', "<thead><tr>"]
-    out.append(f'<th class="row">{_e(ROW_HEADER)}</th>')
-    out.extend(f"<th>{_e(col)}</th>" for col in t.columns)
+def _table(t: Table, links: _Links) -> list[str]:
+    out = [f"<h2>{esc(t.title)}</h2>", '<div class="scroll"><table class="matrix">', "<thead><tr>"]
+    out.append(f'<th class="row">{esc(ROW_HEADER)}</th>')
+    out.extend(f"<th>{esc(col)}</th>" for col in t.columns)
     out.append("</tr></thead>")
     out.append("<tbody>")
     for row in t.rows:
-        cells = "".join(_mark_cell(t.cell(row, col)) for col in t.columns)
-        out.append(f'<tr><th class="row">{_e(row_label(*row))}</th>{cells}</tr>')
-    out.append("</tbody></table>")
+        cells = "".join(_mark_cell(t.cell(row, col), links) for col in t.columns)
+        out.append(f'<tr><th class="row">{esc(row_label(*row))}</th>{cells}</tr>')
+    out.append("</tbody></table></div>")
     return out
 
 
-def _details(cells: list[CellResult]) -> list[str]:
+def _details(cells: list[CellResult], links: _Links) -> list[str]:
     out = [
         f"<h2>Not passing ({len(cells)})</h2>",
         '<table class="details"><thead><tr>',
@@ -98,47 +91,119 @@ def _details(cells: list[CellResult]) -> list[str]:
         "</tr></thead><tbody>",
     ]
     for c in cells:
-        ident = f'<a href="{_href(c.artifacts)}">{_e(c.id)}</a>' if c.artifacts else _e(c.id)
-        reason = _e(c.reason or "(no reason given)")
+        link = links.page(c)
+        ident = f'<a href="{link}">{esc(c.id)}</a>' if link else esc(c.id)
+        if links.missing(c):
+            ident += f'<br/><small class="missing">no folder {esc(c.artifacts)}</small>'
+        reason = esc(c.reason or "(no reason given)")
         if c.rule:
-            reason += f" <small>[rule <code>{_e(c.rule)}</code>]</small>"
+            reason += f" <small>[rule <code>{esc(c.rule)}</code>]</small>"
         if c.figures:
-            reason += f"<br/><small>{_e(format_figures(c.figures))}</small>"
-        rerun = f"<code>{_e(c.rerun)}</code>" if c.rerun else ""
+            reason += f"<br/><small>{esc(format_figures(c.figures))}</small>"
+        rerun = f"<code>{esc(c.rerun)}</code>" if c.rerun else ""
         out.append(
-            f'<tr><td class="v-{_e(c.verdict)}">{_e(MARKS.get(c.verdict, c.verdict))}</td>'
+            f'<tr><td class="v-{esc(c.verdict)}">{esc(MARKS.get(c.verdict, c.verdict))}</td>'
             f"<td>{ident}</td><td>{reason}</td><td>{rerun}</td></tr>"
         )
     out.append("</tbody></table>")
     return out
 
 
-def render_html(run: RunResult) -> str:
-    """The whole page as a string."""
-    summary = summary_line(run.cells)
-    out = [
-        "<!DOCTYPE html>",
-        '<html lang="en">',
-        "<head>",
-        '<meta charset="utf-8"/>',
-        f"<title>Interop matrix: {_e(summary)}</title>",
-        f"<style>{_STYLE}</style>",
-        "</head>",
-        "<body>",
-        "<h1>Interop matrix</h1>",
-        f'<p class="summary">{_e(summary)}</p>',
+def _header(run: RunResult) -> list[str]:
+    """Totals, time, command, and who took part."""
+    n = counts(run.cells)
+    chips = "".join(chip(v, f"{n[v]} {v}") for v in VERDICTS if n[v] or v in ("pass", "fail"))
+    brokers = "<br/>".join(
+        f"<b>{esc(b.get('name'))}</b>: "
+        + esc(" ".join(str(b.get(k) or "") for k in ("product", "version")).strip() or "unknown")
+        for b in run.brokers
+    )
+    peers = "<br/>".join(
+        f"<b>{esc(p.get('name'))}</b>: {esc(p.get('version') or 'version unknown')}"
+        for p in run.peers
+    )
+    out = ["<h1>Interop matrix</h1>", f'<p class="summary">{esc(summary_line(run.cells))}</p>']
+    out.append(f'<p class="totals">{chips}</p>')
+    out += facts_table(
+        [
+            ("started", esc(run.started_at or "unknown")),
+            ("run time", esc(f"{run.duration_s:.1f} s")),
+            ("command", f"<code>{esc(run.command)}</code>" if run.command else ""),
+            ("brokers", brokers),
+            ("peers", peers),
+        ]
+    )
+    return out
+
+
+#: what each mark means, for the legend under the matrices
+MEANINGS = {
+    "pass": "",
+    "fail": "",
+    "error": "harness error (traceback in the cell's error.txt)",
+    "xfail": "known failure",
+    "xpass": "known failure did not happen",
+    "unsupported": "unsupported by the broker",
+    "skipped": "skipped (a component is missing)",
+}
+
+
+def _legend() -> list[str]:
+    chips = "".join(
+        chip(v, f"{MARKS[v]} {MEANINGS.get(v, '')}".strip()) for v in COLOURS if v in MARKS
+    )
+    none = f'<span class="chip none">{NOT_RUN} not run</span>'
+    return [
+        f'<p class="legend">{chips}{none}</p>',
+        "<p><small>Hover a cell for its reason; click it for its page: the sequence diagram, "
+        "the failing step, the raw files.</small></p>",
     ]
-    facts = [f"Started {_e(run.started_at or 'unknown')}, {run.duration_s:.1f} s."]
-    if run.command:
-        facts.append(f"Command: <code>{_e(run.command)}</code>.")
-    if run.peers:
-        facts.append(f"Peers: {_e(peers_line(run))}.")
-    out.append(f"<p>{' '.join(facts)}</p>")
+
+
+def durations_chart(cells: list[CellResult], links: _Links | None = None) -> list[str]:
+    """The slowest cells as horizontal bars in their verdict's colour (inline SVG)."""
+    slow = sorted(cells, key=lambda c: -c.duration_s)[:SLOWEST]
+    if not slow or slow[0].duration_s <= 0:
+        return []
+    label_w, bar_w, row = 430, 360, 18
+    top = max(c.duration_s for c in slow)
+    width, height = label_w + bar_w + 70, row * len(slow) + 8
+    out = [
+        f"<h2>Slowest cells ({len(slow)} of {len(cells)})</h2>",
+        f'<svg class="durations" width="{width}" height="{height}" '
+        f'viewBox="0 0 {width} {height}" font-family="system-ui, sans-serif" font-size="12">',
+    ]
+    for i, c in enumerate(slow):
+        y = 4 + i * row
+        w = max(1.0, bar_w * c.duration_s / top)
+        bg = COLOURS.get(c.verdict, ("#ccc", "#000"))[0]
+        link = links.page(c) if links else None
+        bar = (
+            f"<g><title>{esc(f'{c.id}: {c.duration_s:.1f} s, {c.verdict}')}</title>"
+            f'<text x="{label_w - 6}" y="{y + 12}" text-anchor="end">{esc(c.id)}</text>'
+            f'<rect x="{label_w}" y="{y + 1}" width="{w:.1f}" height="{row - 4}" '
+            f'fill="{bg}" stroke="#888" stroke-width="0.5"/>'
+            f'<text x="{label_w + w + 5:.1f}" y="{y + 12}">{c.duration_s:.1f} s</text></g>'
+        )
+        out.append(f'<a href="{link}">{bar}</a>' if link else bar)
+    out.append("</svg>")
+    return out
+
+
+def render_html(run: RunResult, *, base: str = "", folders: Path | None = None) -> str:
+    """The whole page as a string.
+
+    ``base`` is prefixed to every cell link (the results folder as seen from
+    where the page is written); ``folders`` is that folder on disk, so a cell
+    whose artifact folder is missing gets no broken link.
+    """
+    links = _Links(base, folders)
+    body = _header(run)
     for t in build_tables(run):
-        out.extend(_table(t))
-    out.append(f"<p><small>{_e(LEGEND)}</small></p>")
+        body.extend(_table(t, links))
+    body += _legend()
     bad = attention_cells(run)
     if bad:
-        out.extend(_details(bad))
-    out += ["</body>", "</html>"]
-    return "\n".join(out) + "\n"
+        body.extend(_details(bad, links))
+    body += durations_chart(run.cells, links)
+    return page(f"Interop matrix: {summary_line(run.cells)}", body)

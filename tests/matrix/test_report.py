@@ -148,7 +148,7 @@ def test_html_well_formed_with_colours_tooltips_and_links():
     assert "3 of 1000 ids never received" in failed.get("title")
     link = failed.find("a")
     assert link.text == "FAIL"
-    assert link.get("href") == "cells/at-least-once-cut3-python-%3Ejs-embedded/"
+    assert link.get("href") == "cells/at-least-once-cut3-python-%3Ejs-embedded/index.html"
     assert tds["request-response-js->js-rabbitmq"].get("class") == "v-unsupported"
     assert any(td.get("class") == "none" and td.text == "-" for td in root.iter("td"))
     assert [h.text for h in root.iter("h2")][:2] == [
