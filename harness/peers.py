@@ -117,6 +117,10 @@ def builtin() -> dict[str, Implementation]:
         ),
         "cpp": _toolchain_impl("cpp", "proton C++ (peers/cpp)"),
         "js": _toolchain_impl("js", "rhea on Node.js (peers/js)"),
+        "go": _toolchain_impl("go", "Azure go-amqp, client only (peers/go)"),
+        "pyamqp": _toolchain_impl(
+            "pyamqp", "azure-servicebus's pure-Python AMQP stack, client only (peers/pyamqp)"
+        ),
     }
 
 
