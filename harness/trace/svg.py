@@ -284,7 +284,7 @@ def _band(canvas: _Canvas, row: int, index: int, kind: str, label: str) -> list[
     out = [
         f'<g id="ev{index}" class="spot spot-{escape(kind)}">'
         f'<rect x="2" y="{y}" width="{canvas.width - 4}" height="{ROW}" '
-        f'fill="{BANDS.get(kind, "#eee")}" fill-opacity="0.8" stroke="{color}" stroke-width="1"/>'
+        f'fill="{BANDS.get(kind, "#eee")}" stroke="{color}" stroke-width="1"/>'
     ]
     if label:
         out.append(
