@@ -73,7 +73,8 @@ def _mark_cell(c: CellResult | None, links: _Links) -> str:
 def _table(t: Table, links: _Links) -> list[str]:
     out = [f"<h2>{esc(t.title)}</h2>", '<div class="scroll"><table class="matrix">', "<thead><tr>"]
     out.append(f'<th class="row">{esc(ROW_HEADER)}</th>')
-    out.extend(f"<th>{esc(col)}</th>" for col in t.columns)
+    # a pair may break after its arrow, never inside a peer's name
+    out.extend(f"<th>{esc(col).replace('-&gt;', '-&gt;<wbr/>')}</th>" for col in t.columns)
     out.append("</tr></thead>")
     out.append("<tbody>")
     for row in t.rows:

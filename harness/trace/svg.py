@@ -168,10 +168,11 @@ def render_svg(
         keep = [pos for pos, i in enumerate(picked) if i in marks]
         rows = [_unpick(r, picked) for r in fold_rows(chosen, keep)]
     canvas = _layout(chosen, len(rows))
-    out = _document_head(canvas, inline)
     title = title or "trace"
+    legend = _legend(canvas, max(LEFT + 120, 24 + 8 * len(title)))
+    out = _document_head(canvas, inline)
     out.append(_text(8, 16, title, "lane", "start"))
-    out += _legend(canvas, max(LEFT + 120, 24 + 8 * len(title)))
+    out += legend
     out += _lifelines(canvas)
     for row, r in enumerate(rows):
         if isinstance(r, Fold):
@@ -231,13 +232,15 @@ def _document_head(canvas: _Canvas, inline: bool = False) -> list[str]:
 
 
 def _legend(canvas: _Canvas, lx: int) -> list[str]:
-    """One line per connection in its colour (``c1 sender→broker``), from ``lx`` on."""
+    """One entry per connection in its colour (``c1 sender→broker``), from ``lx`` on;
+    the canvas grows to hold them all."""
     out = []
     for cid, n in canvas.conn_ids.items():
         c, s = client_of(canvas.events, cid)
         color = PALETTE[n % len(PALETTE)]
         out.append(_text(lx, 16, f"{cid} {c}→{s}", "conn", "start", fill=color))
         lx += 12 + 7 * len(f"{cid} {c}→{s}")
+    canvas.width = max(canvas.width, lx + 8)
     return out
 
 
