@@ -39,6 +39,12 @@ def _parser() -> argparse.ArgumentParser:
         default="embedded",
         help="comma list: embedded, rabbitmq, container:NAME, url:amqp://HOST:PORT",
     )
+    r.add_argument(
+        "--address-format",
+        metavar="FORMAT",
+        help="how url: brokers address a queue, instead of what their open frame suggests: "
+        "bare, rabbitmq-v1, rabbitmq-v2, or a template such as '/queues/{name}'",
+    )
     r.add_argument("--peers", help="comma list of implementations (default: every available one)")
     r.add_argument("--scenario", help="comma list of scenarios (default: all)")
     r.add_argument("--fault", help="comma list of fault plans (default: all of each scenario)")
@@ -80,6 +86,9 @@ def _parser() -> argparse.ArgumentParser:
     b.add_argument("provider")
 
     sub.add_parser("peers", help="list peer implementations, availability and versions")
+    co = sub.add_parser("conform", help="check one implementation against the peer contract")
+    co.add_argument("impl", help="a peer name, or NAME=COMMAND for a program of yours")
+    co.add_argument("--peer", action="append", default=[], metavar="NAME=COMMAND")
     sub.add_parser("brokers", help="list broker providers and availability")
     sub.add_parser("scenarios", help="list scenarios and their fault plans")
 
@@ -160,6 +169,7 @@ def _dispatch(args: argparse.Namespace) -> int:
         "report": results.cmd_report,
         "compare": results.cmd_compare,
         "merge": results.cmd_merge,
+        "conform": lambda a: __import__("harness.commands.conform").commands.conform.cmd_conform(a),
     }[args.command]
     return handler(args)
 

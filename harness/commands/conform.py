@@ -1,0 +1,398 @@
+"""``interop conform IMPL``: one implementation through the peer contract, requirement by requirement.
+
+For someone adding an implementation (peers/CONTRACT.md): it runs the
+candidate, a registered peer or ``NAME=COMMAND``, the way the harness will,
+and prints one line per requirement with PASS, FAIL (what it saw) or SKIP:
+
+- bad arguments: exit 2, nothing on stdout, one ``usage:``/``error:`` line on stderr;
+- ``--timeout`` against a server that accepts and never answers: a ``timeout``
+  line naming what it waited for, a result with ok false, exit 3, promptly;
+- ``--listen`` where the implementation declares it (a ``ready`` line with the
+  real port), a usage error where it does not;
+- each role it declares, against a fresh embedded broker, with nothing but
+  ``--url`` (so the option defaults are checked too), paired with the Python
+  reference peer: exit 0, JSON Lines only, event names in the vocabulary,
+  the events the role must report (unless the result's ``unreported`` lists
+  them), one result line, last, with the role's fields and ``options``
+  equal to peers/defaults.json.
+
+Exit status 0 when every requirement passed, 1 when one failed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import selectors
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from harness.commands import CliError
+from harness.env import ROOT
+
+VOCABULARY = frozenset(
+    "connection_opened link_opened sendable sent accepted released rejected modified settled "
+    "message disconnected connection_error link_error transport_error connection_closed".split()
+)
+#: events each role must report when it runs through a broker (unless declared unreported)
+REQUIRED_EVENTS = {
+    "hello": (
+        "connection_opened",
+        "link_opened",
+        "sendable",
+        "sent",
+        "message",
+        "connection_closed",
+    ),
+    "send": ("connection_opened", "link_opened", "sendable", "sent", "accepted"),
+    "receive": ("connection_opened", "link_opened", "message"),
+    "serve": ("connection_opened", "link_opened", "message", "sent"),
+    "request": ("connection_opened", "link_opened", "sent", "message"),
+}
+#: fields each role's result must have, beyond role, ok and options
+RESULT_FIELDS = {
+    "hello": ("received",),
+    "send": ("count", "sent", "confirmed", "resent", "reconnects"),
+    "receive": ("count", "received", "duplicates", "missing", "reconnects"),
+    "serve": ("served",),
+    "request": ("requests", "replies", "reply_to"),
+}
+BAD_ARGUMENTS = {
+    "usage-no-role": [],
+    "usage-unknown-role": ["bogus"],
+    "usage-unknown-option": ["send", "--bogus"],
+    "usage-bad-count": ["receive", "--count", "ten"],
+    "usage-bad-url": ["send", "--url", "http://127.0.0.1:5672"],
+}
+RUN_S = 30.0
+PY_PEER = [sys.executable, str(ROOT / "peers" / "python" / "peer.py")]
+
+
+@dataclass
+class Run:
+    """What one peer process did: exit code, JSON lines, non-JSON lines, stderr, time."""
+
+    argv: list[str]
+    code: int | None = None
+    lines: list[dict[str, Any]] = field(default_factory=list)
+    bad: list[str] = field(default_factory=list)
+    stderr: str = ""
+    seconds: float = 0.0
+
+
+class Proc:
+    """A peer process read as JSON Lines; killed (its process group) when done with."""
+
+    def __init__(self, argv: list[str]) -> None:
+        self.run = Run(argv)
+        self.t0 = time.monotonic()
+        self.popen = subprocess.Popen(
+            argv,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            start_new_session=True,
+        )
+        self._buf = b""
+
+    def _take(self, raw: bytes) -> None:
+        text = raw.decode(errors="replace").strip()
+        if not text:
+            return
+        try:
+            obj = json.loads(text)
+        except ValueError:
+            obj = None
+        if isinstance(obj, dict):
+            self.run.lines.append(obj)
+        else:
+            self.run.bad.append(text)
+
+    def wait_for(self, kind: str, timeout: float) -> dict[str, Any] | None:
+        """Read stdout until a line of ``kind`` (returned) or the timeout or the end."""
+        assert self.popen.stdout is not None
+        deadline = time.monotonic() + timeout
+        with selectors.DefaultSelector() as sel:
+            sel.register(self.popen.stdout, selectors.EVENT_READ)
+            while True:
+                while b"\n" in self._buf:
+                    raw, self._buf = self._buf.split(b"\n", 1)
+                    self._take(raw)
+                    if self.run.lines and self.run.lines[-1].get("kind") == kind:
+                        return self.run.lines[-1]
+                left = deadline - time.monotonic()
+                if left <= 0 or not sel.select(left):
+                    return None
+                chunk = os.read(self.popen.stdout.fileno(), 65536)
+                if not chunk:
+                    return None
+                self._buf += chunk
+
+    def finish(self, timeout: float = RUN_S) -> Run:
+        try:
+            out, err = self.popen.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            out, err = self.popen.communicate()
+            err += f"\n(killed after {timeout:g} s)".encode()
+        for raw in (self._buf + out).split(b"\n"):
+            self._take(raw)
+        self._buf = b""
+        self.run.code, self.run.stderr = self.popen.returncode, err.decode(errors="replace")
+        self.run.seconds = time.monotonic() - self.t0
+        return self.run
+
+    def kill(self) -> None:
+        if self.popen.poll() is None:
+            try:
+                os.killpg(self.popen.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
+
+class Report:
+    """The checklist: one printed line per requirement."""
+
+    def __init__(self) -> None:
+        self.failed = self.passed = self.skipped = 0
+
+    def check(self, name: str, problem: str | None, detail: str = "") -> None:
+        if problem is None:
+            self.passed += 1
+            print(f"PASS  {name}" + (f"  {detail}" if detail else ""), flush=True)
+        else:
+            self.failed += 1
+            print(f"FAIL  {name}  {problem}", flush=True)
+
+    def skip(self, name: str, why: str) -> None:
+        self.skipped += 1
+        print(f"SKIP  {name}  {why}", flush=True)
+
+
+def _shown(text: str, n: int = 160) -> str:
+    text = " ".join(str(text).split())
+    return repr(text[:n] + ("..." if len(text) > n else ""))
+
+
+def output_problem(run: Run, role: str) -> str | None:
+    """The contract's output rules on one run: JSON objects only, kinds, vocabulary, the result."""
+    if run.bad:
+        return f"non-JSON on stdout: {_shown(run.bad[0])}"
+    for line in run.lines:
+        kind = line.get("kind")
+        if kind not in ("ready", "event", "timeout", "result"):
+            return f"a line without a known kind: {_shown(json.dumps(line))}"
+        if kind == "event" and line.get("name") not in VOCABULARY:
+            return f"event {line.get('name')!r} is not in the harness's vocabulary"
+    results = [x for x in run.lines if x.get("kind") == "result"]
+    if len(results) != 1:
+        return f"{len(results)} result lines (exactly one expected); exit {run.code}"
+    if run.lines[-1].get("kind") != "result":
+        return f"the result is not the last line: {_shown(json.dumps(run.lines[-1]))}"
+    result = results[0]
+    if result.get("role") != role or not isinstance(result.get("ok"), bool):
+        return f"result without role {role!r} and a bool ok: {_shown(json.dumps(result))}"
+    if not isinstance(result.get("options"), dict):
+        return "the result has no options object"
+    return None
+
+
+def _defaults(role: str, **changed: Any) -> dict[str, Any]:
+    data = json.loads((ROOT / "peers" / "defaults.json").read_text())["defaults"]
+    return {key: by_role[role] for key, by_role in data.items()} | changed
+
+
+@contextmanager
+def silent_server() -> Iterator[int]:
+    """A TCP port that accepts connections and never says a word."""
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen()
+    srv.settimeout(0.2)
+    stop, accepted = threading.Event(), []
+
+    def loop() -> None:
+        while not stop.is_set():
+            try:
+                accepted.append(srv.accept()[0])
+            except OSError:
+                continue
+
+    thread = threading.Thread(target=loop, daemon=True)
+    thread.start()
+    try:
+        yield srv.getsockname()[1]
+    finally:
+        stop.set()
+        thread.join(timeout=2)
+        for c in accepted:
+            c.close()
+        srv.close()
+
+
+@contextmanager
+def embedded_broker() -> Iterator[str]:
+    proc = Proc([sys.executable, str(ROOT / "peers" / "python" / "broker.py"), "--port", "0"])
+    try:
+        ready = proc.wait_for("ready", 20)
+        if ready is None:
+            raise CliError("the embedded broker did not start (peers/python/broker.py)")
+        yield str(ready["url"])
+    finally:
+        proc.kill()
+        proc.finish(5)
+
+
+def check_usage(argv: list[str], report: Report) -> None:
+    for name, args in BAD_ARGUMENTS.items():
+        run = Proc(argv + args).finish()
+        lines = run.stderr.strip().splitlines()
+        problem = None
+        if run.code != 2:
+            problem = f"exit {run.code}, expected 2 (stderr: {_shown(run.stderr)})"
+        elif run.lines or run.bad:
+            problem = f"printed on stdout: {_shown((run.bad or [json.dumps(run.lines[0])])[0])}"
+        elif len(lines) != 1 or not lines[0].startswith(("usage:", "error:")):
+            problem = f"stderr is not one usage:/error: line: {_shown(run.stderr)}"
+        report.check(name, problem, f"{' '.join(args) or '(no arguments)'}: exit 2, one line")
+
+
+def check_timeout(argv: list[str], role: str, report: Report) -> None:
+    with silent_server() as port:
+        run = Proc(argv + [role, "--url", f"amqp://127.0.0.1:{port}", "--timeout", "1"]).finish(15)
+    timeouts = [x for x in run.lines if x.get("kind") == "timeout"]
+    result = run.lines[-1] if run.lines else {}
+    problem = output_problem(run, role)
+    if problem is None and run.code != 3:
+        problem = f"exit {run.code}, expected 3 (stderr: {_shown(run.stderr)})"
+    elif problem is None and run.seconds > 6:
+        problem = f"took {run.seconds:.1f} s for --timeout 1"
+    elif problem is None and (len(timeouts) != 1 or not timeouts[0].get("waiting_for")):
+        problem = "no timeout line with waiting_for before the result"
+    elif problem is None and result.get("ok") is not False:
+        problem = "the result says ok"
+    detail = f"exit 3 after {run.seconds:.1f} s, waiting for {_shown(timeouts[0]['waiting_for'], 60) if timeouts else '?'}"
+    report.check(f"timeout-{role}", problem, detail)
+
+
+def check_listen(argv: list[str], impl: Any, report: Report) -> None:
+    proc = Proc(argv + ["receive", "--listen", "--url", "amqp://127.0.0.1:0", "--count", "0"])
+    if "listen" not in impl.capabilities:
+        run = proc.finish(15)
+        ok = run.code == 2 and not run.lines and not run.bad
+        report.check(
+            "listen-refused",
+            None
+            if ok
+            else f"exit {run.code}: a peer without listen must refuse --listen as a usage error",
+        )
+        return
+    ready = proc.wait_for("ready", 15)
+    proc.popen.send_signal(signal.SIGTERM)
+    run = proc.finish(10)
+    port = str((ready or {}).get("url", "")).rsplit(":", 1)[-1]
+    problem = output_problem(run, "receive")
+    if problem is None and (ready is None or port in ("", "0")):
+        problem = f"no ready line with the real port (got {ready})"
+    elif problem is None and run.code != 0:
+        problem = f"exit {run.code} after SIGTERM with --count 0 (expected 0)"
+    report.check("listen-ready", problem, f"ready on port {port}, SIGTERM: exit 0")
+
+
+def _pair(argv: list[str], role: str, url: str) -> tuple[Run, Run | None]:
+    """The candidate in ``role`` with only --url, and the Python peer as the other party."""
+    partner = {
+        "send": ["receive"],
+        "receive": ["send"],
+        "serve": ["request"],
+        "request": ["serve", "--count", "4"],
+    }
+    mine = Proc(argv + [role, "--url", url])
+    if role in ("receive", "serve"):
+        ready = mine.wait_for("ready", RUN_S)
+        other = Proc(PY_PEER + partner[role] + ["--url", url]).finish() if ready else None
+        if role == "serve":
+            mine.popen.send_signal(signal.SIGTERM)  # serve answers until killed by default
+        return mine.finish(), other
+    if role == "hello":
+        return mine.finish(), None
+    other_proc = Proc(PY_PEER + partner[role] + ["--url", url])
+    other_proc.wait_for("ready", RUN_S)
+    run = mine.finish()
+    return run, other_proc.finish()
+
+
+def check_role(argv: list[str], role: str, url: str, report: Report) -> None:
+    run, other = _pair(argv, role, url)
+    result = run.lines[-1] if run.lines else {}
+    problem = output_problem(run, role)
+    unreported = set(result.get("unreported") or ())
+    names = {x.get("name") for x in run.lines if x.get("kind") == "event"}
+    missing = [e for e in REQUIRED_EVENTS[role] if e not in names and e not in unreported]
+    fields = [f for f in RESULT_FIELDS[role] if f not in result]
+    want = _defaults(role, url=url)
+    if problem is None and run.code != 0:
+        problem = f"exit {run.code}: {_shown(result.get('error') or run.stderr)}"
+    elif problem is None and missing:
+        problem = f"no {', '.join(missing)} event (neither reported nor listed in unreported)"
+    elif problem is None and fields:
+        problem = f"the result lacks {', '.join(fields)}"
+    elif problem is None and result.get("options") != want:
+        diff = {k: v for k, v in result["options"].items() if want.get(k) != v}
+        problem = f"options differ from peers/defaults.json: {_shown(json.dumps(diff))}"
+    elif (
+        problem is None
+        and role in ("receive", "serve")
+        and not any(x.get("kind") == "ready" for x in run.lines)
+    ):
+        problem = "no ready line once the consuming link was attached"
+    elif problem is None and other is not None and other.code != 0:
+        problem = f"the Python peer on the other side exited {other.code}: {_shown((other.lines or [{}])[-1])}"
+    note = f"; unreported: {', '.join(sorted(unreported))}" if unreported else ""
+    report.check(
+        f"broker-{role}", problem, f"exit 0 in {run.seconds:.1f} s, defaults as documented{note}"
+    )
+
+
+def run_checks(argv: list[str], impl: Any, report: Report) -> None:
+    check_usage(argv, report)
+    roles = [r for r in ("hello", "send", "receive", "serve", "request") if r in impl.roles]
+    for role in roles:
+        check_timeout(argv, role, report)
+    check_listen(argv, impl, report)
+    with embedded_broker() as url:
+        for role in roles:
+            check_role(argv, role, url, report)
+
+
+def cmd_conform(args: argparse.Namespace) -> int:
+    from harness.peers import PeerRegistry, PeerUnavailable, UsageError, parse_peer_option
+
+    try:
+        extra = [parse_peer_option(p) for p in args.peer]
+        if "=" in args.impl:
+            extra.append(parse_peer_option(args.impl))
+            name = extra[-1].name
+        else:
+            name = args.impl
+        impl = PeerRegistry(extra).get(name)
+        argv = impl.argv()
+    except UsageError as e:
+        raise CliError(str(e)) from None
+    except PeerUnavailable as e:
+        print(f"interop: {e}", file=sys.stderr)
+        return 1
+    print(f"conform {impl.name}: {' '.join(argv)} ({impl.version()})", flush=True)
+    report = Report()
+    run_checks(argv, impl, report)
+    print(f"{report.passed} passed, {report.failed} failed, {report.skipped} skipped", flush=True)
+    return 1 if report.failed else 0
