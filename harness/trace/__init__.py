@@ -11,6 +11,7 @@ from harness.trace.jsonl import append, read_trace, write_trace
 from harness.trace.model import CONN, FRAME, HARNESS, HEADER, PEER, TraceEvent
 from harness.trace.patterns import (
     AnyOrder,
+    Either,
     Forbid,
     LinkIndex,
     MatchResult,
@@ -28,6 +29,7 @@ from harness.trace.patterns import (
     client_of,
     conn,
     contains,
+    either,
     forbid,
     frame,
     ge,
@@ -61,6 +63,7 @@ __all__ = [
     "DiffRow",
     "DEFAULT_RULES",
     "RULES",
+    "Either",
     "Forbid",
     "LinkIndex",
     "MatchResult",
@@ -83,6 +86,7 @@ __all__ = [
     "conn",
     "contains",
     "diff_traces",
+    "either",
     "forbid",
     "frame",
     "ge",

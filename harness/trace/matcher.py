@@ -17,7 +17,7 @@ from harness.trace.explain import explain_forbid, explain_pattern
 from harness.trace.model import TraceEvent
 from harness.trace.predicates import show
 from harness.trace.search import Attempt, Pos, View, forbid_window, search, views_of
-from harness.trace.steps import SCOPES, Forbid, Never, Pattern
+from harness.trace.steps import SCOPES, AnyOrder, Forbid, Never, Pattern, Step
 
 __all__ = ["MatchResult", "assert_match", "match"]
 
@@ -35,6 +35,9 @@ class MatchResult:
     events: list[TraceEvent | tuple[TraceEvent, ...] | None] = field(default_factory=list)
     captures: dict[str, Any] = field(default_factory=dict)
     text: str = ""
+    #: the step a failed match stopped at (an any_order group's missing member; the
+    #: forbidden step of a Forbid): its ``basis`` says what broke and who deviated
+    failed: Step | Never | AnyOrder | None = None
 
     def __bool__(self) -> bool:
         return self.ok
@@ -107,7 +110,12 @@ def _match_forbid(
         found = forbid_window(pattern, vevents, caps0)
         if found[2] is not None:
             text = explain_forbid(pattern, view, vevents, found, len(views))
-            return MatchResult(False, pattern, scope, view.label, text=text, captures=found[3])
+            failed = pattern.step
+            if pattern.basis is not None and failed.basis is None:
+                failed = Step(failed.kind, failed.name, failed.attrs, failed.fields, pattern.basis)
+            return MatchResult(
+                False, pattern, scope, view.label, text=text, captures=found[3], failed=failed
+            )
     text = explain_forbid(pattern, None, [], None, len(views))
     return MatchResult(True, pattern, scope, None, text=text)
 
@@ -146,32 +154,43 @@ def _match_pattern(
     views: list[View],
     caps0: dict[str, Any],
 ) -> MatchResult:
-    """The first view the pattern matches in, or the failed view that got furthest."""
-    best: tuple[View, list[TraceEvent], Attempt] | None = None
-    for view in views:
-        vevents = [events[i] for i in view.indices]
-        outcome = search(pattern.steps, vevents, caps0)
-        if not isinstance(outcome, Attempt):
-            positions, caps = outcome
-            indices = [_to_trace(view, p) for p in positions]
-            text = explain_pattern(pattern, view, vevents, outcome, "")
-            return MatchResult(
-                True,
-                pattern,
-                scope,
-                view.label,
-                indices,
-                [_events_at(events, i) for i in indices],
-                caps,
-                text,
-            )
-        if best is None or outcome.k > best[2].k:
-            best = (view, vevents, outcome)
+    """The first view (and alternative) the pattern matches in, or the failed attempt
+    that got furthest."""
+    best: tuple[Pattern, View, list[TraceEvent], Attempt] | None = None
+    runs = pattern.flattened()
+    for run in runs:
+        flat = pattern if len(runs) == 1 else Pattern(pattern.description, run, pattern.scope)
+        for view in views:
+            vevents = [events[i] for i in view.indices]
+            outcome = search(run, vevents, caps0)
+            if not isinstance(outcome, Attempt):
+                positions, caps = outcome
+                indices = [_to_trace(view, p) for p in positions]
+                text = explain_pattern(flat, view, vevents, outcome, "")
+                return MatchResult(
+                    True,
+                    pattern,
+                    scope,
+                    view.label,
+                    indices,
+                    [_events_at(events, i) for i in indices],
+                    caps,
+                    text,
+                )
+            if best is None or outcome.k > best[3].k:
+                best = (flat, view, vevents, outcome)
     assert best is not None
-    view, vevents, attempt = best
-    tried = f" (best of {len(views)} tried)" if len(views) > 1 else ""
-    text = explain_pattern(pattern, view, vevents, attempt, tried)
+    flat, view, vevents, attempt = best
+    tried = []
+    if len(views) > 1:
+        tried.append(f"best of {len(views)} tried")
+    if len(runs) > 1:
+        tried.append(f"closest of {len(runs)} alternatives")
+    text = explain_pattern(flat, view, vevents, attempt, f" ({', '.join(tried)})" if tried else "")
     indices = [_to_trace(view, p) for p in attempt.matched]
+    failed = flat.steps[attempt.k]
+    if isinstance(failed, AnyOrder) and attempt.member is not None:
+        failed = failed.steps[attempt.member]
     return MatchResult(
         False,
         pattern,
@@ -181,6 +200,7 @@ def _match_pattern(
         [_events_at(events, i) for i in indices],
         attempt.caps,
         text,
+        failed,  # type: ignore[arg-type]
     )
 
 

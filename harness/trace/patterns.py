@@ -25,6 +25,12 @@ tap saw *before* the other side's frame cannot have been caused by it. Peers
 send open, begin, attach and flow without waiting for the remote open, so say
 what may happen in either order with ``any_order(...)``.
 
+What the spec leaves open is written as alternatives: ``either(step, [step,
+step])`` matches when any one alternative fits in that place. Each step cites
+what it rests on with ``.because(spec("2.6.7", BROKER))`` or
+``.because(tutorial("helloworld.py", "...", "hello"))`` (:mod:`.basis`); a
+failure names that basis and the side that deviated.
+
 Field keywords are ``__`` paths into the event's fields; a plain value must be
 equal, a predicate (``gt(0)``, ``one_of(...)``, ``present()``, ``capture``,
 ``ref`` ...) decides otherwise. A failed match explains itself: the pattern
@@ -68,12 +74,14 @@ from harness.trace.predicates import (
 )
 from harness.trace.steps import (
     AnyOrder,
+    Either,
     Forbid,
     Never,
     Pattern,
     Step,
     any_order,
     conn,
+    either,
     forbid,
     frame,
     harness,
@@ -85,6 +93,7 @@ from harness.trace.topology import LinkIndex, LinkInfo, client_of, index_links
 
 __all__ = [
     "AnyOrder",
+    "Either",
     "Forbid",
     "LinkIndex",
     "LinkInfo",
@@ -103,6 +112,7 @@ __all__ = [
     "client_of",
     "conn",
     "contains",
+    "either",
     "forbid",
     "frame",
     "ge",

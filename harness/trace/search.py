@@ -11,7 +11,9 @@ otherwise. A failed search returns the :class:`Attempt` that got furthest,
 which :mod:`harness.trace.explain` turns into text.
 
 A pattern is tried on *views* of the trace: each connection, the whole trace,
-or each link (see :data:`harness.trace.steps.SCOPES`).
+or each link (see :data:`harness.trace.steps.SCOPES`). Heartbeats (empty
+frames, AMQP 1.0 2.3.2) are in no view: any side may send them at any time
+after its open, so no pattern may depend on them or be upset by them.
 """
 
 from __future__ import annotations
@@ -20,12 +22,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from harness.trace.model import CONN, TraceEvent
+from harness.trace.model import CONN, FRAME, TraceEvent
 from harness.trace.predicates import MISSING, Ctx, fits
 from harness.trace.steps import AnyOrder, Forbid, Never, Step
 from harness.trace.topology import client_of, conn_ids, index_links
 
-__all__ = ["Attempt", "Pos", "View", "forbid_window", "last_pos", "search", "views_of"]
+__all__ = ["Attempt", "Pos", "View", "beat", "forbid_window", "last_pos", "search", "views_of"]
 
 # events examined per view before the matcher stops retrying captures at later
 # positions (the first, greedy pass always completes: it is linear in the view)
@@ -39,6 +41,11 @@ class View:
     label: str  # "c1 (hello->broker)", "link L on c1", "whole trace"
     conn: str | None
     indices: list[int]
+
+
+def beat(e: TraceEvent) -> bool:
+    """An empty frame: a heartbeat, which patterns never see."""
+    return e.kind == FRAME and e.name == "empty"
 
 
 def _label_ok(spec: Any, value: str | None) -> bool:
@@ -57,7 +64,7 @@ def views_of(
 ) -> tuple[list[View], str]:
     """The event subsets a pattern is tried on, and a note on what was available."""
     if scope == "trace":
-        return [View("whole trace", None, list(range(len(events))))], ""
+        return [View("whole trace", None, [i for i, e in enumerate(events) if not beat(e)])], ""
     conns = []
     for cid in conn_ids(events):
         c, s = client_of(events, cid)
@@ -70,7 +77,9 @@ def views_of(
     views: list[View] = []
     if scope == "connection":
         for cid, c, s in conns:
-            indices = sorted([i for i, e in enumerate(events) if e.conn == cid] + loose)
+            indices = sorted(
+                [i for i, e in enumerate(events) if e.conn == cid and not beat(e)] + loose
+            )
             views.append(View(f"{cid} ({c}->{s})", cid, indices))
         return views, available
     idx = index_links(events)

@@ -14,18 +14,21 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from harness.trace.basis import Basis
 from harness.trace.model import CONN, FRAME, HARNESS, HEADER, PEER, TraceEvent
 from harness.trace.predicates import MISSING, Ctx, fits, show
 
 __all__ = [
     "SCOPES",
     "AnyOrder",
+    "Either",
     "Forbid",
     "Never",
     "Pattern",
     "Step",
     "any_order",
     "conn",
+    "either",
     "forbid",
     "frame",
     "harness",
@@ -40,12 +43,19 @@ SCOPES = ("connection", "trace", "link")
 
 @dataclass
 class Step:
-    """One expected event: its kind, name, endpoints and field tests."""
+    """One expected event: its kind, name, endpoints and field tests; ``basis`` says
+    what it rests on and whom it holds to it (see :mod:`harness.trace.basis`)."""
 
     kind: str
     name: Any = None
     attrs: dict[str, Any] = field(default_factory=dict)  # src, dst, channel
     fields: dict[str, Any] = field(default_factory=dict)  # "__" paths
+    basis: Basis | None = None
+
+    def because(self, basis: Basis) -> Step:
+        """This step, citing ``basis``: ``frame("flow", ...).because(spec("2.6.7", BROKER))``."""
+        self.basis = basis
+        return self
 
     def test(self, event: TraceEvent, bound: dict[str, Any]) -> dict[str, Any] | None:
         """New captures (possibly empty) when ``event`` fits this step, else None."""
@@ -125,6 +135,16 @@ class Never:
     """
 
     step: Step
+    basis: Basis | None = None
+
+    def __post_init__(self) -> None:
+        if self.basis is None:
+            self.basis = self.step.basis
+
+    def because(self, basis: Basis) -> Never:
+        """This window, citing ``basis``."""
+        self.basis = basis
+        return self
 
     def describe(self) -> str:
         """``never <step>``, as listed in explanations."""
@@ -168,11 +188,43 @@ def any_order(*steps: Step) -> AnyOrder:
 
 
 @dataclass
+class Either:
+    """Inside a pattern: one of several alternative runs of steps.
+
+    What the spec leaves open is written as alternatives, for example a
+    delivery that arrives pre-settled *or* unsettled and then accepted. The
+    pattern matches when it matches with any one alternative in that place;
+    a failure explains the alternative that got furthest.
+    """
+
+    alternatives: list[list[Step | Never | AnyOrder]]
+
+    def describe(self) -> str:
+        """``either: <steps> | or: <steps>`` on one line."""
+        runs = ["; ".join(s.describe() for s in alt) for alt in self.alternatives]
+        return "either: " + " | or: ".join(runs)
+
+    def __repr__(self) -> str:
+        return self.describe()
+
+
+def either(*alternatives: Step | Never | AnyOrder | list[Step | Never | AnyOrder]) -> Either:
+    """``either(frame(...), [frame(...), frame(...)])``: one step or a list of steps each."""
+    runs = [list(a) if isinstance(a, list) else [a] for a in alternatives]
+    if len(runs) < 2:
+        raise TypeError("either() takes two or more alternatives")
+    for run in runs:
+        if not run or not all(isinstance(s, Step | Never | AnyOrder) for s in run):
+            raise TypeError("an either() alternative is a step or a non-empty list of steps")
+    return Either(runs)
+
+
+@dataclass
 class Pattern:
     """A named, ordered list of steps; ``scope``/``client`` are defaults for :func:`match`."""
 
     description: str
-    steps: list[Step | Never | AnyOrder]
+    steps: list[Step | Never | AnyOrder | Either]
     scope: str = "connection"
     client: Any = None
 
@@ -180,10 +232,20 @@ class Pattern:
         if self.scope not in SCOPES:
             raise ValueError(f"unknown scope {self.scope!r}; one of {', '.join(SCOPES)}")
         for s in self.steps:
-            if not isinstance(s, Step | Never | AnyOrder):
+            if not isinstance(s, Step | Never | AnyOrder | Either):
                 raise TypeError(f"pattern step must be frame(...), peer(...), never(...): {s!r}")
-        if not any(isinstance(s, Step | AnyOrder) for s in self.steps):
+        if not any(isinstance(s, Step | AnyOrder | Either) for s in self.steps):
             raise ValueError("a pattern needs at least one positive step")
+
+    def flattened(self) -> list[list[Step | Never | AnyOrder]]:
+        """Every way to read the steps with one alternative chosen per ``either``."""
+        runs: list[list[Step | Never | AnyOrder]] = [[]]
+        for s in self.steps:
+            if isinstance(s, Either):
+                runs = [run + alt for run in runs for alt in s.alternatives]
+            else:
+                runs = [run + [s] for run in runs]
+        return runs
 
     def describe(self) -> str:
         """The whole pattern, one numbered line per step (for docs and failure messages)."""
@@ -192,6 +254,13 @@ class Pattern:
             if isinstance(s, AnyOrder):
                 lines.append(f"  {i + 1:>2}. any order:")
                 lines += [f"          {m.describe()}" for m in s.steps]
+            elif isinstance(s, Either):
+                lines.append(f"  {i + 1:>2}. either:")
+                for k, alt in enumerate(s.alternatives):
+                    lines += [
+                        f"        {'or: ' if k and not j else '    '}{m.describe()}"
+                        for j, m in enumerate(alt)
+                    ]
             else:
                 lines.append(f"  {i + 1:>2}. {s.describe()}")
         return "\n".join(lines)
@@ -208,6 +277,7 @@ class Forbid:
     before: Step | None = None
     scope: str = "connection"
     client: Any = None
+    basis: Basis | None = None
 
     def __post_init__(self) -> None:
         if self.scope not in SCOPES:
@@ -231,6 +301,7 @@ def forbid(
     before: Step | None = None,
     scope: str = "connection",
     client: Any = None,
+    basis: Basis | None = None,
 ) -> Forbid:
     """``forbid("no transfer before credit", frame("transfer"), before=frame("flow"))``."""
-    return Forbid(description, step, after, before, scope, client)
+    return Forbid(description, step, after, before, scope, client, basis or step.basis)
