@@ -22,6 +22,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
+from harness.trace.basis import Basis, spec, tutorial
 from harness.trace.model import TraceEvent
 from harness.trace.rules.base import TraceInfo, Violation
 from harness.trace.rules.credit import credit
@@ -33,8 +34,16 @@ from harness.trace.rules.ordering import (
     detach_before_close,
     open_first,
 )
+from harness.trace.rules.settlement import settle_mode, unsettled_receive
 
-__all__ = ["DEFAULT_RULES", "RULES", "Invariant", "Violation", "check", "render_violations"]
+__all__ = [
+    "DEFAULT_RULES",
+    "RULES",
+    "Invariant",
+    "Violation",
+    "check",
+    "render_violations",
+]
 
 # at most this many violations per rule and connection; the rest is summed up
 MAX_PER_CONN = 10
@@ -44,34 +53,69 @@ RuleFn = Callable[[TraceInfo], Iterator[Violation]]
 
 @dataclass(frozen=True)
 class Invariant:
-    """One row of the table: the rule's id, its function and what it checks."""
+    """One row of the table: the rule's id, its function, what it checks and what it
+    rests on (``basis.side`` None: whoever sent the offending frame, broker or peer)."""
 
     id: str
     fn: RuleFn
-    summary: str = ""
+    summary: str
+    basis: Basis
     default: bool = True  # run by check() unless rules= names it explicitly
 
 
+#: a rule that only ever holds reference peers to the tutorial names this side
+PEER = "peer"
+
 _TABLE: tuple[Invariant, ...] = (
-    Invariant("open-first", open_first, "open, begin, attach, transfer in order on each side"),
-    Invariant("close-last", close_last, "nothing but heartbeats after a side's close"),
-    Invariant("credit", credit, "no transfer beyond the link credit granted"),
-    Invariant("attach-answered", attach_answered, "every attach is answered"),
-    Invariant("dynamic-address", dynamic_address, "a dynamic attach gets an address"),
-    Invariant("delivery-id-order", delivery_id_order, "delivery ids increase per session"),
+    Invariant(
+        "open-first",
+        open_first,
+        "open, begin, attach, transfer in order on each side (also 2.5.1, 2.6.3)",
+        spec("2.4.1"),
+    ),
+    Invariant(
+        "close-last", close_last, "nothing but heartbeats after a side's close", spec("2.4.3")
+    ),
+    Invariant("credit", credit, "no transfer beyond the link credit granted", spec("2.6.7")),
+    Invariant("attach-answered", attach_answered, "every attach is answered", spec("2.6.3")),
+    Invariant(
+        "dynamic-address", dynamic_address, "a dynamic attach gets an address", spec("3.5.3")
+    ),
+    Invariant(
+        "delivery-id-order",
+        delivery_id_order,
+        "delivery ids increase per session; the frames of one delivery repeat it",
+        spec("2.7.5"),
+    ),
+    Invariant(
+        "settle-mode",
+        settle_mode,
+        "transfers keep the snd-settle-mode (unsettled, settled) their sender's attach declared",
+        spec("2.8.2"),
+    ),
     # Not run by default: closing a connection implicitly ends its sessions and
     # links (AMQP 1.0, 2.4.3/2.7.9), and both proton and rhea close without
     # detaching, so this is a style check that would flag every cell.
     Invariant(
         "detach-before-close",
         detach_before_close,
-        "a clean close comes after the closer's detaches",
+        "a peer that closes cleanly detaches its links first (never asked of a broker)",
+        tutorial("helloworld.py", "a clean shutdown detaches before it closes", PEER),
         default=False,
     ),
     Invariant(
         "settled-or-resent",
         settled_or_resent,
-        "unsettled messages are settled or resent after a reconnect",
+        "a client's unsettled messages are settled or resent after a reconnect",
+        tutorial("simple_send.py", "what was not confirmed is sent again after a reconnect", PEER),
+    ),
+    # at-least-once scenarios ask for it (Scenario.extra_invariants)
+    Invariant(
+        "unsettled-receive",
+        unsettled_receive,
+        "a peer receiving from the broker asks for snd-settle-mode unsettled and gets it",
+        spec("2.7.3"),
+        default=False,
     ),
 )
 
@@ -127,6 +171,8 @@ def _capped(name: str, found: Iterator[Violation]) -> list[Violation]:
     for c, v in extra.items():
         more = counts[c] - MAX_PER_CONN
         out.append(
-            Violation(name, f"{c}: ... and {more} more {name} violation(s)", v.index, v.t, c)
+            Violation(
+                name, f"{c}: ... and {more} more {name} violation(s)", v.index, v.t, c, v.side
+            )
         )
     return out

@@ -43,7 +43,9 @@ def sender_link(credit=None, client="sender"):
     ],
 )
 def test_good_traces_pass_every_rule(events):
-    assert check(events, rules=list(RULES)) == [], render_violations(check(events))
+    # unsettled-receive is the at-least-once scenario's own (these receivers keep the default)
+    rules = [r for r in RULES if r != "unsettled-receive"]
+    assert check(events, rules=rules) == [], render_violations(check(events))
 
 
 DATA = pathlib.Path(__file__).parent / "data"
@@ -350,9 +352,9 @@ def test_detach_before_close_excused():
     tb, c = sender_link()
     c.c("close", error={"condition": "amqp:internal-error"})
     assert only(tb.events, "detach-before-close") == []
-    tb, c = sender_link()  # the broker closes first: the broker's own links are checked
+    tb, c = sender_link()  # the broker closes first: a tutorial habit is never asked of it
     c.close(first="broker")
-    assert only(tb.events, "detach-before-close")[0].count("broker closed") == 1
+    assert only(tb.events, "detach-before-close") == []
 
 
 # ----------------------------------------------------------- settled-or-resent
@@ -421,6 +423,8 @@ def test_check_rules_skip_and_unknown():
         "delivery-id-order",
         "detach-before-close",
         "settled-or-resent",
+        "settle-mode",
+        "unsettled-receive",
     }
 
 

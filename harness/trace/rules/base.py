@@ -35,13 +35,15 @@ SERIAL = 2**32
 
 @dataclass(frozen=True)
 class Violation:
-    """One broken rule: which, where (trace index, time, connection) and what."""
+    """One broken rule: which, where (trace index, time, connection), what, and the
+    side that deviated (the label of the endpoint the rule holds to it)."""
 
     rule: str
     message: str
     index: int | None = None
     t: float | None = None
     conn: str | None = None
+    side: str | None = None
 
     def __str__(self) -> str:
         return f"[{self.rule}] {self.message}"
@@ -122,10 +124,15 @@ class TraceInfo:
             if e.kind == FRAME:
                 yield i, e
 
-    def v(self, rule: str, message: str, i: int | None, conn: str | None) -> Violation:
-        """A violation at trace index ``i`` (its time taken from the event)."""
+    def v(
+        self, rule: str, message: str, i: int | None, conn: str | None, side: str | None = None
+    ) -> Violation:
+        """A violation at trace index ``i`` (its time taken from the event); ``side``
+        defaults to the sender of that event (who sent the offending frame)."""
         t = self.events[i].t if i is not None else None
-        return Violation(rule, message, i, t, conn)
+        if side is None and i is not None:
+            side = self.events[i].src
+        return Violation(rule, message, i, t, conn, side)
 
     def ending(self, conn: str, after: int) -> tuple[str, str | None, int | None]:
         """How the connection ended after trace index ``after``: (how, by whom, index).

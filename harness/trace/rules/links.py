@@ -56,6 +56,7 @@ def attach_answered(info: TraceInfo) -> Iterator[Violation]:
                 f"within {waited:.1f} s ({then}; attach at {e.t:.3f})",
                 i,
                 conn,
+                side=e.dst,
             )
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+from harness.trace.basis import BROKER
 from harness.trace.model import TraceEvent
 from harness.trace.rules.base import (
     TraceInfo,
@@ -166,7 +167,9 @@ def detach_before_close(info: TraceInfo) -> Iterator[Violation]:
     """The side that closes a connection cleanly first detaches the links it attached.
 
     Only the side whose close comes first, without an error, is held to this;
-    ending a session counts as letting go of its links.
+    ending a session counts as letting go of its links. It is the tutorial's
+    habit, not an AMQP rule (2.4.3: a close ends every link), so a broker is
+    never held to it.
     """
     rule = "detach-before-close"
     for conn in info.conns:
@@ -177,6 +180,8 @@ def detach_before_close(info: TraceInfo) -> Iterator[Violation]:
         if closing.fields.get("error"):
             continue
         side = closing.src
+        if side == BROKER:
+            continue
         attached = _still_attached(info, conn, side, first_close)
         for (_, handle), i in sorted(attached.items(), key=lambda kv: kv[1]):
             name = info.events[i].fields.get("name")
