@@ -235,7 +235,10 @@ func newReceive(p *peer) role {
 func (r *receive) run(ctx context.Context, s *amqp.Session) error {
 	p := r.p
 	name := "receive-" + p.opts.address
-	receiver, err := s.NewReceiver(ctx, p.opts.address, &amqp.ReceiverOptions{Name: name, Credit: receiverCredit})
+	// at-least-once: ask for unsettled deliveries, so nothing is settled on the way (2.7.3)
+	receiver, err := s.NewReceiver(ctx, p.opts.address, &amqp.ReceiverOptions{
+		Name: name, Credit: receiverCredit, RequestedSenderSettleMode: amqp.SenderSettleModeUnsettled.Ptr(),
+	})
 	if err != nil {
 		return err
 	}

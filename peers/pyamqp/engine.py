@@ -19,6 +19,7 @@ from azure.servicebus._pyamqp.constants import (
     ConnectionState,
     LinkDeliverySettleReason,
     LinkState,
+    SenderSettleMode,
     SessionState,
 )
 from azure.servicebus._pyamqp.endpoints import Source
@@ -35,6 +36,7 @@ __all__ = [  # what roles.py takes from here, pyamqp's types included
     "Message",
     "Properties",
     "Released",
+    "SenderSettleMode",
     "Source",
     "UNREPORTED",
     "as_id",
@@ -273,7 +275,9 @@ class Connection:
         link.attach()
         return link
 
-    def receiver(self, name: str, source: Any, on_transfer: Any, on_attach: Any = None) -> Any:
+    def receiver(
+        self, name: str, source: Any, on_transfer: Any, on_attach: Any = None, **kwargs: Any
+    ) -> Any:
         link: Any = None
 
         def attached(frame: Any) -> None:
@@ -292,6 +296,7 @@ class Connection:
             on_transfer=transferred,
             on_attach=attached,
             link_credit=RECEIVER_CREDIT,
+            **kwargs,
         )
         self.links.append(link)
         link.attach()

@@ -21,6 +21,7 @@ from engine import (
     Message,
     Properties,
     Released,
+    SenderSettleMode,
     Source,
     as_id,
     body_of,
@@ -136,8 +137,13 @@ class Receive(Role):
 
     def start(self, conn: Any) -> None:
         self.stage = f"the attach of the receiver link from {self.address}"
+        # at-least-once: ask for unsettled deliveries, so nothing is settled on the way (2.7.3)
         self.link = conn.receiver(
-            f"receive-{self.address}", self.address, self._message, lambda f: self._attached()
+            f"receive-{self.address}",
+            self.address,
+            self._message,
+            lambda f: self._attached(),
+            send_settle_mode=SenderSettleMode.Unsettled,
         )
 
     def _attached(self) -> None:
