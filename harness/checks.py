@@ -9,6 +9,7 @@ quotes the trace, so a verdict always says which side deviated from what.
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from harness.process import ManagedProcess
@@ -75,6 +76,7 @@ def contract_output(procs: dict[str, ManagedProcess], impl_of: dict[str, str]) -
 
 def assess(run: CellRun, timeout: float) -> list[Failure]:
     """Invariants, then the scenario's checks, then how each peer ended."""
+    from harness.expect import violation_failure
     from harness.trace import invariants
 
     failures: list[Failure] = []
@@ -82,7 +84,7 @@ def assess(run: CellRun, timeout: float) -> list[Failure]:
         run.scenario.extra_invariants - set(invariants.DEFAULT_RULES)
     )
     for v in invariants.check(run.trace, rules=rules, skip=tuple(run.scenario.skip_invariants)):
-        failures.append(Failure(v.rule, v.message))
+        failures.append(violation_failure(v, run))  # "broke 2.6.7 flow control (...): ..."
     if all(r.label in run.peers for r in run.scenario.roles):
         for check in run.scenario.checks:  # a half-started cell already says why it failed
             failures.extend(check(run))
@@ -90,7 +92,71 @@ def assess(run: CellRun, timeout: float) -> list[Failure]:
         problem = _how_it_ended(run, label, p, timeout)
         if problem is not None:
             failures.append(problem)
+    cause = wire_error(run.trace)
+    if cause and failures:  # the headline quotes the wire before the timeout that followed
+        first = failures[0]
+        failures[0] = dataclasses.replace(first, message=f"{cause}; then {first.message}")
     return failures
+
+
+#: performatives that carry an ``error`` (AMQP 1.0 2.7.6, 2.7.7, 2.7.9), as what their sender did
+_ENDINGS = {"detach": "detached", "end": "ended the session", "close": "closed the connection"}
+
+
+def _attach_text(ev: TraceEvent) -> str:
+    """What an attach asked for: a dynamic source/target, or its address."""
+    for side in ("source", "target"):
+        terminus = ev.fields.get(side)
+        if isinstance(terminus, dict) and terminus.get("dynamic"):
+            return f"dynamic {side}"
+    role = ev.fields.get("role")
+    terminus = ev.fields.get("source" if role == "receiver" else "target")
+    address = terminus.get("address") if isinstance(terminus, dict) else None
+    return f"address {address}" if address else "no address"
+
+
+def wire_error(trace: list[TraceEvent]) -> str | None:
+    """The first error condition on the wire, as one line a headline can lead with.
+
+    A refused attach, an ended session or a closed connection carries the
+    refusing side's condition and description (a detach, end or close with
+    ``error``). They say why a cell failed better than the timeout that
+    follows: "broker ended the session instead of answering client's attach
+    (dynamic source): amqp:not-implemented "Dynamic sources not supported"".
+    """
+    by_name: dict[tuple[str | None, str | None, str], TraceEvent] = {}  # first attach per side
+    by_handle: dict[tuple[str | None, str | None, int | None, Any], TraceEvent] = {}
+    for ev in trace:
+        if ev.kind != FRAME:
+            continue
+        if ev.name == "attach":
+            by_name.setdefault((ev.conn, ev.src, str(ev.fields.get("name"))), ev)
+            by_handle[(ev.conn, ev.src, ev.channel, ev.fields.get("handle"))] = ev
+            continue
+        error = ev.fields.get("error") if ev.name in _ENDINGS else None
+        if not isinstance(error, dict) or not error.get("condition"):
+            continue
+        what = f"{ev.src} {_ENDINGS[ev.name]}"
+        if ev.name == "detach":
+            own = by_handle.get((ev.conn, ev.src, ev.channel, ev.fields.get("handle")))
+            name = str(own.fields.get("name")) if own is not None else "?"
+            asked = by_name.get((ev.conn, ev.dst, name))
+            if own is not None and asked is not None and asked.t <= own.t:
+                what = f"{ev.src} refused {ev.dst}'s attach ({_attach_text(asked)}) with a detach"
+            else:
+                what += f" link {name}"
+        else:
+            waiting = [
+                a
+                for (conn, src, name), a in by_name.items()
+                if conn == ev.conn and src == ev.dst and (conn, ev.src, name) not in by_name
+            ]
+            if waiting:
+                what += f" instead of answering {ev.dst}'s attach ({_attach_text(waiting[0])})"
+        description = error.get("description")
+        said = str(error["condition"]) + (f' "{description}"' if description else "")
+        return f"{what}: {said} ({ev.conn} at {ev.t:.3f} s)"
+    return None
 
 
 def _how_it_ended(run: CellRun, label: str, p: PeerRun, timeout: float) -> Failure | None:

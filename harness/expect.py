@@ -1,8 +1,14 @@
-"""Turning trace patterns into scenario checks.
+"""Turning trace patterns into scenario checks, and every failure into a cited reason.
 
 A scenario lists what its trace must show; each item becomes a check that
 returns a ``Failure`` whose rule id is stable (for known-failure entries and
-reports) and whose message is the pattern's own first line of explanation.
+reports) and whose message says what broke and who deviated: the basis of
+the step that failed (a section of AMQP 1.0, or the tutorial behaviour a
+reference peer implements) and the side it holds to it, then the pattern's
+own first lines of explanation::
+
+    broke 2.6.7 flow control (broker (embedded)): pattern "..." did not match ...
+
 The full explanation goes to the artifacts.
 """
 
@@ -12,7 +18,10 @@ from collections.abc import Callable
 from typing import Any
 
 from harness.scenario import CellRun, Check, Failure
+from harness.trace.basis import BROKER, Basis
 from harness.trace.patterns import Forbid, Pattern, match
+
+__all__ = ["attach", "cited", "expect", "outcome", "violation_failure", "who"]
 
 
 def _summary(text: str, limit: int = 400) -> str:
@@ -24,11 +33,41 @@ def _summary(text: str, limit: int = 400) -> str:
     return " | ".join([head, *picked[:3]])[:limit]
 
 
+def who(run: CellRun | None, side: str | None) -> str:
+    """A side as a reason names it: ``broker (embedded:presettled)``, ``sender (js)``."""
+    if side is None:
+        return "unattributed"
+    if run is None:
+        return side
+    if side == BROKER:
+        name = (run.broker or {}).get("name")
+        return f"broker ({name})" if name else "broker"
+    impl = run.roles.get(side)
+    return f"{side} ({impl})" if impl else side
+
+
+def cited(basis: Basis | None, side: str | None, run: CellRun | None) -> str:
+    """``broke 2.6.7 flow control (sender (js))``: what broke and who deviated."""
+    if basis is None:
+        return f"broke an uncited check ({who(run, side)})"
+    return f"broke {basis.cite()} ({who(run, side if side is not None else basis.side)})"
+
+
+def violation_failure(v: Any, run: CellRun | None) -> Failure:
+    """An invariant violation as a cell's failure, citing the invariant's basis."""
+    from harness.trace.invariants import RULES
+
+    row = RULES.get(v.rule)
+    basis = row.basis if row is not None else None
+    return Failure(v.rule, f"{cited(basis, v.side, run)}: {v.message}")
+
+
 def expect(rule: str, pattern: Pattern | Forbid, **match_kw: Any) -> Check:
     """A check: ``pattern`` must match (or a ``Forbid`` must hold) in the cell's trace.
 
     ``match_kw`` values may be callables of the ``CellRun`` (resolved per cell),
-    e.g. ``client=lambda run: ...``.
+    e.g. ``client=lambda run: ...``. The check carries ``patterns`` for the
+    audit of citations and the docs table.
     """
 
     def check(run: CellRun) -> list[Failure]:
@@ -36,20 +75,41 @@ def expect(rule: str, pattern: Pattern | Forbid, **match_kw: Any) -> Check:
         result = match(pattern, run.trace, **kw)
         if result.ok:
             return []
-        return [Failure(rule, _summary(result.explain()), result.explain())]
+        basis = getattr(result.failed, "basis", None)
+        head = cited(basis, basis.side if basis else None, run)
+        return [Failure(rule, f"{head}: {_summary(result.explain())}", result.explain())]
 
     check.__name__ = f"expect_{rule}"
+    check.rule = rule  # type: ignore[attr-defined]
+    check.patterns = (pattern,)  # type: ignore[attr-defined]
     return check
 
 
-def outcome(rule: str, test: Callable[[CellRun], str | None]) -> Check:
-    """A check from a function that returns a one-line problem, or None when all is well."""
+#: what an outcome test returns: a problem (the basis's side deviated), or (side, problem)
+Problem = str | tuple[str, str] | None
+
+
+def outcome(rule: str, test: Callable[[CellRun], Problem], basis: Basis | None = None) -> Check:
+    """A check from a function that returns a one-line problem, or None when all is well.
+
+    With a ``basis`` the problem is cited like a pattern step's; the test may
+    name the side that deviated by returning ``(side, problem)``.
+    """
 
     def check(run: CellRun) -> list[Failure]:
         problem = test(run)
-        return [Failure(rule, problem)] if problem else []
+        if not problem:
+            return []
+        side, text = problem if isinstance(problem, tuple) else (None, problem)
+        if basis is not None:
+            text = f"{cited(basis, side or basis.side, run)}: {text}"
+        return [Failure(rule, text)]
 
     check.__name__ = f"outcome_{rule}"
+    check.rule = rule  # type: ignore[attr-defined]
+    check.basis = basis  # type: ignore[attr-defined]
+    doc = (test.__doc__ or "").strip().splitlines()
+    check.summary = doc[0].rstrip(".") if doc else rule  # type: ignore[attr-defined]
     return check
 
 
