@@ -17,6 +17,7 @@
 #include <proton/connection_options.hpp>
 #include <proton/container.hpp>
 #include <proton/delivery.hpp>
+#include <proton/delivery_mode.hpp>
 #include <proton/error.hpp>
 #include <proton/error_condition.hpp>
 #include <proton/listen_handler.hpp>
@@ -756,7 +757,11 @@ class Peer : public proton::messaging_handler, public proton::listen_handler {
         const std::string& r = o_.role;
         if (r == "hello" || r == "receive" || r == "serve") {
             waiting_ = "the receiver link on '" + o_.address + "' to be attached";
-            c.open_receiver(o_.address);
+            proton::receiver_options ro;
+            // at-least-once: ask for snd-settle-mode unsettled, so the broker may not
+            // deliver pre-settled (a message settled on the way is lost with the connection)
+            if (r == "receive") ro.delivery_mode(proton::delivery_mode::AT_LEAST_ONCE);
+            c.open_receiver(o_.address, ro);
             if (r == "serve" && anonymous_relay_) {
                 proton::target_options to;
                 to.anonymous(true);

@@ -333,9 +333,13 @@ function receiveRole() {
 
     return {
         start(conn) {
+            // at-least-once: snd-settle-mode unsettled (0), so the broker may not deliver
+            // pre-settled (a message settled on the way is lost with the connection)
             receiver = openLink(conn, 'receiver', {
                 name: `receive-${opts.address}`,
                 source: { address: opts.address },
+                snd_settle_mode: 0,
+                rcv_settle_mode: 0,
             });
         },
         linkOpened(ctx, link) {

@@ -24,7 +24,7 @@ from urllib.parse import SplitResult, unquote, urlsplit
 
 from proton import Condition, Delivery, Endpoint, Message, symbol
 from proton.handlers import MessagingHandler, Release
-from proton.reactor import Container
+from proton.reactor import AtLeastOnce, Container
 
 ROLES = ("hello", "send", "receive", "serve", "request")
 # The option defaults of peers/CONTRACT.md (table "Defaults", data in peers/defaults.json).
@@ -808,7 +808,11 @@ class Receive(Peer):
         self.receiver: Any = None
 
     def start_connected(self, container: Container, connection: Any) -> None:
-        self.receiver = container.create_receiver(connection, self.opts.address)
+        # at-least-once: snd-settle-mode unsettled, so the broker may not deliver pre-settled
+        # (a message settled on the way would be lost with the connection)
+        self.receiver = container.create_receiver(
+            connection, self.opts.address, options=AtLeastOnce()
+        )
 
     def on_link_opened(self, event: Any) -> None:
         super().on_link_opened(event)
