@@ -9,6 +9,7 @@ and replies to ``reply_to``, keeping the ``correlation_id``.
 from harness.capabilities import DYNAMIC
 from harness.expect import attach, expect, outcome
 from harness.scenario import Role, Scenario
+from harness.trace.basis import BROKER, spec, tutorial
 from harness.trace.patterns import Pattern, capture, frame, ref
 
 REQUESTS = [
@@ -18,13 +19,22 @@ REQUESTS = [
     "And the mome raths outgrabe.",
 ]
 
+CLIENT, SERVER = "client.py", "server.py"
+
+# The tutorial's client attaches its request sender before the reply receiver
+# is answered; what it waits for is the address, before the first request.
 dynamic_reply = Pattern(
     "request-response: the client waits for the dynamic address and uses it as reply_to",
     [
-        attach(src="client", role="receiver", link=capture("reply_link"), source__dynamic=True),
-        attach(dst="client", link=ref("reply_link"), source__address=capture("reply")),
-        attach(src="client", role="sender"),
-        frame("transfer", src="client", message__reply_to=ref("reply")),
+        attach(
+            src="client", role="receiver", link=capture("reply_link"), source__dynamic=True
+        ).because(tutorial(CLIENT, "the reply receiver has a dynamic source", "client")),
+        attach(dst="client", link=ref("reply_link"), source__address=capture("reply")).because(
+            spec("3.5.3", BROKER)
+        ),
+        frame("transfer", src="client", message__reply_to=ref("reply")).because(
+            tutorial(CLIENT, "requests carry the dynamic address as reply_to", "client")
+        ),
     ],
     scope="trace",
 )
@@ -32,28 +42,36 @@ dynamic_reply = Pattern(
 replies = Pattern(
     "request-response: the server replies to reply_to with the correlation id",
     [
-        attach(dst="client", source__address=capture("reply")),
+        attach(dst="client", source__address=capture("reply")).because(spec("3.5.3", BROKER)),
         frame(
             "transfer",
             src="client",
             message__reply_to=ref("reply"),
             message__correlation_id=capture("corr"),
+        ).because(tutorial(CLIENT, "each request has its correlation id", "client")),
+        frame("transfer", src="server", message__correlation_id=ref("corr")).because(
+            tutorial(SERVER, "the reply keeps the request's correlation id", "server")
         ),
-        frame("transfer", src="server", message__correlation_id=ref("corr")),
-        frame("transfer", dst="client", message__correlation_id=ref("corr")),
+        frame("transfer", dst="client", message__correlation_id=ref("corr")).because(
+            spec("3.3", BROKER)
+        ),
     ],
     scope="trace",
 )
 
 
 def _answered(run):
+    """The client got every reply: its request upper-cased."""
     client = run.peer_events("client", "message")
     got = {str(e.fields.get("request")): e.fields.get("body") for e in client}
     if len(client) < len(REQUESTS):
-        return f"client ({run.roles['client']}) got {len(client)} of {len(REQUESTS)} replies"
+        return (
+            "client",
+            f"client ({run.roles['client']}) got {len(client)} of {len(REQUESTS)} replies",
+        )
     for req in REQUESTS:
         if got.get(req) != req.upper():
-            return f"reply to {req!r} was {got.get(req)!r}, expected {req.upper()!r}"
+            return "server", f"reply to {req!r} was {got.get(req)!r}, expected {req.upper()!r}"
     return None
 
 
@@ -71,6 +89,10 @@ SCENARIO = Scenario(
     checks=(
         expect("reply-to-dynamic", dynamic_reply),
         expect("reply-correlation", replies),
-        outcome("reply-bodies", _answered),
+        outcome(
+            "reply-bodies",
+            _answered,
+            tutorial(SERVER, "each reply is its request upper-cased", "server"),
+        ),
     ),
 )

@@ -21,9 +21,20 @@ from harness.pipeline import RunOptions, run_cell
 EXAMPLE = ROOT / "peers" / "python" / "examples" / "my_receiver.py"
 
 
-def test_handler_peer_plays_the_receiver_of_every_fault_plan(embedded_broker, tmp_path):
-    mine = parse_peer_option(f"mine=handler:{EXAMPLE}:MyReceiver:receive")
-    registry = PeerRegistry([mine])
+#: the example with the one thing an at-least-once receiver needs: snd-settle-mode unsettled
+AT_LEAST_ONCE = """
+
+from proton.reactor import AtLeastOnce
+
+
+class MyAtLeastOnceReceiver(MyReceiver):
+    def on_start(self, event):
+        connection = event.container.connect(self.url)
+        event.container.create_receiver(connection, self.address, options=AtLeastOnce())
+"""
+
+
+def _receiver_cells(mine, registry):
     sc = scenarios.select(["at-least-once"])
     cells = [
         c
@@ -32,11 +43,37 @@ def test_handler_peer_plays_the_receiver_of_every_fault_plan(embedded_broker, tm
     ]
     assert {c.fault.name for c in cells} == {f.name for f in sc[0].faults}
     assert all(c.role_map["sender"] == "python" for c in cells)  # the handler only receives
-    for cell in cells:
-        if cell.fault.name not in ("none", "cut1"):
-            continue
+    return [c for c in cells if c.fault.name in ("none", "cut1")]
+
+
+def _at_least_once_example(tmp_path) -> str:
+    """The example's module with the subclass added: ``PATH:MyAtLeastOnceReceiver``."""
+    module = tmp_path / "my_at_least_once.py"
+    module.write_text(EXAMPLE.read_text() + AT_LEAST_ONCE)
+    return f"{module}:MyAtLeastOnceReceiver"
+
+
+def test_handler_peer_plays_the_receiver_of_every_fault_plan(embedded_broker, tmp_path):
+    module = _at_least_once_example(tmp_path)
+    mine = parse_peer_option(f"mine=handler:{module}:receive")
+    registry = PeerRegistry([mine])
+    for cell in _receiver_cells(mine, registry):
         res = run_cell(cell, embedded_broker, registry, RunOptions(out_dir=tmp_path, count=200))
         assert res.verdict == "pass", res.reason
+
+
+def test_a_receiver_that_never_asks_for_unsettled_is_blamed_for_it(embedded_broker, tmp_path):
+    """The shipped example is the tutorial's simple_recv: it leaves snd-settle-mode at mixed,
+    so a broker may deliver to it pre-settled; the at-least-once verdict says so, and only
+    that, naming the receiver (until the example asks for unsettled: then it passes)."""
+    mine = parse_peer_option(f"mine=handler:{EXAMPLE}:MyReceiver:receive")
+    registry = PeerRegistry([mine])
+    for cell in _receiver_cells(mine, registry):
+        res = run_cell(cell, embedded_broker, registry, RunOptions(out_dir=tmp_path, count=200))
+        if res.verdict != "pass":
+            assert res.rule == "unsettled-receive", res.reason
+            assert "broke 2.7.3 attach: snd-settle-mode (receiver (mine))" in res.reason
+            assert "(+" not in res.reason, res.reason  # nothing else broke
 
 
 def test_external_command_peer_runs_every_role(embedded_broker, tmp_path):
@@ -69,7 +106,7 @@ def test_cli_runs_an_external_peer_and_a_handler(tmp_path):
         "--peers",
         "python,mine",
         "--peer",
-        f"mine=handler:{EXAMPLE}:MyReceiver:receive",
+        f"mine=handler:{_at_least_once_example(tmp_path)}:receive",
         "--scenario",
         "at-least-once",
         "--fault",
