@@ -24,6 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from harness.tap import ioloop
+from harness.trace.deliveries import DeliveryJoiner
 from harness.trace.model import CONN, FRAME, HARNESS, HEADER, TraceEvent
 from harness.wire.codec import DecodeError, Frame, FrameDecoder, ProtocolHeader
 from harness.wire.faults import Call, Cut, Delay, FrameView, Rule
@@ -82,6 +83,8 @@ class Tap:
         self.client = client
         self.server = server
         self.sink = sink
+        # a delivery split over frames is recorded as one transfer with its frame count
+        self._joiner = DeliveryJoiner(sink)
         self.clock = clock
         self.conns = conns or ConnCounter()
         self.rules = list(rules or [])
@@ -116,6 +119,8 @@ class Tap:
         recordings, self._recordings = self._recordings, []
         for name, src, dst, chunks in recordings:
             self._decode_recording(name, src, dst, chunks)
+            self._joiner.flush(name, src)  # a delivery cut off mid-way, as it stood
+        self._joiner.flush()
         return still_open
 
     def _decode_recording(
@@ -160,7 +165,7 @@ class Tap:
 
     def _emit(self, kind: str, name: str, t: float | None = None, **kw: object) -> None:
         when = self.clock() if t is None else t
-        self.sink(TraceEvent(t=when, kind=kind, name=name, **kw))  # type: ignore[arg-type]
+        self._joiner.add(TraceEvent(t=when, kind=kind, name=name, **kw))  # type: ignore[arg-type]
 
     async def _accept(self, cr: asyncio.StreamReader, cw: asyncio.StreamWriter) -> None:
         name = self.conns.next()

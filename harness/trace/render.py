@@ -67,6 +67,7 @@ FRAME_FIELDS: dict[str, list[tuple[str, str]]] = {
         ("settled", "settled"),
         ("more", "more"),
         ("aborted", "aborted"),
+        ("frames", "frames"),  # a delivery the tap joined from several frames
         ("message__id", "msg_id"),
         ("message__to", "to"),
         ("message__reply_to", "reply_to"),
@@ -150,6 +151,8 @@ def format_value(key: str, value: Any) -> str:
 
 def render_fields(event: TraceEvent) -> str:
     """The interesting fields of a frame as ``k=v`` words (the table above)."""
+    if event.name == "empty":
+        return "(heartbeat)"
     table = FRAME_FIELDS.get(event.name)
     parts: list[str] = []
     if table is None:  # unknown performative: show everything flat
