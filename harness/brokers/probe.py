@@ -28,6 +28,7 @@ __all__ = [
     "declare_queue_by_attach",
     "declare_queue_by_management",
     "probe",
+    "settle_if_unsettled",
     "wait_ready",
 ]
 
@@ -247,6 +248,23 @@ def declare_queue_by_attach(
             pass
 
 
+def settle_if_unsettled(receiver: Any) -> bool:
+    """Accept the message ``receiver.receive()`` just returned, unless it came settled.
+
+    Why: a sender may settle a delivery itself (snd-settle-mode ``settled``, or
+    ``mixed`` with ``settled`` set on the transfer; AMQP 1.0 2.7.5). RabbitMQ 4's
+    management node sends its replies that way, as the paired link asks. Such a
+    delivery has no outcome left to give, and proton's ``BlockingReceiver.accept()``
+    only settles deliveries it holds as unsettled (an empty queue: IndexError).
+    Returns whether a disposition was sent.
+    """
+    fetcher = getattr(receiver, "fetcher", None)
+    if fetcher is None or not fetcher.unsettled:
+        return False
+    receiver.accept()
+    return True
+
+
 def declare_queue_by_management(
     host: str,
     port: int,
@@ -283,7 +301,7 @@ def declare_queue_by_management(
         )
         sender.send(request, timeout=timeout)
         reply = receiver.receive(timeout=timeout)
-        receiver.accept()
+        settle_if_unsettled(receiver)
         if str(reply.subject) not in ("200", "201"):
             raise BrokerError(
                 f"{where} refused to declare queue {name}: status {reply.subject}, {reply.body!r}"[

@@ -169,3 +169,34 @@ def test_embedded_broker_identity() -> None:
     finally:
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait(timeout=5)
+
+
+def test_a_presettled_delivery_is_not_settled_again(embedded_broker) -> None:
+    """RabbitMQ 4's /management replies come settled; accepting one raised IndexError in proton.
+
+    The embedded broker pre-settles on a receiver that asks for snd-settle-mode
+    ``settled``: ``settle_if_unsettled`` must send nothing, where proton's
+    ``accept()`` fails; an unsettled delivery is still accepted.
+    """
+    from proton import Message
+    from proton.reactor import AtMostOnce
+    from proton.utils import BlockingConnection
+
+    from harness.brokers.probe import settle_if_unsettled
+
+    conn = BlockingConnection(f"amqp://127.0.0.1:{embedded_broker.port}", timeout=10)
+    try:
+        sender = conn.create_sender("presettled-q")
+        sender.send(Message(body="one"))
+        sender.send(Message(body="two"))
+        settled = conn.create_receiver("presettled-q", credit=1, options=AtMostOnce())
+        assert settled.receive(timeout=10).body == "one"
+        assert settle_if_unsettled(settled) is False
+        with pytest.raises(IndexError):
+            settled.accept()  # what declare_queue_by_management used to do
+        settled.close()
+        unsettled = conn.create_receiver("presettled-q", credit=1)
+        assert unsettled.receive(timeout=10).body == "two"
+        assert settle_if_unsettled(unsettled) is True
+    finally:
+        conn.close()
