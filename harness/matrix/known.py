@@ -10,18 +10,27 @@ matching cell passes (the known failure is gone: update the registry).
 Entries match on the broker's *identity* as it announced itself in its open
 frame (product and version), not on the provider name, so a RabbitMQ reached
 through ``url:`` or a container matches the same entries.
+
+An entry with ``lacks`` (a capability name: ``dynamic``, ``anonymous-relay``,
+``restart``) says that the broker, in that version range, does not have that
+capability: a cell whose scenario or fault plan needs it is ``unsupported``
+at broker set-up, with the entry's reason, and never runs
+(:meth:`KnownFailures.lacking`). Such an entry never turns a verdict of a cell
+that ran; outside its range the cell runs, and the broker's answer decides.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Any
+
+from harness.brokers.versions import check_version_pattern, version_matches
+from harness.brokers.versions import name_matches as _name_matches
+from harness.capabilities import ANONYMOUS_RELAY, DYNAMIC, RESTART
 
 from .results import FAIL, PASS, UNSUPPORTED, XFAIL, XPASS, CellResult
 
@@ -42,81 +51,10 @@ _KEYS = {
     "reference",
     "rules",
     "observed",
+    "lacks",
 }
-_CLAUSE = re.compile(r"^\s*(>=|<=|==|!=|>|<)\s*([0-9][0-9A-Za-z.\-+]*)\s*$")
-_OPS = {
-    ">=": lambda a, b: a >= b,
-    "<=": lambda a, b: a <= b,
-    "==": lambda a, b: a == b,
-    "!=": lambda a, b: a != b,
-    ">": lambda a, b: a > b,
-    "<": lambda a, b: a < b,
-}
-
-
-def _version_key(version: str) -> tuple[int, ...] | None:
-    """The leading numeric components of a version: ``3.10.8-1`` -> (3, 10, 8); None if there are none."""
-    m = re.match(r"\s*v?(\d+(?:\.\d+)*)", version)
-    if not m:
-        return None
-    return tuple(int(p) for p in m.group(1).split("."))
-
-
-def _compare(a: tuple[int, ...], b: tuple[int, ...]) -> tuple[tuple[int, ...], tuple[int, ...]]:
-    """Pad two version tuples to the same length so 3.10 == 3.10.0."""
-    n = max(len(a), len(b))
-    return a + (0,) * (n - len(a)), b + (0,) * (n - len(b))
-
-
-def _is_range(pattern: str) -> bool:
-    return pattern.lstrip()[:1] in ("<", ">", "=", "!")
-
-
-def check_version_pattern(pattern: str) -> None:
-    """Raise ValueError if a version pattern cannot be used (a range with a bad clause)."""
-    if not isinstance(pattern, str) or not pattern.strip():
-        raise ValueError("empty version pattern")
-    if _is_range(pattern):
-        for clause in pattern.split(","):
-            m = _CLAUSE.match(clause)
-            if not m or _version_key(m.group(2)) is None:
-                raise ValueError(f"bad version clause '{clause.strip()}' in '{pattern}'")
-
-
-def version_matches(pattern: str, version: str) -> bool:
-    """Whether ``version`` fits ``pattern``.
-
-    A pattern is either an fnmatch glob (``3.10.*``, ``*``) or comma-separated
-    comparisons (``>=3.8,<4``) on the numeric part of the version, so entries
-    can say "every 3.x" without listing patch releases. An unknown version
-    (empty, or no leading number for a range) matches only ``*``.
-    """
-    pattern = pattern.strip()
-    if pattern == "*":
-        return True
-    if not version:
-        return False
-    if not _is_range(pattern):
-        return fnmatchcase(version, pattern)
-    actual = _version_key(version)
-    if actual is None:
-        return False
-    for clause in pattern.split(","):
-        m = _CLAUSE.match(clause)
-        if not m:
-            return False
-        wanted = _version_key(m.group(2))
-        if wanted is None:
-            return False
-        a, b = _compare(actual, wanted)
-        if not _OPS[m.group(1)](a, b):
-            return False
-    return True
-
-
-def _name_matches(pattern: str, value: str) -> bool:
-    """Product, scenario, fault and peer patterns: fnmatch, case-insensitive (``RabbitMQ`` = ``rabbitmq``)."""
-    return fnmatchcase(value.lower(), pattern.lower())
+#: what a ``lacks`` entry may name
+_CAPABILITIES = (DYNAMIC, ANONYMOUS_RELAY, RESTART)
 
 
 def _get(identity: Any, key: str) -> str:
@@ -148,6 +86,9 @@ class KnownFailure:
     #: when set, the entry covers a failing cell only if one of its failure messages
     #: contains this text (for a slip that shows itself by one specific error)
     observed: str = ""
+    #: when set, a capability the broker lacks in this range: the entry decides at
+    #: broker set-up, for cells that need it, and is never applied to a cell that ran
+    lacks: str = ""
     source: str = ""
 
     def matches(
@@ -209,6 +150,8 @@ class KnownFailure:
             d["rules"] = list(self.rules)
         if self.observed:
             d["observed"] = self.observed
+        if self.lacks:
+            d["lacks"] = self.lacks
         d.update(verdict=self.verdict, reason=self.reason, reference=self.reference)
         return d
 
@@ -242,6 +185,11 @@ class KnownFailure:
                 raise ValueError(f"{where}: '{key}' must map role names to patterns")
         if not isinstance(d.get("observed", ""), str):
             raise ValueError(f"{where}: 'observed' must be a string")
+        lacks = d.get("lacks", "")
+        if lacks and lacks not in _CAPABILITIES:
+            raise ValueError(f"{where}: 'lacks' must be one of {', '.join(_CAPABILITIES)}")
+        if lacks and verdict != UNSUPPORTED:
+            raise ValueError(f"{where}: an entry with 'lacks' has verdict 'unsupported'")
         rules = d.get("rules") or []
         if not isinstance(rules, list) or not all(isinstance(r, str) and r for r in rules):
             raise ValueError(f"{where}: 'rules' must be a list of rule ids")
@@ -264,6 +212,7 @@ class KnownFailure:
             peer_versions=dict(d.get("peer_versions") or {}),
             rules=tuple(rules),
             observed=str(d.get("observed") or ""),
+            lacks=str(lacks or ""),
             source=source,
         )
 
@@ -291,15 +240,49 @@ class KnownFailures:
         rules: Sequence[str] | None = None,
         messages: Sequence[str] | None = None,
     ) -> KnownFailure | None:
-        """The first entry that covers the cell, or None."""
+        """The first entry that covers the cell, or None (``lacks`` entries never do)."""
+        return _first(self.entries, cell, broker_identity, peer_versions, rules, messages)
+
+    def lacking(
+        self,
+        needs: Iterable[str],
+        cell: CellResult,
+        broker_identity: Any,
+        peer_versions: Mapping[str, str] | None = None,
+    ) -> KnownFailure | None:
+        """The first ``lacks`` entry for this broker naming a capability in ``needs``, or None.
+
+        Asked before a cell runs: a match makes it ``unsupported`` without spending
+        a timeout on a broker known not to answer.
+        """
+        wanted = set(needs)
         return next(
             (
                 e
                 for e in self.entries
-                if e.matches(cell, broker_identity, peer_versions, rules, messages)
+                if e.lacks in wanted and e.matches(cell, broker_identity, peer_versions)
             ),
             None,
         )
+
+
+def _first(
+    entries: Iterable[KnownFailure],
+    cell: CellResult,
+    broker_identity: Any,
+    peer_versions: Mapping[str, str] | None,
+    rules: Sequence[str] | None,
+    messages: Sequence[str] | None,
+) -> KnownFailure | None:
+    """The first entry (not a ``lacks`` one) that covers a cell that ran."""
+    return next(
+        (
+            e
+            for e in entries
+            if not e.lacks and e.matches(cell, broker_identity, peer_versions, rules, messages)
+        ),
+        None,
+    )
 
 
 def parse_registry(data: Any, source: str) -> list[KnownFailure]:
@@ -373,17 +356,7 @@ def apply(
         return raw_verdict, reason, None
     if raw_verdict == PASS:
         rules, messages = (), ()
-    if isinstance(registry, KnownFailures):
-        entry = registry.find(cell, broker_identity, peer_versions, rules, messages)
-    else:
-        entry = next(
-            (
-                e
-                for e in registry
-                if e.matches(cell, broker_identity, peer_versions, rules, messages)
-            ),
-            None,
-        )
+    entry = _first(registry, cell, broker_identity, peer_versions, rules, messages)
     if entry is None:
         return raw_verdict, reason, None
     if raw_verdict == FAIL:

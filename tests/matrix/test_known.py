@@ -59,36 +59,83 @@ def test_version_patterns(pattern, version, expected):
     assert version_matches(pattern, version) is expected
 
 
-def test_packaged_rabbitmq_entry_marks_request_response_unsupported():
+RABBIT_40 = {"product": "RabbitMQ", "version": "4.0.5"}
+RABBIT_41 = {"product": "RabbitMQ", "version": "4.1.0"}
+
+
+def test_packaged_lacks_entry_says_rabbitmq_before_41_has_no_dynamic_sources():
     reg = load_registry()
-    c = cell("request-response", ("python", "js"), "rabbitmq", verdict="fail")
-    verdict, reason, entry_id = apply(
-        "fail", "attach of link reply not answered within 10 s", c, RABBIT_310, {}, reg
+    c = cell("request-response", ("python", "js"), "rabbitmq")
+    for identity in (RABBIT_310, RABBIT_40, Identity("rabbitmq", "3.12.1")):
+        e = reg.lacking({"dynamic"}, c, identity)
+        assert e is not None and e.id == "rabbitmq-dynamic-source-refused", identity
+    e = reg.get("rabbitmq-dynamic-source-refused")
+    assert e.verdict == "unsupported" and e.broker_version == "<4.1"
+    assert "amqp:not-implemented" in e.reason and "Dynamic sources not supported" in e.reason
+    assert "rabbitmq-server#13231" in e.reference  # the change that brought them, in 4.1
+
+
+def test_a_range_outside_the_brokers_version_does_not_apply():
+    """4.1 is past every RabbitMQ entry's range: its cells run and are judged as they come."""
+    reg = load_registry()
+    c = cell("request-response", ("python", "js"), "url:amqp://127.0.0.1:5672")
+    assert reg.lacking({"dynamic"}, c, RABBIT_41) is None
+    hello = cell("hello-world", ("python",), "container:rabbitmq-4.0")
+    assert apply("fail", "x", hello, RABBIT_41, {}, reg, rules=["close-last"]) == (
+        "fail",
+        "x",
+        None,
     )
-    assert verdict == "unsupported"
-    assert entry_id == "rabbitmq3-no-dynamic-receiver"
-    assert "dynamic" in reason and "not answered within 10 s" in reason
-    e = reg.get(entry_id)
-    assert "rabbitmq" in e.reference.lower()
+    v, _, eid = apply("fail", "x", hello, RABBIT_40, {}, reg, rules=["close-last"])
+    assert (v, eid) == ("xfail", "rabbitmq-frames-after-close")
+    # credit overruns were a 3.x plugin bug: on 4.0 a credit failure is a real one
+    assert apply("fail", "x", hello, RABBIT_40, {}, reg, rules=["credit"])[0] == "fail"
+    assert apply("fail", "x", hello, RABBIT_310, {}, reg, rules=["credit"])[0] == "xfail"
+    # below the measured range too
+    assert (
+        apply("fail", "x", hello, Identity("RabbitMQ", "3.9.29"), {}, reg, rules=["close-last"])[0]
+        == "fail"
+    )
 
 
-def test_packaged_entry_matches_broker_identity_objects_and_case():
+def test_a_lacks_entry_never_judges_a_cell_that_ran():
+    """It decides before a cell runs; a cell that ran anyway keeps its own verdict."""
     reg = load_registry()
-    c = cell("request-response", ("cpp", "cpp"), "url:amqp://127.0.0.1:5672")
-    assert reg.find(c, Identity("rabbitmq", "3.12.1")) is not None
-    assert reg.find(c, Identity("RabbitMQ", "4.0.2")) is None
-    assert reg.find(c, EMBEDDED) is None
-    assert reg.find(cell("hello-world", ("cpp",), "rabbitmq"), RABBIT_310) is None
-    assert reg.find(c, None) is None
+    c = cell("request-response", ("python", "python"), "rabbitmq")
+    assert apply("fail", "boom", c, RABBIT_310, {}, reg) == ("fail", "boom", None)
+    assert apply("pass", "", c, RABBIT_310, {}, reg) == ("pass", "", None)
+    assert reg.find(c, RABBIT_310) is None
+
+
+def test_lacks_needs_a_known_capability_and_verdict_unsupported():
+    lacking = entry(lacks="dynamic", verdict="unsupported", broker_product="Mine")
+    assert lacking.to_json()["lacks"] == "dynamic"
+    assert KnownFailure.from_json(lacking.to_json()).lacks == "dynamic"
+    reg = KnownFailures([lacking])
+    assert reg.lacking({"restart"}, cell(), {"product": "Mine", "version": "1"}) is None
+    assert reg.lacking({"dynamic"}, cell(), {"product": "Mine", "version": "1"}) is lacking
+    assert reg.lacking({"dynamic"}, cell(), {"product": "Other", "version": "1"}) is None
+    with pytest.raises(ValueError, match="'lacks' must be one of"):
+        entry(lacks="teleport", verdict="unsupported")
+    with pytest.raises(ValueError, match="verdict 'unsupported'"):
+        entry(lacks="dynamic", verdict="xfail")
+
+
+def test_packaged_entries_carry_ranges_and_references():
+    for e in load_registry():
+        if e.broker_product.lower() == "rabbitmq":
+            assert e.broker_version[:1] in "<>", f"{e.id}: a range, not {e.broker_version!r}"
+        assert e.reference, e.id
 
 
 def test_pass_on_known_failure_is_xpass():
-    reg = load_registry()
-    c = cell("request-response", ("python", "python"), "rabbitmq")
-    verdict, reason, entry_id = apply("pass", "", c, RABBIT_310, {}, reg)
-    assert verdict == "xpass"
-    assert entry_id == "rabbitmq3-no-dynamic-receiver"
+    mine = entry(broker_product="RabbitMQ", broker_version=">=4.0,<4.1")
+    c = cell("request-response", ("python", "python"), "container:rabbitmq-4.0")
+    verdict, reason, entry_id = apply("pass", "", c, RABBIT_40, {}, [mine])
+    assert (verdict, entry_id) == ("xpass", "e1")
     assert "no longer happens" in reason
+    # outside the range a pass is a pass: no stale entry to report
+    assert apply("pass", "", c, RABBIT_41, {}, [mine]) == ("pass", "", None)
 
 
 def test_no_entry_leaves_verdict_alone():
@@ -156,11 +203,13 @@ def test_first_match_wins_and_extra_files_come_first(tmp_path):
     reg = load_registry([extra])
     assert len(reg) == 1 + len(load_registry())
     c = cell("request-response", ("js", "js"), "rabbitmq")
-    v, reason, eid = apply("fail", "", c, RABBIT_310, {}, reg)
+    v, reason, eid = apply("fail", "", c, RABBIT_310, {}, reg, rules=["close-last"])
     assert (v, eid) == ("xfail", "mine")
     assert reason == "my own note [known: mine]"
-    assert apply("fail", "", c, {"product": "RabbitMQ", "version": "3.9.1"}, {}, reg)[2] == (
-        "rabbitmq3-no-dynamic-receiver"
+    hello = cell("hello-world", ("js",), "rabbitmq")
+    old = {"product": "RabbitMQ", "version": "3.10.1"}
+    assert apply("fail", "", hello, old, {}, reg, rules=["close-last"])[2] == (
+        "rabbitmq-frames-after-close"
     )
 
 
@@ -172,11 +221,11 @@ def test_apply_accepts_plain_list():
 def test_duplicate_ids_across_files(tmp_path):
     extra = tmp_path / "dup.json"
     extra.write_text(
-        json.dumps([{"id": "rabbitmq3-no-dynamic-receiver", "verdict": "xfail", "reason": "r"}])
+        json.dumps([{"id": "rabbitmq-dynamic-source-refused", "verdict": "xfail", "reason": "r"}])
     )
     with pytest.raises(ValueError) as e:
         load_registry([extra])
-    assert "(rabbitmq3-no-dynamic-receiver): id already used" in str(e.value)
+    assert "(rabbitmq-dynamic-source-refused): id already used" in str(e.value)
     assert "dup.json" in str(e.value) and "known_failures.json" in str(e.value)
 
 
@@ -247,7 +296,7 @@ def test_rule_scoped_entry_covers_only_its_rules():
     v, _, eid = apply("fail", "x", c, RABBIT_310, {}, reg, rules=["credit"])
     assert (v, eid) == ("xfail", "rabbitmq3-transfer-beyond-credit")
     v, _, eid = apply("fail", "x", c, RABBIT_310, {}, reg, rules=["close-last"])
-    assert (v, eid) == ("xfail", "rabbitmq3-frames-after-close")
+    assert (v, eid) == ("xfail", "rabbitmq-frames-after-close")
     v, _, eid = apply("fail", "x", c, RABBIT_310, {}, reg, rules=["credit", "nothing-lost"])
     assert (v, eid) == ("fail", None)
     assert apply("pass", "", c, RABBIT_310, {}, reg, rules=[])[0] == "pass"
