@@ -117,7 +117,12 @@ def lease_broker(st: CellState) -> None:
 
 
 def set_up_broker(st: CellState) -> None:
-    """Refuse what the broker cannot do, then ask it for the cell's address."""
+    """Refuse what the broker cannot do, then ask it for the cell's address.
+
+    What it cannot do: a capability its provider does not claim, or one a
+    known-failure entry with ``lacks`` says its product and version lack (with
+    the reason and reference of that entry). Either way the cell never runs.
+    """
     sc, plan_ = st.cell.scenario, st.cell.fault
     b = st.broker
     if b is not None:
@@ -125,12 +130,16 @@ def set_up_broker(st: CellState) -> None:
             (plan_.needs, f"fault plan {plan_.name}"),
             (sc.broker_needs, f"scenario {sc.name}"),
         ):
-            missing = needs - b.capabilities
+            missing = set(needs - b.capabilities)
+            entry = st.opts.known.lacking(needs, st.result, b.identity) if st.opts.known else None
+            if entry is not None:
+                missing.add(entry.lacks)
             if missing:
-                st.decide(
-                    UNSUPPORTED,
-                    f"broker {b.name} lacks {', '.join(sorted(missing))} needed by {what}",
-                )
+                reason = f"broker {b.name} lacks {', '.join(sorted(missing))} needed by {what}"
+                if entry is not None:
+                    reason += f": {entry.reason} [known: {entry.id}]"
+                st.decide(UNSUPPORTED, reason)
+                st.result.known = entry.id if entry is not None else None
                 return
         if plan_.restarts_broker:
             b.settle_queues()
