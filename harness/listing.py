@@ -69,6 +69,13 @@ def peers_table(impls: Sequence) -> str:
 _EXAMPLE_SPEC = {"container": "container:rabbitmq-3.10", "url": "url:amqp://127.0.0.1:5672"}
 
 
+def _embedded_variants(reason: str | None) -> list[Row]:
+    """``embedded:NAME`` rows: the embedded broker with one legal behaviour changed."""
+    from harness.brokers.embedded import VARIANTS
+
+    return [Row([f"embedded:{v.name}", state(reason)], v.description) for v in VARIANTS.values()]
+
+
 def brokers_table() -> str:
     """``interop brokers``: provider, state, description; reasons below; container profiles."""
     from harness.brokers import registry
@@ -82,6 +89,8 @@ def brokers_table() -> str:
             hint = f" ({CONTAINERS_HINT})" if name == "container" else ""
             reason, desc = f"Python package missing: {e.name or e}{hint}", ""
         rows.append(Row([name, state(reason)], desc, reason))
+        if name == "embedded":
+            rows += _embedded_variants(reason)
     text = render(rows)
     if "container" in registry.provider_names():
         try:

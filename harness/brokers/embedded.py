@@ -4,12 +4,18 @@ The default broker: no installation, ready in well under a second, and it
 does everything the scenarios need (dynamic addresses, ANONYMOUS-RELAY,
 redelivery). With a store directory it keeps its messages across a restart
 on the same port, which the broker-restart fault plan relies on.
+
+``embedded:NAME`` is the same broker with one legal behaviour changed
+(``VARIANTS``: a row of the broker's behaviour options each), so that every
+verdict can be shown to hold on a broker that does what the AMQP 1.0
+specification allows rather than what one broker happens to do.
 """
 
 from __future__ import annotations
 
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from harness.brokers.base import Broker, BrokerError, Provider
@@ -20,12 +26,92 @@ from harness.process import ManagedProcess, ProcessError
 BROKER_SCRIPT = ROOT / "peers" / "python" / "broker.py"
 
 
+@dataclass(frozen=True)
+class Variant:
+    """``embedded:NAME``: one legal behaviour changed, as options of peers/python/broker.py."""
+
+    name: str
+    description: str
+    args: tuple[str, ...]
+    relay: bool = True  # offers ANONYMOUS-RELAY
+    user: str | None = None  # credentials the broker requires (peers get them)
+    password: str | None = None
+
+
+#: the variants, in the order ``interop brokers`` lists them
+VARIANTS: dict[str, Variant] = {
+    v.name: v
+    for v in (
+        Variant(
+            "presettled",
+            "delivers pre-settled whenever the receiver's attach allows it (mixed or settled)",
+            ("--presettle",),
+        ),
+        Variant(
+            "small-frames",
+            "max-frame-size 512, session windows of 4 frames, deliveries split over transfers",
+            ("--max-frame-size", "512", "--session-window", "4", "--split", "16"),
+        ),
+        Variant(
+            "credit-trickle",
+            "grants senders link credit 1 at a time, replenished after each transfer",
+            ("--credit", "1"),
+        ),
+        Variant(
+            "heartbeat",
+            "1 s idle-time-out, heartbeats to peers that ask; closes a silent peer (2.4.5)",
+            ("--idle-timeout", "1"),
+        ),
+        Variant(
+            "no-relay",
+            "offers no ANONYMOUS-RELAY (a server attaches a link per reply address)",
+            ("--no-relay",),
+            relay=False,
+        ),
+        Variant(
+            "batched-settle",
+            "accepts in ranged dispositions (first..last), the later range first",
+            ("--batch-settle", "8"),
+        ),
+        Variant(
+            "odd-dynamic",
+            "dynamic addresses that are long and hold '/', ':' and non-ASCII characters",
+            ("--odd-dynamic",),
+        ),
+        Variant(
+            "sasl-plain",
+            "refuses ANONYMOUS: SASL PLAIN with user 'interop' only",
+            ("--sasl-plain", "interop:interop-secret"),
+            user="interop",
+            password="interop-secret",
+        ),
+    )
+}
+
+
+def variant_of(spec: str) -> Variant | None:
+    """The variant ``embedded:NAME`` names (None for plain ``embedded``); ValueError
+    with one line listing the known ones for an unknown name."""
+    kind, sep, name = spec.partition(":")
+    if kind != "embedded" or not sep:
+        return None
+    if name not in VARIANTS:
+        known = ", ".join(f"embedded:{n}" for n in VARIANTS)
+        raise ValueError(f"unknown embedded broker variant {name!r} (known: {known})")
+    return VARIANTS[name]
+
+
 class EmbeddedBroker(Broker):
     capabilities = frozenset({DYNAMIC, ANONYMOUS_RELAY, RESTART})
 
     def __init__(self, workdir: str | Path, name: str = "embedded") -> None:
         super().__init__()
         self.name = name
+        self.variant = variant_of(name)
+        if self.variant is not None:
+            if not self.variant.relay:
+                self.capabilities = self.capabilities - {ANONYMOUS_RELAY}
+            self.user, self.password = self.variant.user, self.variant.password
         self.workdir = Path(workdir)
         self.store = self.workdir / "store"
         self.proc: ManagedProcess | None = None
@@ -46,6 +132,7 @@ class EmbeddedBroker(Broker):
             "--store",
             str(self.store),
             "--timeout-free",  # its lifetime is ours: no idle exit
+            *(self.variant.args if self.variant is not None else ()),
         ]
         proc = ManagedProcess(
             argv,
@@ -84,7 +171,10 @@ class EmbeddedBroker(Broker):
             raise BrokerError(f"embedded broker printed a bad ready line: {ready}") from None
         from harness.brokers.probe import wait_ready
 
-        self.identity = wait_ready(self.host, self.port, max(1.0, deadline - time.monotonic()))
+        left = max(1.0, deadline - time.monotonic())
+        self.identity = wait_ready(
+            self.host, self.port, left, user=self.user, password=self.password
+        )
         self.start_seconds = time.monotonic() - t0
 
     def start(self, timeout: float = 20.0) -> None:

@@ -1,8 +1,8 @@
 """Broker names on the command line -> providers.
 
-``embedded``, ``rabbitmq``, ``container:NAME`` and ``url:amqp://...``; the
-part before the first colon picks the provider, the whole spec is the
-broker's name in results.
+``embedded``, ``embedded:NAME`` (a variant), ``rabbitmq``, ``container:NAME`` and
+``url:amqp://...``; the part before the first colon picks the provider, the
+whole spec is the broker's name in results.
 """
 
 from __future__ import annotations
@@ -34,8 +34,15 @@ def provider_names() -> list[str]:
 def provider(spec: str) -> Provider:
     """The provider for a broker spec; ``UnknownBroker`` (one line) for anything else."""
     kind = spec.split(":", 1)[0].strip()
-    if kind not in _PROVIDERS or (kind in ("embedded", "rabbitmq") and ":" in spec):
-        known = "embedded, rabbitmq, container:NAME, url:amqp://HOST:PORT"
+    if kind == "embedded" and ":" in spec:  # embedded:NAME, a variant of the embedded broker
+        from harness.brokers.embedded import variant_of
+
+        try:
+            variant_of(spec)
+        except ValueError as e:
+            raise UnknownBroker(str(e)) from None
+    elif kind not in _PROVIDERS or (kind == "rabbitmq" and ":" in spec):
+        known = "embedded, embedded:NAME, rabbitmq, container:NAME, url:amqp://HOST:PORT"
         raise UnknownBroker(f"unknown broker {spec!r} (known: {known})")
     if kind == "url":  # a bad URL is a usage error now, not a failed broker in every cell
         from harness.brokers.url import parse_amqp_url

@@ -8,6 +8,13 @@ at-least-once delivery (a message leaves its queue only when a consumer settles 
 With ``--store DIR`` the queues survive a restart, which the "broker restart" fault uses.
 
     python peers/python/broker.py [--host 127.0.0.1] [--port 0] [--store DIR] [--timeout-free]
+                                  [behaviour options: see Behaviour]
+
+A few options change one legal behaviour each (deliver pre-settled, small frames and
+windows, credit one at a time, heartbeats, no ANONYMOUS-RELAY, ranged dispositions,
+odd dynamic addresses, SASL PLAIN only): the harness's ``embedded:NAME`` variants are
+rows of such options (harness/brokers/embedded.py), so every verdict the suite gives
+can be shown to hold on any broker that does what the spec allows.
 
 stdout carries exactly one line, ``{"kind": "ready", "url": ..., "product": ..., "version": ...}``;
 everything else goes to stderr.
@@ -32,6 +39,7 @@ import time
 import traceback
 from collections import deque
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, BinaryIO, NoReturn
 
 from proton import Condition, Data, Delivery, Endpoint, Link, Message, Transport, Url, symbol
@@ -47,6 +55,22 @@ SASL_DEADLINE_S = 10.0
 
 AMQP_HEADER = b"AMQP\x00\x01\x00\x00"
 SASL_HEADER = b"AMQP\x03\x01\x00\x00"
+
+
+@dataclass
+class Behaviour:
+    """The legal choices a broker makes; the defaults are the reference broker's."""
+
+    presettle: bool = False  # deliver pre-settled unless the receiver asked for unsettled
+    max_frame_size: int = 0  # 0: proton's default
+    session_window: int = 0  # incoming/outgoing session window in frames (0: proton's)
+    split: int = 0  # send each delivery in transfer frames of at most this many bytes
+    credit: int = CREDIT_WINDOW  # link credit granted to producers (1: one at a time)
+    idle_timeout: float = 0.0  # idle-time-out advertised, seconds (the threshold is twice it)
+    relay: bool = True  # offer ANONYMOUS-RELAY (else refuse links with no target address)
+    batch_settle: int = 0  # accept producers' deliveries in ranged dispositions of this size
+    odd_dynamic: bool = False  # long dynamic addresses with '/', ':' and non-ASCII
+    plain: tuple[str, str] | None = None  # (user, password): refuse all but SASL PLAIN
 
 
 def log(text: str) -> None:
@@ -200,8 +224,28 @@ def _mechanisms(data: Data) -> None:
     data.exit()
 
 
+def _plain_only(data: Data) -> None:
+    data.put_array(False, Data.SYMBOL)
+    data.enter()
+    data.put_symbol(symbol("PLAIN"))
+    data.exit()
+
+
 SASL_MECHANISMS = _sasl_frame(0x40, _mechanisms)
+SASL_PLAIN_ONLY = _sasl_frame(0x40, _plain_only)
 SASL_OUTCOME_OK = _sasl_frame(0x44, lambda d: d.put_ubyte(0))
+SASL_OUTCOME_AUTH = _sasl_frame(0x44, lambda d: d.put_ubyte(1))  # sasl-code auth (5.3.3.6)
+
+
+def _plain_ok(fields: list[Any], creds: tuple[str, str]) -> bool:
+    """Whether a sasl-init is PLAIN with ``creds`` (initial response [authzid] NUL user NUL pass)."""
+    if len(fields) < 2 or str(fields[0]) != "PLAIN" or fields[1] is None:
+        return False
+    parts = bytes(fields[1]).split(b"\0")
+    return (
+        len(parts) == 3
+        and (parts[1].decode(errors="replace"), parts[2].decode(errors="replace")) == creds
+    )
 
 
 class _SaslGate:
@@ -246,13 +290,14 @@ class _SaslGate:
             if len(self.buf) < 8:
                 return
             header, self.buf = self.buf[:8], self.buf[8:]
-            if header == AMQP_HEADER:  # no SASL layer: straight to AMQP
+            plain = self.broker.b.plain
+            if header == AMQP_HEADER and plain is None:  # no SASL layer: straight to AMQP
                 self.handoff(header + self.buf, "none")
                 return
             if header != SASL_HEADER:
-                self.sock.send(SASL_HEADER)
+                self.sock.send(SASL_HEADER)  # 2.2: the header we speak, then close
                 raise ValueError(f"unsupported protocol header {header!r}")
-            self.sock.sendall(SASL_HEADER + SASL_MECHANISMS)
+            self.sock.sendall(SASL_HEADER + (SASL_PLAIN_ONLY if plain else SASL_MECHANISMS))
             self.state = "init"
         if self.state == "init":
             if len(self.buf) < 4:
@@ -274,6 +319,10 @@ class _SaslGate:
             fields = value.value
             if fields:
                 mech = str(fields[0])
+            plain = self.broker.b.plain
+            if plain is not None and not _plain_ok(list(fields or []), plain):
+                self.sock.sendall(SASL_OUTCOME_AUTH)
+                raise ValueError(f"SASL {mech} refused: PLAIN with the configured user only")
             self.sock.sendall(SASL_OUTCOME_OK)
             self.handoff(self.buf, mech)
 
@@ -292,9 +341,17 @@ class _SaslGate:
         conn.url = Url(host=str(self.peer[0]), port=int(self.peer[1]))
         conn.container = CONTAINER_ID
         conn.properties = {symbol("product"): PRODUCT, symbol("version"): VERSION}
-        conn.offered_capabilities = [symbol("ANONYMOUS-RELAY")]
+        b = self.broker.b
+        conn.offered_capabilities = [symbol("ANONYMOUS-RELAY")] if b.relay else None
         conn.ia_mech = mech
         transport = Transport(Transport.SERVER)
+        if b.max_frame_size:
+            transport.max_frame_size = b.max_frame_size
+        if b.idle_timeout:
+            # 2.4.5: the advertised idle-time-out SHOULD be half the real threshold, and
+            # proton advertises half of what it is given; past the threshold it closes the
+            # connection with amqp:resource-limit-exceeded
+            transport.idle_timeout = 2 * b.idle_timeout
         transport.bind(conn)
         sel = reactor.selectable(delegate=self.sock)
         sel._transport = transport
@@ -362,6 +419,19 @@ def _guarded(method: Callable[[Broker, Any], None]) -> Callable[[Broker, Any], N
     return wrapper
 
 
+class _Later:
+    """A reactor timer that calls ``fn``."""
+
+    def __init__(self, fn: Callable[[], None]) -> None:
+        self.fn = fn
+
+    def on_timer_task(self, event: Any) -> None:
+        try:
+            self.fn()
+        except Exception as exc:  # one batch's trouble must not stop the broker
+            log(f"error in a timer: {exc}\n{traceback.format_exc()}")
+
+
 class _Stop(BaseException):
     """Raised from the signal handler to leave the reactor loop.
 
@@ -373,7 +443,15 @@ class _Stop(BaseException):
 class Broker:
     """The reactor handler: connections, links, queues, deliveries."""
 
-    def __init__(self, host: str, port: int, store: str | None, idle_exit: float | None) -> None:
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        store: str | None,
+        idle_exit: float | None,
+        behaviour: Behaviour | None = None,
+    ) -> None:
+        self.b = behaviour or Behaviour()
         self.host = host
         self.port = port
         self.queues: dict[str, Queue] = {}
@@ -387,6 +465,8 @@ class Broker:
         self.listener: _Listener | None = None
         self.stopping = False  # set by SIGTERM/SIGINT
         self.empty_transfers = 0
+        self.to_settle: list[Any] = []  # batch_settle: producers' deliveries not yet accepted
+        self.settle_timer = False
 
     # ---- start
 
@@ -466,13 +546,27 @@ class Broker:
             entry = entries.popleft()
             link.ia_tag += 1
             dlv = link.delivery(str(link.ia_tag))
-            link.send(entry.data)
-            link.advance()
-            if link.snd_settle_mode == Link.SND_SETTLED:
-                dlv.settle()
+            self.send(link, entry.data)
+            mode = link.snd_settle_mode
+            if mode == Link.SND_SETTLED or (self.b.presettle and mode == Link.SND_MIXED):
+                dlv.settle()  # before the transfer is written: it goes out settled
                 self.remove(entry)
             else:
                 link.ia_unacked[dlv] = entry
+
+    def send(self, link: Any, data: bytes) -> None:
+        """One delivery: in several transfer frames when ``split`` says so (2.6.14)."""
+        step = self.b.split
+        if step and len(data) > step:
+            transport = link.connection.transport
+            pieces = [data[k : k + step] for k in range(0, len(data), step)]
+            for piece in pieces[:-1]:
+                link.send(piece)
+                transport.pending()  # writes what is there as a transfer with more=true
+            link.send(pieces[-1])
+        else:
+            link.send(data)
+        link.advance()
 
     def requeue(self, queue: Queue, returned: list[Entry]) -> None:
         """Put unsettled deliveries back at the head of the queue, in their original order."""
@@ -490,8 +584,13 @@ class Broker:
 
     @_guarded
     def on_session_remote_open(self, event: Any) -> None:
-        if event.session.state & Endpoint.LOCAL_UNINIT:
-            event.session.open()
+        session = event.session
+        if session.state & Endpoint.LOCAL_UNINIT:
+            if self.b.session_window:
+                frame = self.b.max_frame_size or 512
+                session.incoming_capacity = self.b.session_window * frame
+                session.outgoing_window = self.b.session_window
+            session.open()
 
     @_guarded
     def on_link_remote_open(self, event: Any) -> None:
@@ -505,6 +604,9 @@ class Broker:
 
     def dynamic_name(self) -> str:
         self.dynamic_counter += 1
+        if self.b.odd_dynamic:  # legal, if unusual: any string is an address
+            token = secrets.token_hex(16)
+            return f"tmp://dynamic/ödd:{self.dynamic_counter}/{token}/名前/" + "x/" * 40 + token
         return f"dynamic.{self.dynamic_counter}-{secrets.token_hex(4)}"
 
     def attach_consumer(self, link: Any) -> None:
@@ -540,12 +642,19 @@ class Broker:
             self.queues[address] = Queue(address, dynamic=True)
         else:
             address = target.address
+        if address is None and not self.b.relay:
+            link.open()
+            link.condition = Condition(
+                "amqp:not-implemented", "no ANONYMOUS-RELAY here: attach a link per address"
+            )
+            link.close()
+            return
         link.target.address = address
         link.source.address = link.remote_source.address
         link.rcv_settle_mode = Link.RCV_FIRST
         link.ia_address = address
         link.open()
-        link.flow(CREDIT_WINDOW)
+        link.flow(self.b.credit)
 
     @_guarded
     def on_link_flow(self, event: Any) -> None:
@@ -575,8 +684,9 @@ class Broker:
             return  # wait for the whole message
         data = link.recv(dlv.pending)
         link.advance()
-        if link.credit < CREDIT_WINDOW // 2:
-            link.flow(CREDIT_WINDOW - link.credit)
+        window = self.b.credit
+        if link.credit <= window // 2:  # window 1: one more credit after each transfer
+            link.flow(window - link.credit)
         if not data:
             # A transfer without payload: proton clients re-send the deliveries left
             # unsettled by a lost connection this way after a reconnect. Nothing to store;
@@ -602,10 +712,38 @@ class Broker:
                 return
         queue = self.queue(address)
         self.enqueue(queue, data)
-        if not dlv.settled:
-            dlv.update(Delivery.ACCEPTED)
-        dlv.settle()
+        if self.b.batch_settle and not dlv.settled:
+            self.settle_later(dlv)
+        else:
+            if not dlv.settled:
+                dlv.update(Delivery.ACCEPTED)
+            dlv.settle()
         self.dispatch(queue)
+
+    def settle_later(self, dlv: Any) -> None:
+        """batch_settle: accept in batches (ranged dispositions), the newer half first."""
+        self.to_settle.append(dlv)
+        if len(self.to_settle) >= self.b.batch_settle:
+            self.settle_batch()
+        elif not self.settle_timer:
+            self.settle_timer = True
+            self.container.schedule(0.02, _Later(self.settle_batch))
+
+    def settle_batch(self) -> None:
+        self.settle_timer = False
+        batch, self.to_settle = self.to_settle, []
+        half = len(batch) // 2
+        for group in (batch[half:], batch[:half]):
+            transports = set()
+            for dlv in group:
+                if dlv.link.state & Endpoint.LOCAL_CLOSED or dlv.settled:
+                    continue
+                dlv.update(Delivery.ACCEPTED)
+                dlv.settle()
+                transports.add(dlv.link.connection.transport)
+            for transport in transports:
+                if transport is not None:
+                    transport.pending()  # this group's disposition before the next one
 
     def outcome(self, link: Any, dlv: Any) -> None:
         state = dlv.remote_state
@@ -709,6 +847,45 @@ class _Parser(argparse.ArgumentParser):
         sys.exit(2)
 
 
+def _behaviour_options(parser: argparse.ArgumentParser) -> None:
+    add = parser.add_argument
+    add("--presettle", action="store_true", help="deliver pre-settled unless asked unsettled")
+    add("--max-frame-size", type=int, default=0, help="advertised max-frame-size (>= 512)")
+    add("--session-window", type=int, default=0, help="session windows, in frames")
+    add("--split", type=int, default=0, help="send deliveries in frames of at most N bytes")
+    add("--credit", type=int, default=CREDIT_WINDOW, help="credit granted to producers")
+    add("--idle-timeout", type=float, default=0.0, help="advertised idle-time-out, seconds")
+    add("--no-relay", action="store_true", help="offer no ANONYMOUS-RELAY")
+    add("--batch-settle", type=int, default=0, help="accept in ranged dispositions of N")
+    add("--odd-dynamic", action="store_true", help="long dynamic addresses with / : and non-ASCII")
+    add("--sasl-plain", default=None, metavar="USER:PASSWORD", help="require SASL PLAIN")
+
+
+def _behaviour(parser: _Parser, opts: argparse.Namespace) -> Behaviour:
+    if opts.max_frame_size and opts.max_frame_size < 512:
+        parser.error("--max-frame-size must be at least 512 (MIN-MAX-FRAME-SIZE)")
+    if opts.credit < 1 or opts.split < 0 or opts.session_window < 0 or opts.batch_settle < 0:
+        parser.error("--credit must be >= 1; --split, --session-window, --batch-settle >= 0")
+    plain = None
+    if opts.sasl_plain is not None:
+        user, sep, password = opts.sasl_plain.partition(":")
+        if not sep or not user:
+            parser.error("--sasl-plain takes USER:PASSWORD")
+        plain = (user, password)
+    return Behaviour(
+        presettle=opts.presettle,
+        max_frame_size=opts.max_frame_size,
+        session_window=opts.session_window,
+        split=opts.split,
+        credit=opts.credit,
+        idle_timeout=opts.idle_timeout,
+        relay=not opts.no_relay,
+        batch_settle=opts.batch_settle,
+        odd_dynamic=opts.odd_dynamic,
+        plain=plain,
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = _Parser(prog="broker.py", description="the amqp-interop embedded reference broker")
     parser.add_argument("--host", default="127.0.0.1")
@@ -719,10 +896,13 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help=f"never exit on its own (default: exit after {IDLE_EXIT_S:g} s without connections)",
     )
+    _behaviour_options(parser)
     opts = parser.parse_args(argv)
     if not 0 <= opts.port <= 65535:
         parser.error("--port must be 0..65535")
-    broker = Broker(opts.host, opts.port, opts.store, None if opts.timeout_free else IDLE_EXIT_S)
+    behaviour = _behaviour(parser, opts)
+    idle_exit = None if opts.timeout_free else IDLE_EXIT_S
+    broker = Broker(opts.host, opts.port, opts.store, idle_exit, behaviour)
 
     def on_signal(signum: int, frame: Any) -> None:
         # Raising here leaves a blocking select at once. If the signal lands while Python
