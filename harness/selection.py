@@ -51,6 +51,9 @@ class Selection:
     #: peers not named in ``peers`` are left out when their toolchain is missing
     #: (``interop run``'s default); otherwise their cells skip, or fail in CI
     only_available_peers: bool = False
+    #: ``--address-format``: how ``url:`` brokers address queues (written into their specs,
+    #: so cell ids and rerun commands carry it)
+    address_format: str | None = None
 
 
 @dataclass
@@ -74,7 +77,7 @@ def resolve(sel: Selection) -> Resolved:
         raise SelectionError("--timeout must be > 0")
     try:
         registry = PeerRegistry(_extra_peers(sel))
-        specs = brokers.parse_specs(sel.broker)
+        specs = _with_address_format(brokers.parse_specs(sel.broker), sel.address_format)
         chosen = scenarios.select(csv(sel.scenario))
         impls = registry.select(csv(sel.peers))
         known = known_mod.load_registry(list(sel.known_files))
@@ -112,6 +115,22 @@ def shard(text: str | None, cells: list[Cell]) -> list[Cell]:
     except ValueError:
         raise SelectionError(f"bad --shard {text!r}: expected K/N with 1 <= K <= N") from None
     return [c for i, c in enumerate(cells) if i % n == k - 1]
+
+
+def _with_address_format(specs: list[str], text: str | None) -> list[str]:
+    """``url:`` specs with ``?address-format=`` set; a format without a url broker is a usage error."""
+    if text is None:
+        return specs
+    from harness.brokers.conventions import parse_address_format
+    from harness.brokers.url import with_address_format
+
+    try:
+        parse_address_format(text)
+    except ValueError as e:
+        raise ValueError(f"--address-format: {e}") from None
+    if not any(s.startswith("url:") for s in specs):
+        raise ValueError("--address-format applies to url: brokers only (the others know theirs)")
+    return [with_address_format(s, text) if s.startswith("url:") else s for s in specs]
 
 
 def _extra_peers(sel: Selection) -> list[Implementation]:

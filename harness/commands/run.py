@@ -17,6 +17,7 @@ def _selection(args: argparse.Namespace):
 
     return Selection(
         broker=args.broker,
+        address_format=args.address_format,
         peers=args.peers,
         scenario=args.scenario,
         fault=args.fault,

@@ -8,6 +8,7 @@ every cell with a different story.
 
 from __future__ import annotations
 
+import dataclasses
 import http.server
 import socket
 import threading
@@ -18,7 +19,15 @@ import pytest
 
 from harness.brokers import registry
 from harness.brokers.base import BrokerError
-from harness.brokers.url import UrlBroker, UrlProvider, parse_amqp_url
+from harness.brokers.url import (
+    UrlBroker,
+    UrlProvider,
+    address_format_of,
+    parse_amqp_url,
+    with_address_format,
+)
+from harness.capabilities import ANONYMOUS_RELAY, DYNAMIC, RESTART
+from harness.selection import Selection, SelectionError, resolve
 
 # -- parse_amqp_url ----------------------------------------------------------------
 
@@ -132,6 +141,76 @@ def test_url_broker_against_the_embedded_broker(embedded_broker, tmp_path) -> No
         b.stop()
     b.stop()  # idempotent, and it never stops the user's broker
     assert embedded_broker.proc is not None and embedded_broker.proc.running()
+
+
+def test_an_unknown_product_gets_bare_addresses_and_is_taken_to_do_dynamic(
+    embedded_broker, tmp_path
+) -> None:
+    """Nothing known against it: the scenario runs and the broker's answer decides."""
+    b = registry.create(f"url:amqp://127.0.0.1:{embedded_broker.port}", str(tmp_path))
+    b.start(timeout=10)
+    assert b.address("q1") == "q1"
+    assert b.describe()["convention"] == "bare"
+    assert b.capabilities == {DYNAMIC, ANONYMOUS_RELAY}  # it offers ANONYMOUS-RELAY
+    assert RESTART not in b.capabilities  # nobody here restarts the user's broker
+
+
+def test_address_format_in_the_spec_overrides_the_fingerprint(embedded_broker, tmp_path) -> None:
+    spec = f"url:amqp://127.0.0.1:{embedded_broker.port}?address-format=/x/{{name}}"
+    b = registry.create(spec, str(tmp_path))
+    b.start(timeout=10)
+    assert b.address("q2") == "/x/q2"
+    assert b.describe()["address_format"] == "/x/{name}"
+
+
+# -- --address-format --------------------------------------------------------------------
+
+
+def test_with_address_format_writes_the_option_into_the_spec() -> None:
+    spec = with_address_format("url:amqp://u:p@h:5672", "rabbitmq-v2")
+    assert spec == "url:amqp://u:p@h:5672?address-format=rabbitmq-v2"
+    again = with_address_format(spec, "/queues/{name}")
+    assert again == "url:amqp://u:p@h:5672?address-format=/queues/{name}"
+    assert address_format_of(again.partition(":")[2]).address == "/queues/{name}"
+    assert address_format_of("amqp://h:5672") is None
+    assert registry.parse_specs(again) == [again]
+
+
+@pytest.mark.parametrize(
+    ("spec", "needle"),
+    [
+        ("url:amqp://h:5672?address-format=nope", "bad address format 'nope'"),
+        ("url:amqp://h:5672?vhost=x", "unknown option 'vhost'"),
+    ],
+)
+def test_a_bad_option_is_a_usage_error(spec: str, needle: str) -> None:
+    with pytest.raises(registry.UnknownBroker) as info:
+        registry.parse_specs(spec)
+    assert needle in str(info.value) and "\n" not in str(info.value)
+
+
+def test_selection_carries_address_format_into_url_specs() -> None:
+    sel = Selection(
+        broker="embedded,url:amqp://127.0.0.1:5999",
+        scenario="hello-world",
+        peers="python",
+        address_format="rabbitmq-v2",
+    )
+    brokers = {c.broker for c in resolve(sel).cells}
+    assert brokers == {"embedded", "url:amqp://127.0.0.1:5999?address-format=rabbitmq-v2"}
+    for bad, needle in (("nope", "--address-format: bad address format"), ("bare", "url:")):
+        broker = "url:amqp://127.0.0.1:5999" if bad == "nope" else "embedded"
+        with pytest.raises(SelectionError, match=needle):
+            resolve(dataclasses.replace(sel, broker=broker, address_format=bad))
+
+
+def test_interop_run_takes_address_format() -> None:
+    from harness.cli import _parser
+
+    args = _parser().parse_args(
+        ["run", "--broker", "url:amqp://h:1", "--address-format", "/queues/{name}"]
+    )
+    assert args.address_format == "/queues/{name}"
 
 
 class _Quiet(http.server.BaseHTTPRequestHandler):
