@@ -25,6 +25,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from harness.announce import announced
+from harness.brokers import rabbitmq_config
 from harness.env import cache_dir
 
 __all__ = [
@@ -98,28 +99,6 @@ class Recipe:
         return out
 
 
-_RABBITMQ_310_SETUP = r"""
-set -eu
-root="$1"
-# the AMQP 1.0 plugin ships in the rabbitmq-server package; fail here, not at run time
-ls -d "$root"/usr/lib/rabbitmq/lib/rabbitmq_server-3.10.*/plugins/rabbitmq_amqp1_0-* >/dev/null
-# what `rabbitmq-plugins --offline enable rabbitmq_amqp1_0` writes, without starting Erlang
-printf '[rabbitmq_amqp1_0].\n' > "$root/etc/rabbitmq/enabled_plugins"
-cat > "$root/etc/rabbitmq/rabbitmq.conf" <<'CONF'
-# inside the container: listen on every interface, the host maps the port to 127.0.0.1
-listeners.tcp.default = 0.0.0.0:5672
-# guest comes in through docker's port mapping, which is not loopback to the broker
-loopback_users.guest = false
-amqp1_0.default_user = guest
-amqp1_0.default_vhost = /
-CONF
-: > "$root/etc/rabbitmq/rabbitmq-env.conf"
-chroot "$root" chown -R rabbitmq:rabbitmq /etc/rabbitmq /var/lib/rabbitmq /var/log/rabbitmq
-# the Erlang cookie lives in HOME; it is created at first start if absent
-rm -f "$root/var/lib/rabbitmq/.erlang.cookie" "$root"/var/lib/rabbitmq/mnesia/* 2>/dev/null || true
-rm -rf "$root"/var/lib/apt/lists/* "$root"/var/cache/apt/*.bin
-"""
-
 _BOOKWORM_PYTHON_SETUP = r"""
 set -eu
 root="$1"
@@ -140,17 +119,22 @@ RECIPES: dict[str, Recipe] = {
             description="RabbitMQ 3.10 from Debian bookworm with the rabbitmq_amqp1_0 plugin",
             suite="bookworm",
             packages=("rabbitmq-server",),
-            setup=_RABBITMQ_310_SETUP,
+            setup=rabbitmq_config.image_setup("3.10"),
             # the server script execs erl in the foreground; USER makes it run as rabbitmq
             cmd=("/usr/lib/rabbitmq/bin/rabbitmq-server",),
-            env=(
-                ("HOME", "/var/lib/rabbitmq"),
-                ("LANG", "C.UTF-8"),
-                # a fixed node name: the data directory is named after it, so a
-                # restarted container finds its queues again
-                ("RABBITMQ_NODENAME", "rabbit@localhost"),
-                ("RABBITMQ_LOGS", "-"),
-            ),
+            env=rabbitmq_config.IMAGE_ENV,
+            user="rabbitmq",
+            expose=(5672,),
+        ),
+        Recipe(
+            # RabbitMQ 4.0.x from Debian trixie (13): the same packages, a newer suite
+            name="rabbitmq-4.0",
+            description="RabbitMQ 4.0 from Debian trixie (AMQP 1.0 built in)",
+            suite="trixie",
+            packages=("rabbitmq-server",),
+            setup=rabbitmq_config.image_setup("4.0"),
+            cmd=("/usr/lib/rabbitmq/bin/rabbitmq-server",),
+            env=rabbitmq_config.IMAGE_ENV,
             user="rabbitmq",
             expose=(5672,),
         ),

@@ -29,7 +29,7 @@ def cache(tmp_path, monkeypatch: pytest.MonkeyPatch):
 
 def test_rabbitmq_recipe_is_listed() -> None:
     names = [r.name for r in images.list_recipes()]
-    assert "rabbitmq-3.10" in names
+    assert "rabbitmq-3.10" in names and "rabbitmq-4.0" in names
     assert names == sorted(names)
 
 
@@ -53,6 +53,20 @@ def test_rabbitmq_image_runs_the_server_as_rabbitmq_in_the_foreground() -> None:
     assert "[rabbitmq_amqp1_0]." in r.setup
     assert "listeners.tcp.default = 0.0.0.0:5672" in r.setup
     assert r.suite == "bookworm" and r.packages == ("rabbitmq-server",)
+
+
+def test_rabbitmq_40_recipe_is_trixies_package_without_the_plugin() -> None:
+    r = images.get_recipe("rabbitmq-4.0")
+    assert r.suite == "trixie" and r.packages == ("rabbitmq-server",)
+    assert re.fullmatch(r"amqp-interop/rabbitmq-4\.0:[0-9a-f]{12}", r.tag)
+    assert r.tag != images.get_recipe("rabbitmq-3.10").tag
+    changes = r.changes()
+    assert changes[0] == 'CMD ["/usr/lib/rabbitmq/bin/rabbitmq-server"]'
+    assert "USER rabbitmq" in changes and "EXPOSE 5672" in changes
+    assert "ENV RABBITMQ_NODENAME=rabbit@localhost" in changes
+    assert "printf '[].\\n'" in r.setup  # AMQP 1.0 is built in: no plugin to enable
+    assert "amqp1_0.default_user" not in r.setup  # 4.0 refuses to boot on that key
+    assert "rabbitmq_server-4.0.*" in r.setup  # the build fails if trixie moves on
 
 
 def test_unknown_recipe_lists_the_known_ones() -> None:

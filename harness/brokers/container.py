@@ -8,20 +8,19 @@ pulled by the engine.
 The AMQP port is published on 127.0.0.1 only, on a host port chosen up front,
 so ``docker restart`` brings the broker back on the same port (RESTART).
 Every container is labelled ``amqp-interop=1`` and ``amqp-interop.owner=PID``:
-``remove_leftover_containers()`` finds what a killed run left behind.
+``remove_leftover_containers()`` (``docker_engine.py``) finds what a killed run
+left behind.
 """
 
 from __future__ import annotations
 
 import itertools
 import os
-import shutil
-import socket
-import subprocess
 import threading
 import time
 from typing import Any
 
+from harness.brokers import startup_log
 from harness.brokers.base import (
     Broker,
     BrokerError,
@@ -30,13 +29,18 @@ from harness.brokers.base import (
     track,
     untrack,
 )
-from harness.brokers.probe import declare_queue_by_attach, declare_queue_by_management, wait_ready
-from harness.brokers.profiles import (
-    DECLARE_ATTACH,
-    DECLARE_MANAGEMENT,
-    PROFILES,
-    Profile,
+from harness.brokers.docker_engine import (
+    LABEL,
+    LABEL_OWNER,
+    engine_problem,
+    free_port,
+    one_line,
+    pull_if_missing,
+    remove_by_name,
+    remove_leftover_containers,
 )
+from harness.brokers.probe import wait_ready
+from harness.brokers.profiles import PROFILES, Profile
 from harness.capabilities import RESTART
 
 # the ryuk reaper image cannot be pulled without a registry; our labels and
@@ -45,42 +49,7 @@ os.environ.setdefault("TESTCONTAINERS_RYUK_DISABLED", "true")
 
 __all__ = ["ContainerBroker", "ContainerProvider", "remove_leftover_containers"]
 
-LABEL = "amqp-interop"
-LABEL_OWNER = "amqp-interop.owner"
-DOCKER_INFO_TIMEOUT_S = 5.0
-PULL_TIMEOUT_S = 900.0
-
 _counter = itertools.count(1)
-
-
-def _one_line(e: BaseException) -> str:
-    text = " ".join(str(e).split())
-    return text[:240] if text else type(e).__name__
-
-
-def _engine_problem() -> str | None:
-    """Why no Docker engine can be used here, or None."""
-    docker = shutil.which("docker")
-    if docker is None:
-        return "docker is not installed (apt-get install docker.io)"
-    try:
-        r = subprocess.run(
-            [docker, "info", "--format", "{{.ServerVersion}}"],
-            capture_output=True,
-            text=True,
-            timeout=DOCKER_INFO_TIMEOUT_S,
-        )
-    except subprocess.TimeoutExpired:
-        return f"the Docker engine did not answer `docker info` within {DOCKER_INFO_TIMEOUT_S:g} s"
-    if r.returncode != 0:
-        return "no Docker engine answers (start one: scripts/start_dockerd.sh)"
-    return None
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def parse_spec(spec: str) -> tuple[Profile, str]:
@@ -109,7 +78,7 @@ class ContainerProvider(Provider):
                 f"Python package missing: {e.name} (pip install 'amqp-interop[containers]',"
                 " or pip install -e '.[containers]' in a clone)"
             )
-        return _engine_problem()
+        return engine_problem()
 
     def create(self, spec: str, workdir: str) -> Broker:
         profile, image = parse_spec(spec)
@@ -151,7 +120,7 @@ class ContainerBroker(Broker):
                 return self.image
             except images.ImageError as e:
                 raise BrokerError(f"image for {self.name}: {e}", logs=e.output) from None
-        _pull_if_missing(self.image)
+        pull_if_missing(self.image)
         return self.image
 
     def _alive(self) -> str | None:
@@ -161,11 +130,11 @@ class ContainerBroker(Broker):
         try:
             wrapped.reload()
         except Exception as e:  # noqa: BLE001 - docker errors are many
-            return f"container {self.container_name} vanished: {_one_line(e)}"
+            return f"container {self.container_name} vanished: {one_line(e)}"
         if wrapped.status in ("exited", "dead"):
             code = wrapped.attrs.get("State", {}).get("ExitCode")
-            last = _last_line(self.logs())
-            return f"container {self.container_name} exited (status {code}) during start-up: {last}"
+            why = startup_log.describe(self.container_name, self.logs())
+            return f"container {self.container_name} exited (status {code}) during start-up: {why}"
         return None
 
     def _wrapped(self) -> Any:
@@ -194,7 +163,7 @@ class ContainerBroker(Broker):
                 "amqp-interop.profile": self.profile.name,
             }
             for attempt in range(3):
-                self.port = _free_port()
+                self.port = free_port()
                 c = DockerContainer(image).with_envs(**dict(self.profile.env))
                 c.with_name(self.container_name).with_kwargs(labels=labels)
                 if self.profile.command:
@@ -207,7 +176,7 @@ class ContainerBroker(Broker):
                     c.start()
                     break
                 except Exception as e:  # noqa: BLE001 - docker raises many kinds
-                    text = _one_line(e)
+                    text = one_line(e)
                     self._remove()
                     if "port is already allocated" in text and attempt < 2:
                         continue  # another process took the port between our check and docker
@@ -244,7 +213,7 @@ class ContainerBroker(Broker):
                 wrapped.start()
             except Exception as e:  # noqa: BLE001
                 raise BrokerError(
-                    f"docker restart of {self.container_name} failed: {_one_line(e)}",
+                    f"docker restart of {self.container_name} failed: {one_line(e)}",
                     logs=self.logs(),
                 ) from None
             try:
@@ -285,7 +254,7 @@ class ContainerBroker(Broker):
         try:
             c.stop(force=True, delete_volume=True)
         except Exception:  # noqa: BLE001 - already gone, or the engine died: look by name
-            _remove_by_name(self.container_name)
+            remove_by_name(self.container_name)
 
     def stop(self) -> None:
         """Remove the container (force), keeping its logs in the workdir. Idempotent."""
@@ -298,12 +267,7 @@ class ContainerBroker(Broker):
     # -- addresses ----------------------------------------------------------
 
     def _declare(self, queue: str) -> None:
-        p = self.profile
-        if p.declare == DECLARE_ATTACH:
-            address = p.declare_address.format(name=queue)
-            declare_queue_by_attach(self.host, self.port, address, 10.0, self.user, self.password)
-        elif p.declare == DECLARE_MANAGEMENT:
-            declare_queue_by_management(self.host, self.port, queue, 10.0, self.user, self.password)
+        self.profile.addressing.declare_queue(self.host, self.port, queue, self.user, self.password)
 
     def settle_queues(self) -> None:
         """Let the newest declared queue reach the disk before a crash-restart cell."""
@@ -337,76 +301,3 @@ class ContainerBroker(Broker):
         d = super().describe()
         d["image"] = self.image
         return d
-
-
-def _pull_if_missing(image: str) -> None:
-    """Pull a registry image the engine lacks, with a timeout and a one-line failure."""
-    from harness import images
-
-    try:
-        if images.image_exists(image):
-            return
-    except images.ImageError as e:
-        raise BrokerError(str(e)) from None
-    try:
-        r = subprocess.run(
-            ["docker", "pull", "--quiet", image],
-            capture_output=True,
-            text=True,
-            timeout=PULL_TIMEOUT_S,
-        )
-    except subprocess.TimeoutExpired:
-        raise BrokerError(
-            f"image {image} is not here and pulling it took over {PULL_TIMEOUT_S:g} s"
-        ) from None
-    if r.returncode != 0:
-        why = _last_line(r.stderr or r.stdout)
-        raise BrokerError(f"image {image} is not here and could not be pulled: {why}")
-
-
-def _last_line(text: str) -> str:
-    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
-    return lines[-1][:200] if lines else "no output"
-
-
-def _remove_by_name(name: str) -> None:
-    docker = shutil.which("docker")
-    if docker:
-        subprocess.run([docker, "rm", "-f", name], capture_output=True, timeout=30)
-
-
-def remove_leftover_containers(all_owners: bool = False) -> list[str]:
-    """Remove containers labelled ``amqp-interop=1`` whose owner process is gone.
-
-    ``all_owners`` removes those of live harness processes too (a manual clean-up).
-    Returns the names removed; an unreachable engine removes nothing.
-    """
-    if _engine_problem():
-        return []
-    import docker
-
-    removed = []
-    client = docker.from_env()
-    try:
-        for c in client.containers.list(all=True, filters={"label": f"{LABEL}=1"}):
-            owner = c.labels.get(LABEL_OWNER, "")
-            if not all_owners and owner.isdigit() and _pid_alive(int(owner)):
-                continue
-            try:
-                c.remove(force=True, v=True)
-                removed.append(c.name)
-            except docker.errors.NotFound:
-                pass
-    finally:
-        client.close()
-    return removed
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True

@@ -1,4 +1,9 @@
-"""Provider ``rabbitmq``: Debian's rabbitmq-server with the AMQP 1.0 plugin, as a local process.
+"""Provider ``rabbitmq``: Debian's rabbitmq-server as a local process, 3.x or 4.x.
+
+The installed version decides the node's config (``rabbitmq_config.py``: the
+``rabbitmq_amqp1_0`` plugin and its keys for 3.x, nothing for 4.x, where AMQP
+1.0 is built in), its address convention (``/amq/queue/NAME`` on 3.x,
+``/queues/NAME`` on 4.x) and its capabilities.
 
 Each broker is an isolated node: its own node name, AMQP port, distribution
 port and epmd port, and its own directories (data, logs, config, Erlang cookie)
@@ -20,71 +25,40 @@ import pwd
 import re
 import shutil
 import signal
-import socket
-import stat
 import subprocess
 import tempfile
 import threading
 import time
 import uuid
 
+from harness.brokers import conventions, rabbitmq_config, startup_log
 from harness.brokers.base import Broker, BrokerError, Provider, track, untrack
-from harness.brokers.probe import declare_queue_by_attach, wait_ready
-from harness.capabilities import RESTART
+from harness.brokers.local_node import free_ports, kill_marked, marked_pids, traversable_by_others
+from harness.brokers.probe import wait_ready
+from harness.brokers.rabbitmq_config import SERVER
 
 __all__ = ["RabbitMQBroker", "RabbitMQProvider"]
 
 #: a restart waits until the newest declared queue is this old (see restart())
 MIN_QUEUE_AGE_S = 2.0
 
-SERVER = "/usr/lib/rabbitmq/bin/rabbitmq-server"
-PLUGIN_GLOB = "/usr/lib/rabbitmq/lib/rabbitmq_server-*/plugins/rabbitmq_amqp1_0-*"
 RUN_AS = "rabbitmq"
 STOP_GRACE_S = 20.0
-_MARKER = "AMQP_INTEROP_BROKER"
 
 _counter = itertools.count(1)
 
 
-def _traversable_by_others(path: str) -> bool:
-    """True when every ancestor of ``path`` lets another user through (o+x)."""
-    path = os.path.abspath(path)
-    while True:
-        try:
-            if not os.stat(path).st_mode & stat.S_IXOTH:
-                return False
-        except FileNotFoundError:
-            pass
-        parent = os.path.dirname(path)
-        if parent == path:
-            return True
-        path = parent
-
-
-def _marked_pids(token: str) -> list[int]:
-    """Processes whose environment carries this node's marker (any user; needs root for others')."""
-    needle = f"{_MARKER}={token}".encode()
-    pids = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/environ", "rb") as f:
-                if needle in f.read().split(b"\0"):
-                    pids.append(int(entry))
-        except OSError:
-            continue
-    return pids
-
-
 class RabbitMQProvider(Provider):
     name = "rabbitmq"
-    description = "Debian rabbitmq-server 3.x + rabbitmq_amqp1_0 as a local process (isolated node)"
+    description = "Debian rabbitmq-server (3.x with rabbitmq_amqp1_0, or 4.x) as a local process (isolated node)"
 
     def unavailable(self) -> str | None:
         if not os.path.exists(SERVER):
             return f"rabbitmq-server is not installed ({SERVER} missing; apt-get install rabbitmq-server)"
-        if not glob.glob(PLUGIN_GLOB):
+        version = rabbitmq_config.installed_version()
+        if version is None:
+            return f"rabbitmq-server's version is unknown (no {rabbitmq_config.LIB_GLOB})"
+        if rabbitmq_config.major(version) < 4 and not rabbitmq_config.plugin_dirs(version):
             return "the rabbitmq_amqp1_0 plugin is not installed with rabbitmq-server"
         try:
             pwd.getpwnam(RUN_AS)
@@ -105,15 +79,19 @@ class RabbitMQProvider(Provider):
 class RabbitMQBroker(Broker):
     """One isolated RabbitMQ node on 127.0.0.1.
 
-    Capabilities: ``RESTART`` only. RabbitMQ 3.10 offers no ANONYMOUS-RELAY and
-    never answers a dynamic receiver's attach, so neither is claimed.
+    Capabilities (``rabbitmq_config.capabilities``): ``RESTART``, and from 4.0
+    ANONYMOUS-RELAY. No version answers a plain dynamic source, so that is never
+    claimed. ``version`` defaults to the installed one.
     """
 
-    capabilities = frozenset({RESTART})
-
-    def __init__(self, workdir: str, name: str = "rabbitmq") -> None:
+    def __init__(self, workdir: str, name: str = "rabbitmq", version: str | None = None) -> None:
         super().__init__()
         self.name = name
+        #: the version the config is written for ("" when rabbitmq-server is missing: 3.x's)
+        self.version = version or rabbitmq_config.installed_version() or ""
+        self._config_version = self.version or "3"
+        self.capabilities = rabbitmq_config.capabilities(self._config_version)
+        self.convention = conventions.get(rabbitmq_config.convention(self._config_version))
         self.user = "guest"
         self.password = "guest"
         self.workdir = os.path.abspath(workdir)
@@ -134,7 +112,7 @@ class RabbitMQBroker(Broker):
     def _prepare(self) -> None:
         """Directories, ports and config for a first start (a restart reuses them)."""
         os.makedirs(self.workdir, exist_ok=True)
-        if _traversable_by_others(self.workdir):
+        if traversable_by_others(self.workdir):
             self.dir = os.path.join(self.workdir, f"rabbitmq-{self.n}")
             os.makedirs(self.dir)
         else:
@@ -144,19 +122,12 @@ class RabbitMQBroker(Broker):
             link = os.path.join(self.workdir, f"rabbitmq-{self.n}")
             if not os.path.lexists(link):
                 os.symlink(self.dir, link)
-        self.port, self.dist_port, self.epmd_port = _free_ports(3)
+        self.port, self.dist_port, self.epmd_port = free_ports(3)
         for sub in ("mnesia", "log"):
             os.makedirs(os.path.join(self.dir, sub))
-        self._write("enabled_plugins", "[rabbitmq_amqp1_0].\n")
-        self._write(
-            "rabbitmq.conf",
-            f"listeners.tcp.default = 127.0.0.1:{self.port}\n"
-            "loopback_users.guest = false\n"
-            "amqp1_0.default_user = guest\n"
-            "amqp1_0.default_vhost = /\n",
-        )
-        self._write("advanced.config", "[].\n")
-        self._write("rabbitmq-env.conf", "")  # keeps /etc/rabbitmq/rabbitmq-env.conf out
+        config = rabbitmq_config.config_files(self._config_version, f"127.0.0.1:{self.port}")
+        for file_name, text in config.items():
+            self._write(file_name, text)
         if os.geteuid() == 0:
             ent = pwd.getpwnam(RUN_AS)
             for root, dirs, files in os.walk(self.dir):
@@ -170,38 +141,10 @@ class RabbitMQBroker(Broker):
 
     def _env(self) -> dict[str, str]:
         assert self.dir is not None
-        d = self.dir
-        env = {
-            k: v
-            for k, v in os.environ.items()
-            if not k.startswith(("RABBITMQ_", "ERL_", "ERLANG_")) and k != "NOTIFY_SOCKET"
-        }
-        env.update(
-            {
-                # the Erlang cookie goes to $HOME: the node's own directory
-                "HOME": d,
-                "LANG": env.get("LANG", "C.UTF-8"),
-                "RABBITMQ_NODENAME": self.nodename,
-                "RABBITMQ_NODE_IP_ADDRESS": "127.0.0.1",
-                "RABBITMQ_NODE_PORT": str(self.port),
-                "RABBITMQ_DIST_PORT": str(self.dist_port),
-                # an epmd of our own on loopback: a shared one on 4369 would mix nodes
-                # of different tests and outlive them
-                "ERL_EPMD_PORT": str(self.epmd_port),
-                "ERL_EPMD_ADDRESS": "127.0.0.1",
-                "RABBITMQ_MNESIA_BASE": os.path.join(d, "mnesia"),
-                "RABBITMQ_LOG_BASE": os.path.join(d, "log"),
-                "RABBITMQ_CONFIG_FILE": os.path.join(d, "rabbitmq.conf"),
-                "RABBITMQ_ADVANCED_CONFIG_FILE": os.path.join(d, "advanced.config"),
-                "RABBITMQ_CONF_ENV_FILE": os.path.join(d, "rabbitmq-env.conf"),
-                "RABBITMQ_ENABLED_PLUGINS_FILE": os.path.join(d, "enabled_plugins"),
-                "RABBITMQ_PID_FILE": os.path.join(d, "rabbitmq.pid"),
-                # Erlang distribution (CLI tools, clustering) on loopback only
-                "RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS": "-kernel inet_dist_use_interface {127,0,0,1}",
-                _MARKER: self.token,
-            }
+        ports = (self.port, self.dist_port, self.epmd_port)
+        return rabbitmq_config.node_env(
+            dict(os.environ), self.dir, self.nodename, ports, self.token
         )
-        return env
 
     def _argv(self) -> list[str]:
         if os.geteuid() != 0:
@@ -216,8 +159,8 @@ class RabbitMQBroker(Broker):
         rc = self.proc.poll()
         if rc is None:
             return None
-        last = _last_line(self.logs())
-        return f"rabbitmq node {self.nodename} exited with status {rc} during start-up: {last}"
+        why = startup_log.describe(f"rabbitmq-{self.version or 'node'}", self.logs())
+        return f"rabbitmq node {self.nodename} exited with status {rc} during start-up: {why}"
 
     def _launch(self, timeout: float) -> None:
         assert self.dir is not None
@@ -278,26 +221,11 @@ class RabbitMQBroker(Broker):
         proc.wait(timeout=10)
         self.proc = None
 
-    def _kill_strays(self) -> None:
-        """Whatever still carries the marker (epmd left its group): TERM, then KILL."""
-        for sig in (signal.SIGTERM, signal.SIGKILL):
-            pids = _marked_pids(self.token)
-            if not pids:
-                return
-            for pid in pids:
-                try:
-                    os.kill(pid, sig)
-                except ProcessLookupError:
-                    pass
-            deadline = time.monotonic() + 3.0
-            while time.monotonic() < deadline and _marked_pids(self.token):
-                time.sleep(0.05)
-
     def _stop_locked(self, remove: bool) -> None:
         try:
             self._terminate_node()
         finally:
-            self._kill_strays()
+            kill_marked(self.token)
             untrack(self)
             if remove and self.dir is not None:
                 link = os.path.join(self.workdir, f"rabbitmq-{self.n}")
@@ -345,19 +273,19 @@ class RabbitMQBroker(Broker):
 
     def pids(self) -> list[int]:
         """Live processes of this node (beam, epmd, helpers): empty after ``stop()``."""
-        return _marked_pids(self.token)
+        return marked_pids(self.token)
 
     # -- addresses ----------------------------------------------------------
 
     def _declare(self, queue: str) -> None:
-        declare_queue_by_attach(
-            self.host, self.port, f"/queue/{queue}", 10.0, self.user, self.password
-        )
+        self.convention.declare_queue(self.host, self.port, queue, self.user, self.password)
 
     def address(self, queue: str) -> str:
-        """``/amq/queue/NAME``, after declaring NAME as a durable queue (when the node runs).
+        """The version's address for ``queue``, after declaring it durable (when the node runs).
 
-        Verified on 3.10.8 with proton Python:
+        4.x: ``/queues/NAME``, declared through the ``/management`` node (a v2
+        address never creates a queue). 3.x: ``/amq/queue/NAME``, verified on
+        3.10.8 with proton Python:
 
         * ``/queue/NAME`` declares the queue on attach, for senders and receivers
           alike (send-then-receive and receive-first both work), but with the
@@ -380,7 +308,7 @@ class RabbitMQBroker(Broker):
                 self._declare(queue)
                 self._last_declare = time.monotonic()
             self._declared.add(queue)
-        return f"/amq/queue/{queue}"
+        return self.convention.address_for(queue)
 
     # -- artifacts ----------------------------------------------------------
 
@@ -404,23 +332,5 @@ class RabbitMQBroker(Broker):
     def describe(self) -> dict[str, object]:
         d = super().describe()
         d["node"] = self.nodename
+        d["convention"] = self.convention.name
         return d
-
-
-def _free_ports(n: int) -> list[int]:
-    """``n`` distinct free ports (held open together so none repeats)."""
-    socks = []
-    try:
-        for _ in range(n):
-            s = socket.socket()
-            s.bind(("127.0.0.1", 0))
-            socks.append(s)
-        return [s.getsockname()[1] for s in socks]
-    finally:
-        for s in socks:
-            s.close()
-
-
-def _last_line(text: str) -> str:
-    lines = [ln.strip() for ln in text.splitlines() if ln.strip() and not ln.startswith("==>")]
-    return lines[-1][:200] if lines else "no output"

@@ -1,4 +1,4 @@
-"""The ``container:NAME`` provider: profiles as data, and a RabbitMQ 3.10 image built here."""
+"""The ``container:NAME`` provider: profiles as data, and RabbitMQ 3.10 and 4.0 images built here."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from proton import Message
 from proton.utils import BlockingConnection
 
 from harness import images
-from harness.brokers import container
+from harness.brokers import conventions, docker_engine
 from harness.brokers.base import BrokerError
 from harness.brokers.container import (
     ContainerBroker,
@@ -23,12 +23,7 @@ from harness.brokers.container import (
     remove_leftover_containers,
 )
 from harness.brokers.probe import probe
-from harness.brokers.profiles import (
-    DECLARE_ATTACH,
-    DECLARE_MANAGEMENT,
-    DECLARE_NONE,
-    PROFILES,
-)
+from harness.brokers.profiles import PROFILES
 from harness.capabilities import ANONYMOUS_RELAY, DYNAMIC, RESTART
 from harness.env import require
 
@@ -55,7 +50,7 @@ def test_unknown_profile_lists_the_known_ones() -> None:
         parse_spec("container:nope")
     assert str(info.value) == (
         "unknown container profile 'nope' in 'container:nope' "
-        "(known: artemis, rabbitmq-3.10, rabbitmq-4, skupper-router)"
+        "(known: artemis, rabbitmq-3.10, rabbitmq-4.0, skupper-router)"
     )
 
 
@@ -74,11 +69,11 @@ def test_spec_may_override_the_image() -> None:
 def test_profile_is_consistent(name: str) -> None:
     p = PROFILES[name]
     assert p.name == name
-    assert "{name}" in p.address
+    assert p.convention in conventions.CONVENTIONS
+    assert "{name}" in p.addressing.address
     assert p.capabilities <= KNOWN_CAPABILITIES
-    assert p.declare in (DECLARE_NONE, DECLARE_ATTACH, DECLARE_MANAGEMENT)
-    if p.declare == DECLARE_ATTACH:
-        assert "{name}" in p.declare_address
+    if p.addressing.declare == conventions.ATTACH:
+        assert "{name}" in p.addressing.declare_address
     assert bool(p.recipe) != bool(p.image), "an image is either built here or pulled"
     if p.recipe:
         assert p.recipe in images.RECIPES
@@ -89,14 +84,16 @@ def test_profile_is_consistent(name: str) -> None:
 def test_profile_claims() -> None:
     assert PROFILES["rabbitmq-3.10"].capabilities == {RESTART}
     assert PROFILES["rabbitmq-3.10"].address_for("q") == "/amq/queue/q"
-    assert PROFILES["rabbitmq-4"].address_for("q") == "/queues/q"
+    r40 = PROFILES["rabbitmq-4.0"]
+    assert r40.address_for("q") == "/queues/q" and r40.addressing.declare == conventions.MANAGEMENT
+    assert r40.recipe == "rabbitmq-4.0" and r40.capabilities == {RESTART, ANONYMOUS_RELAY}
     assert PROFILES["artemis"].capabilities == {DYNAMIC, ANONYMOUS_RELAY, RESTART}
     # a router keeps nothing: a restart loses everything in flight
     assert RESTART not in PROFILES["skupper-router"].capabilities
 
 
 def test_unavailable_without_docker(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(container.shutil, "which", lambda name: None)
+    monkeypatch.setattr(docker_engine.shutil, "which", lambda name: None)
     reason = ContainerProvider().unavailable()
     assert reason == "docker is not installed (apt-get install docker.io)"
 

@@ -12,7 +12,7 @@ import pytest
 from proton import Message
 from proton.utils import BlockingConnection
 
-from harness.brokers import rabbitmq
+from harness.brokers import rabbitmq, rabbitmq_config
 from harness.brokers.base import BrokerError
 from harness.brokers.probe import probe
 from harness.brokers.rabbitmq import RabbitMQBroker, RabbitMQProvider
@@ -89,12 +89,15 @@ def test_unavailable_names_the_missing_server(monkeypatch: pytest.MonkeyPatch) -
     assert "\n" not in reason
 
 
-def test_unavailable_names_the_missing_plugin(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_unavailable_names_the_missing_plugin_on_3x_only(monkeypatch: pytest.MonkeyPatch) -> None:
     _need_rabbitmq()
-    monkeypatch.setattr(rabbitmq, "PLUGIN_GLOB", "/nonexistent/rabbitmq_amqp1_0-*")
+    monkeypatch.setattr(rabbitmq_config, "plugin_dirs", lambda version: [])
+    monkeypatch.setattr(rabbitmq_config, "installed_version", lambda: "3.10.8")
     assert RabbitMQProvider().unavailable() == (
         "the rabbitmq_amqp1_0 plugin is not installed with rabbitmq-server"
     )
+    monkeypatch.setattr(rabbitmq_config, "installed_version", lambda: "4.0.5")
+    assert RabbitMQProvider().unavailable() is None  # AMQP 1.0 is built into 4.x
 
 
 def test_spec_takes_no_options(tmp_path: Path) -> None:
@@ -102,11 +105,21 @@ def test_spec_takes_no_options(tmp_path: Path) -> None:
         RabbitMQProvider().create("rabbitmq:x", str(tmp_path))
 
 
-def test_capabilities_claim_neither_dynamic_nor_relay(tmp_path: Path) -> None:
-    b = RabbitMQBroker(str(tmp_path))
-    assert b.capabilities == frozenset({RESTART})
-    assert DYNAMIC not in b.capabilities and ANONYMOUS_RELAY not in b.capabilities
-    assert (b.user, b.password) == ("guest", "guest")
+def test_capabilities_and_addresses_follow_the_version(tmp_path: Path) -> None:
+    """3.x: no relay, /amq/queue/NAME; 4.x: ANONYMOUS-RELAY, /queues/NAME; never dynamic."""
+    b3 = RabbitMQBroker(str(tmp_path), version="3.10.8")
+    assert b3.capabilities == frozenset({RESTART})
+    assert b3.convention.name == "rabbitmq-v1" and b3.address("q") == "/amq/queue/q"
+    b4 = RabbitMQBroker(str(tmp_path), version="4.0.5")
+    assert b4.capabilities == frozenset({RESTART, ANONYMOUS_RELAY})
+    assert b4.convention.name == "rabbitmq-v2" and b4.address("q") == "/queues/q"
+    for b in (b3, b4):
+        assert DYNAMIC not in b.capabilities
+        assert (b.user, b.password) == ("guest", "guest")
+
+
+def test_the_installed_version_is_the_default(tmp_path: Path) -> None:
+    assert RabbitMQBroker(str(tmp_path)).version == (rabbitmq_config.installed_version() or "")
 
 
 def test_address_rejects_names_rabbitmq_cannot_route(tmp_path: Path) -> None:
@@ -126,7 +139,7 @@ def test_stop_before_start_is_harmless(tmp_path: Path) -> None:
 @pytest.mark.slow
 def test_identity_comes_from_the_open_frame(broker: RabbitMQBroker) -> None:
     assert broker.identity.product == "RabbitMQ"
-    assert broker.identity.version.startswith("3.10.")
+    assert broker.identity.version == broker.version  # the config was written for what runs
     assert broker.identity.container_id
     again = probe(broker.host, broker.port, 5.0, broker.user, broker.password)
     assert again.version == broker.identity.version
@@ -144,7 +157,8 @@ def test_every_port_is_on_loopback_only(broker: RabbitMQBroker) -> None:
 @pytest.mark.slow
 def test_send_then_receive(broker: RabbitMQBroker) -> None:
     address = broker.address("q")
-    assert address == "/amq/queue/q"
+    assert address == broker.convention.address_for("q")
+    assert address == ("/amq/queue/q" if broker.version.startswith("3.") else "/queues/q")
     _send(broker, address, "one", "two")
     assert _receive(broker, address, 2) == ["one", "two"]
 
