@@ -141,9 +141,9 @@ def set_up_broker(st: CellState) -> None:
                 st.decide(UNSUPPORTED, reason)
                 st.result.known = entry.id if entry is not None else None
                 return
-        if plan_.restarts_broker:
-            b.settle_queues()
     st.address = b.address(st.queue_name) if b is not None else st.queue_name
+    if b is not None and plan_.restarts_broker:
+        b.settle_queues()  # after declaring this cell's queue: a crash must not outrun its write
     assert st.armed is not None
     st.note(
         "cell",

@@ -44,6 +44,9 @@ class _Broker(Broker):
         self.addressed.append(queue)
         return queue
 
+    def settle_queues(self) -> None:
+        self.addressed.append("(settled)")
+
 
 def _set_up(tmp_path: Path, scenario: str, broker: _Broker, known: KnownFailures) -> CellState:
     reg = PeerRegistry()
@@ -89,6 +92,19 @@ def test_a_capability_the_provider_does_not_claim(tmp_path: Path) -> None:
         st.result.reason == f"broker fake:Mine lacks restart needed by fault plan {cell.fault.name}"
     )
     assert st.result.known is None
+
+
+def test_a_restart_cell_waits_for_its_own_queue_to_settle(tmp_path: Path) -> None:
+    """RabbitMQ 4.0 crashed half a second after a declaration lost the queue: settle after it."""
+    reg = PeerRegistry()
+    b = _Broker("Mine", "1.0", frozenset({DYNAMIC, RESTART}))
+    every = generate(scenarios.select(["at-least-once"]), [reg.get("python")], [b.name])
+    cell = next(c for c in every if c.fault.restarts_broker)
+    st = CellState.new(cell, reg, RunOptions(tmp_path, known=KnownFailures([])))
+    pipeline.plan(st)
+    st.broker = b
+    pipeline.set_up_broker(st)
+    assert b.addressed == [st.queue_name, "(settled)"]
 
 
 def _frame(t, performative, src, dst, **fields) -> TraceEvent:
