@@ -18,8 +18,9 @@ from collections.abc import Callable
 from typing import Any
 
 from harness.scenario import CellRun, Check, Failure
-from harness.trace.basis import BROKER, Basis
-from harness.trace.patterns import Forbid, Pattern, match
+from harness.trace.basis import BROKER, Basis, spec
+from harness.trace.model import CONN, FRAME
+from harness.trace.patterns import Forbid, Pattern, Step, match
 
 __all__ = ["attach", "cited", "expect", "outcome", "violation_failure", "who"]
 
@@ -62,6 +63,28 @@ def violation_failure(v: Any, run: CellRun | None) -> Failure:
     return Failure(v.rule, f"{cited(basis, v.side, run)}: {v.message}")
 
 
+def _hung_up_on(run: CellRun, result: Any, side: str | None) -> str | None:
+    """Who closed the TCP connection before ``side`` sent the missing step, if anyone.
+
+    A step can only be missed by a side that could still send it: when the other
+    side dropped the connection after the last step matched and nothing more came
+    from ``side``, the other side deviated (2.4.3: a closing peer SHOULD read on
+    until the partner's close arrives).
+    """
+    last = next((e for e in reversed(result.events) if e is not None), None)
+    if isinstance(last, tuple):
+        last = max(last, key=lambda e: e.t)
+    if side is None or last is None or last.conn is None or not isinstance(result.failed, Step):
+        return None  # (a never step broken is something that did happen: no one hung up)
+    after = [e for e in run.trace if e.conn == last.conn and e.t > last.t]
+    if any(e.kind == FRAME and e.src == side and e.name != "empty" for e in after):
+        return None
+    closed = next((e for e in after if e.kind == CONN and e.name == "close"), None)
+    by = closed.fields.get("by") if closed is not None else None
+    ends = {e.src for e in after if e.kind in (FRAME, CONN)} | {last.src, last.dst}
+    return by if by not in (None, side, "tap", "tap-stop", "unknown") and by in ends else None
+
+
 def expect(rule: str, pattern: Pattern | Forbid, **match_kw: Any) -> Check:
     """A check: ``pattern`` must match (or a ``Forbid`` must hold) in the cell's trace.
 
@@ -76,7 +99,11 @@ def expect(rule: str, pattern: Pattern | Forbid, **match_kw: Any) -> Check:
         if result.ok:
             return []
         basis = getattr(result.failed, "basis", None)
-        head = cited(basis, basis.side if basis else None, run)
+        side = basis.side if basis else None
+        hung_up = _hung_up_on(run, result, side)
+        if hung_up is not None:  # the side could not send it: the other one had hung up
+            basis, side = spec("2.4.3"), hung_up
+        head = cited(basis, side, run)
         return [Failure(rule, f"{head}: {_summary(result.explain())}", result.explain())]
 
     check.__name__ = f"expect_{rule}"

@@ -114,6 +114,35 @@ def test_a_never_step_failure_names_the_peer_and_its_implementation():
     assert failure.message.startswith("broke 2.6.7 flow control (hello (js)): ")
 
 
+def _hang_up(broker_answers: bool):
+    tb = TraceBuilder()
+    c = tb.conn("hello")
+    c.open()
+    c.c("close")
+    if broker_answers:
+        c.s("close")
+    tb.add(kind="conn", name="close", conn="c1", src="hello", dst="broker", fields={"by": "hello"})
+    return tb.events
+
+
+CLOSES = Pattern(
+    "the broker answers the close",
+    [
+        frame("close", src="hello").because(tutorial("helloworld.py", "closes", "hello")),
+        frame("close", dst="hello", error={"condition": "x"}).because(spec("2.4.3", BROKER)),
+    ],
+    client="hello",
+)
+
+
+def test_a_step_missing_because_the_other_side_hung_up_blames_the_one_who_hung_up():
+    [failure] = expect("closing", CLOSES)(_run(_hang_up(broker_answers=False)))
+    assert failure.message.startswith("broke 2.4.3 closing a connection (hello (js)): ")
+    # the broker did answer (not as the pattern wanted): then the broker's step is the one
+    [failure] = expect("closing", CLOSES)(_run(_hang_up(broker_answers=True)))
+    assert failure.message.startswith("broke 2.4.3 closing a connection (broker (embedded:")
+
+
 def test_an_invariant_failure_cites_its_section_and_the_frame_sender():
     tb = TraceBuilder()
     c = tb.conn("hello")
