@@ -57,6 +57,12 @@ def _parser() -> argparse.ArgumentParser:
         help="add an external peer: NAME=COMMAND, NAME[listen,reconnect]=COMMAND, "
         "or NAME=handler:MODULE:CLASS[:ROLES]",
     )
+    r.add_argument(
+        "--pairs",
+        choices=["all", "cover"],
+        help="peer pairs: all (default on embedded brokers) or a cover that puts every "
+        "implementation in every role (default on real brokers)",
+    )
     r.add_argument("--peers-file", help="TOML file of external peers ([peers.NAME] command=...)")
     r.add_argument("--known", action="append", default=[], help="extra known-failures JSON file")
     r.add_argument("--out", help="output folder (default: a new folder under ./interop-results/)")

@@ -35,6 +35,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     g.addoption(
         "--peers", default=None, help="interop peer implementations, comma list (default: all)"
     )
+    g.addoption(
+        "--pairs",
+        default=None,
+        help="interop peer pairs: all (default on embedded) or cover (default on real brokers)",
+    )
     g.addoption("--scenario", default=None, help="interop scenarios, comma list (default: all)")
     g.addoption("--fault", default=None, help="interop fault plans, comma list (default: all)")
     g.addoption(
@@ -69,6 +74,7 @@ def interop_session(config: pytest.Config) -> Session:
         sel = Selection(
             broker=config.getoption("--broker"),
             peers=config.getoption("--peers"),
+            pairs=config.getoption("--pairs"),
             scenario=config.getoption("--scenario"),
             fault=config.getoption("--fault"),
             extra_peers=config.getoption("--peer"),

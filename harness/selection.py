@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from harness.cells import Cell, generate
+from harness.cells import PAIR_MODES, Cell, generate
 from harness.matrix import known as known_mod
 from harness.peers import (
     Implementation,
@@ -48,6 +48,8 @@ class Selection:
     known_files: Sequence[str] = ()
     count: int | None = None
     timeout: float | None = None
+    #: ``all`` pairs or a ``cover``; None: all on the embedded broker, a cover on real ones
+    pairs: str | None = None
     #: peers not named in ``peers`` are left out when their toolchain is missing
     #: (``interop run``'s default); otherwise their cells skip, or fail in CI
     only_available_peers: bool = False
@@ -75,6 +77,8 @@ def resolve(sel: Selection) -> Resolved:
         raise SelectionError("--count must be >= 1")
     if sel.timeout is not None and sel.timeout <= 0:
         raise SelectionError("--timeout must be > 0")
+    if sel.pairs is not None and sel.pairs not in PAIR_MODES:
+        raise SelectionError(f"bad --pairs {sel.pairs!r} (known: {', '.join(PAIR_MODES)})")
     try:
         registry = PeerRegistry(_extra_peers(sel))
         specs = _with_address_format(brokers.parse_specs(sel.broker), sel.address_format)
@@ -94,7 +98,7 @@ def resolve(sel: Selection) -> Resolved:
             raise SelectionError(
                 f"unknown fault plan {bad[0]!r} (known: {', '.join(sorted(every))})"
             )
-    cells = generate(chosen, impls, specs, faults)
+    cells = generate(chosen, impls, specs, faults, sel.pairs)
     if sel.cells:
         by_id = {c.id: c for c in cells}
         bad = [c for c in sel.cells if c not in by_id]

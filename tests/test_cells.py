@@ -152,4 +152,41 @@ def test_real_scenarios_with_builtin_peers_have_unique_stable_ids() -> None:
     assert "at-least-once-cut1-js->cpp-embedded" in ids(first)
     assert "request-response-cpp->python-embedded" in ids(first)
     direct = [c for c in cells if c.scenario.name == "direct"]
-    assert len(direct) == 9 and all(c.broker == DIRECT for c in direct)
+    sc = scenarios.select(["direct"])[0]
+    n_roles = [len([i for i in impls if i.supports(r.peer_role, r.needs)]) for r in sc.roles]
+    # every pair peer to peer (3 x 3 with python, cpp, js; listeners are fewer than senders)
+    assert len(direct) == n_roles[0] * n_roles[1] and all(c.broker == DIRECT for c in direct)
+
+
+# -- pair selection on real brokers ---------------------------------------------------
+
+
+def test_cover_puts_every_implementation_in_every_role_with_n_pairs() -> None:
+    impls = [impl(n) for n in ("python", "cpp", "js", "go", "pyamqp")]
+    cells = generate([PAIR], impls, ["rabbitmq"], ["none"])
+    senders = [dict(c.roles)["sender"] for c in cells]
+    receivers = [dict(c.roles)["receiver"] for c in cells]
+    assert sorted(senders) == sorted(receivers) == sorted(i.name for i in impls)
+    assert len(cells) == 5 and all(s != r for s, r in zip(senders, receivers, strict=True))
+
+
+def test_embedded_and_its_variants_get_every_pair_real_brokers_a_cover() -> None:
+    impls = [PY, JS, impl("cpp")]
+    for broker, n in (
+        ("embedded", 9),
+        ("embedded:presettled", 9),
+        ("rabbitmq", 3),
+        ("container:x", 3),
+    ):
+        cells = generate([PAIR], impls, [broker], ["none"])
+        assert len(cells) == n, broker
+    assert len(generate([PAIR], impls, ["rabbitmq"], ["none"], pairs="all")) == 9
+    assert len(generate([PAIR], impls, ["embedded"], ["none"], pairs="cover")) == 3
+
+
+def test_cover_with_uneven_roles_still_covers_both() -> None:
+    # a receive-only handler peer: three senders, four receivers
+    mine = impl("mine", roles={"receive"})
+    cells = generate([PAIR], [PY, JS, impl("cpp"), mine], ["rabbitmq"], ["none"])
+    assert {dict(c.roles)["sender"] for c in cells} == {"python", "js", "cpp"}
+    assert {dict(c.roles)["receiver"] for c in cells} == {"python", "js", "cpp", "mine"}

@@ -27,6 +27,7 @@ def _selection(args: argparse.Namespace):
         known_files=args.known,
         count=args.count,
         timeout=args.timeout,
+        pairs=args.pairs,
         only_available_peers=True,
     )
 
