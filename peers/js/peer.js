@@ -828,7 +828,11 @@ container.on('message', (ctx) => {
     }
     const verdict = role.message ? role.message(ctx) : 'accept';
     if (verdict === 'accept') ctx.delivery.accept();
-    else if (verdict === 'release') ctx.delivery.release();
+    // Once the peer has closed, rhea 3.0.5 still writes a disposition, after its own
+    // end and close frames (AMQP 1.0 2.4.3: the close is the last frame; a broker ends
+    // the connection with amqp:not-allowed "no such channel"). A message that arrives
+    // then stays unsettled: the broker hands it out again when the link goes.
+    else if (verdict === 'release' && !rt.closing) ctx.delivery.release();
 });
 
 function linkError(ctx, link) {
