@@ -34,6 +34,7 @@ from harness.trace.rules.ordering import (
     detach_before_close,
     open_first,
 )
+from harness.trace.rules.session import session_window
 from harness.trace.rules.settlement import settle_mode, unsettled_receive
 
 __all__ = [
@@ -77,6 +78,12 @@ _TABLE: tuple[Invariant, ...] = (
         "close-last", close_last, "nothing but heartbeats after a side's close", spec("2.4.3")
     ),
     Invariant("credit", credit, "no transfer beyond the link credit granted", spec("2.6.7")),
+    Invariant(
+        "session-window",
+        session_window,
+        "no transfer frame beyond the session's incoming window granted",
+        spec("2.5.6"),
+    ),
     Invariant("attach-answered", attach_answered, "every attach is answered", spec("2.6.3")),
     Invariant(
         "dynamic-address", dynamic_address, "a dynamic attach gets an address", spec("3.5.3")

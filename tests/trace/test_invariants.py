@@ -418,6 +418,7 @@ def test_check_rules_skip_and_unknown():
         "open-first",
         "close-last",
         "credit",
+        "session-window",
         "attach-answered",
         "dynamic-address",
         "delivery-id-order",
