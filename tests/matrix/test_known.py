@@ -328,3 +328,14 @@ def test_observed_entry_needs_its_message():
     )
     assert (v, eid) == ("fail", None)
     assert apply("pass", "", c, RABBIT_310, {}, reg)[0] == "pass"
+
+
+def test_pyamqp_on_rabbitmq_40_waits_for_an_attach_it_already_has():
+    reg = load_registry()
+    c = cell("at-least-once", ("go", "pyamqp"), "container:rabbitmq-4.0")
+    msg = ["receiver (pyamqp) timed out waiting for the attach of the receiver link from /queues/q"]
+    v, _, eid = apply("fail", "x", c, RABBIT_40, {}, reg, rules=["peer-start"], messages=msg)
+    assert (v, eid) == ("xfail", "pyamqp-attach-without-target")
+    assert apply("fail", "x", c, RABBIT_41, {}, reg, messages=msg)[0] == "fail"  # not measured
+    other = cell("at-least-once", ("go", "python"), "container:rabbitmq-4.0")
+    assert apply("fail", "x", other, RABBIT_40, {}, reg, messages=msg)[0] == "fail"
