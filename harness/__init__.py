@@ -35,7 +35,7 @@ _EXPORTS: dict[str, tuple[str, str]] = {
     "expect": ("harness.expect", "expect"),
     "outcome": ("harness.expect", "outcome"),
     "Pattern": ("harness.trace.patterns", "Pattern"),
-    "all_scenarios": ("scenarios", "all_scenarios"),
+    "all_scenarios": ("harness.scenarios", "all_scenarios"),
     # peers: the implementations a session pairs
     "Implementation": ("harness.peers", "Implementation"),
     "PeerRegistry": ("harness.peers", "PeerRegistry"),

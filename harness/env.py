@@ -8,10 +8,15 @@ same absence is a failure. Every such decision goes through here.
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
-#: the repository root (harness/ is one level below it)
+#: a clone's root (harness/ is one level below it), for the repository's own tests and
+#: scripts; an installed wheel has no such folder: the files a run needs come from
+#: harness.resources, caches from cache_dir()
 ROOT = Path(__file__).resolve().parent.parent
+#: the folder name under the user's cache folder (``$XDG_CACHE_HOME``, else ``~/.cache``)
+CACHE_NAME = "amqp-interop"
 
 
 def in_ci() -> bool:
@@ -29,5 +34,33 @@ def require(reason: str) -> None:
 
 
 def cache_dir() -> Path:
-    """Build caches (compiled peers, npm stamps); override with ``INTEROP_CACHE``."""
-    return Path(os.environ.get("INTEROP_CACHE") or ROOT / ".cache")
+    """Where builds and scratch files go: ``$INTEROP_CACHE``, else the user's cache folder.
+
+    The user's cache folder is ``$XDG_CACHE_HOME/amqp-interop`` (a relative
+    ``XDG_CACHE_HOME`` is ignored, as the XDG spec says), else
+    ``~/.cache/amqp-interop``. Never the installed package's folder: that stays
+    read-only. Compiled peers, rhea's node_modules, the pyamqp venv, Go's
+    module cache, image build locks and brokers' scratch folders live here.
+    """
+    override = os.environ.get("INTEROP_CACHE")
+    if override:
+        return Path(override).expanduser()
+    xdg = os.environ.get("XDG_CACHE_HOME", "")
+    base = Path(xdg) if xdg and Path(xdg).is_absolute() else Path.home() / ".cache"
+    return base / CACHE_NAME
+
+
+def cache_problem() -> str | None:
+    """One line saying why the cache folder cannot be written (and how to fix it), or None."""
+    where = cache_dir()
+    try:
+        where.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(prefix=".write-test-", dir=where):
+            pass
+    except OSError as e:
+        why = e.strerror or type(e).__name__
+        return (
+            f"cache folder {where} is not writable ({why}): "
+            "set INTEROP_CACHE to a writable folder, or fix its permissions"
+        )
+    return None

@@ -12,15 +12,15 @@ from __future__ import annotations
 
 import importlib
 import shlex
-import sys
 import threading
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from harness import resources
 from harness.capabilities import DYNAMIC, LISTEN, RECONNECT
-from harness.env import ROOT, cache_dir
+from harness.env import cache_dir
 
 ROLES = frozenset({"hello", "send", "receive", "serve", "request"})
 #: what a scenario may ask of a peer
@@ -112,7 +112,7 @@ def builtin() -> dict[str, Implementation]:
         "python": Implementation(
             "python",
             description="proton Python reactor (peers/python/peer.py)",
-            command=[sys.executable, str(ROOT / "peers" / "python" / "peer.py")],
+            command=resources.python_script("python", "peer.py"),
             static_version=_proton_version(),
         ),
         "cpp": _toolchain_impl("cpp", "proton C++ (peers/cpp)"),
@@ -183,7 +183,7 @@ def parse_peer_option(text: str) -> Implementation:
             capabilities=caps,
             roles=roles,
             description=f"handler {target}",
-            command=[sys.executable, str(ROOT / "peers" / "python" / "recorder.py"), target],
+            command=[*resources.python_script("python", "recorder.py"), target],
             static_version=f"handler {target}",
         )
     try:

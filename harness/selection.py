@@ -70,7 +70,7 @@ class Resolved:
 
 def resolve(sel: Selection) -> Resolved:
     """Check every option and build the cells; ``SelectionError`` (one line) for anything bad."""
-    import scenarios
+    import harness.scenarios as scenarios
     from harness.brokers import registry as brokers
 
     if sel.count is not None and sel.count < 1:

@@ -23,7 +23,8 @@ DOC = ROOT / "docs" / "checks.md"
 def render() -> str:
     sys.path.insert(0, str(ROOT))
     os.environ.pop("INTEROP_SCENARIOS", None)  # the shipped scenarios only
-    import scenarios
+    import harness.scenarios as scenarios
+
     from harness.trace.audit import checks_table
 
     return checks_table(list(scenarios.all_scenarios().values()))

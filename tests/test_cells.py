@@ -8,7 +8,8 @@ failures.
 
 from __future__ import annotations
 
-import scenarios
+import harness.scenarios as scenarios
+
 from harness.cells import DIRECT, Cell, generate
 from harness.fault_plans import NO_FAULTS, FaultPlan
 from harness.peers import ALL_CAPABILITIES, Implementation, builtin

@@ -7,7 +7,8 @@ expectations are wrong would pass or fail cells for the wrong reason.
 
 from __future__ import annotations
 
-import scenarios
+import harness.scenarios as scenarios
+
 from harness.fault_plans import NO_FAULTS, ArmedPlan, FaultPlan
 from harness.wire.faults import CutAfter, CutBeforeSettle
 

@@ -16,9 +16,10 @@ import subprocess
 import sys
 import xml.etree.ElementTree as ET
 
+from harness import resources
 from harness.env import ROOT
 
-BROKEN = ROOT / "peers" / "python" / "broken.py"
+BROKEN = resources.peer_file("python", "broken.py")
 SELECTION = [
     "--broker",
     "embedded",

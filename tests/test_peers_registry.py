@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.env import ROOT
+from harness import resources
 from harness.peers import (
     ALL_CAPABILITIES,
     ROLES,
@@ -53,7 +53,7 @@ def test_handler_peer() -> None:
     assert p.roles == frozenset({"receive"})
     assert p.command == [
         sys.executable,
-        str(ROOT / "peers" / "python" / "recorder.py"),
+        str(resources.peer_file("python", "recorder.py")),
         "mypkg.recv:Recv",
     ]
     assert p.version() == "handler mypkg.recv:Recv"
@@ -183,7 +183,7 @@ def test_registry_extra_peers_are_added_and_may_override() -> None:
 def test_python_builtin_is_available_with_a_version() -> None:
     py = PeerRegistry().get("python")
     assert py.unavailable() is None
-    assert py.argv() == [sys.executable, str(ROOT / "peers" / "python" / "peer.py")]
+    assert py.argv() == [sys.executable, str(resources.peer_file("python", "peer.py"))]
     assert py.version().startswith("python-qpid-proton ")
 
 

@@ -11,9 +11,9 @@ from __future__ import annotations
 import json
 from dataclasses import replace
 
+import harness.scenarios as scenarios
 import pytest
 
-import scenarios
 from harness import pipeline
 from harness.broker_pool import BrokerLease
 from harness.cell_state import RunOptions

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+import harness.scenarios as scenarios
 import pytest
 
-import scenarios
 from harness.cells import generate
 from harness.peers import Implementation, PeerRegistry
 from harness.pipeline import RunOptions

@@ -18,12 +18,12 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from harness import resources
 from harness.brokers.base import Broker, BrokerError, Provider
 from harness.capabilities import ANONYMOUS_RELAY, DYNAMIC, RESTART
-from harness.env import ROOT
 from harness.process import ManagedProcess, ProcessError
 
-BROKER_SCRIPT = ROOT / "peers" / "python" / "broker.py"
+BROKER_SCRIPT = resources.peer_file("python", "broker.py")
 
 
 @dataclass(frozen=True)

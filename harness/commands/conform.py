@@ -36,8 +36,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+from harness import resources
 from harness.commands import CliError
-from harness.env import ROOT
 
 VOCABULARY = frozenset(
     "connection_opened link_opened sendable sent accepted released rejected modified settled "
@@ -74,7 +74,7 @@ BAD_ARGUMENTS = {
     "usage-bad-url": ["send", "--url", "http://127.0.0.1:5672"],
 }
 RUN_S = 30.0
-PY_PEER = [sys.executable, str(ROOT / "peers" / "python" / "peer.py")]
+PY_PEER = resources.python_script("python", "peer.py")
 
 
 @dataclass
@@ -207,7 +207,7 @@ def output_problem(run: Run, role: str) -> str | None:
 
 
 def _defaults(role: str, **changed: Any) -> dict[str, Any]:
-    data = json.loads((ROOT / "peers" / "defaults.json").read_text())["defaults"]
+    data = json.loads(resources.defaults_file().read_text())["defaults"]
     return {key: by_role[role] for key, by_role in data.items()} | changed
 
 
@@ -241,7 +241,7 @@ def silent_server() -> Iterator[int]:
 
 @contextmanager
 def embedded_broker() -> Iterator[str]:
-    proc = Proc([sys.executable, str(ROOT / "peers" / "python" / "broker.py"), "--port", "0"])
+    proc = Proc([*resources.python_script("python", "broker.py"), "--port", "0"])
     try:
         ready = proc.wait_for("ready", 20)
         if ready is None:

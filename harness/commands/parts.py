@@ -72,11 +72,29 @@ def cmd_broker(args: argparse.Namespace) -> int:
     return 0
 
 
+class _NoCache:
+    """A peer built into the cache (C++, rhea, go, pyamqp) when the cache cannot be written."""
+
+    def __init__(self, impl: object, reason: str) -> None:
+        self._impl, self._reason = impl, reason
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._impl, name)
+
+    def unavailable(self) -> str | None:
+        return self._impl.unavailable() or self._reason  # type: ignore[attr-defined]
+
+
 def cmd_peers(args: argparse.Namespace) -> int:
+    from harness.env import cache_problem
     from harness.listing import peers_table
     from harness.peers import PeerRegistry
 
-    print(peers_table(list(PeerRegistry().impls.values())), end="")
+    impls: list = list(PeerRegistry().impls.values())
+    problem = cache_problem()
+    if problem:  # the same reason interop run stops with: a build would have nowhere to go
+        impls = [_NoCache(i, problem) if i.toolchain else i for i in impls]
+    print(peers_table(impls), end="")
     return 0
 
 
@@ -88,7 +106,7 @@ def cmd_brokers(args: argparse.Namespace) -> int:
 
 
 def cmd_scenarios(args: argparse.Namespace) -> int:
-    import scenarios
+    import harness.scenarios as scenarios
 
     for s in scenarios.all_scenarios().values():
         roles = " x ".join(

@@ -19,13 +19,14 @@ import subprocess
 import tempfile
 from pathlib import Path
 
+from harness import resources
 from harness.announce import announced
 
 NAME = "cpp"
 #: what this peer can do (see peers/CONTRACT.md): --listen, --reconnect, dynamic reply receivers
 CAPABILITIES = frozenset({"listen", "reconnect", "dynamic"})
 
-SOURCE_DIR = Path(__file__).resolve().parent.parent.parent / "peers" / "cpp"
+SOURCE_DIR = resources.peer_dir("cpp")
 #: the header that proves libqpid-proton-cpp's development files are installed
 PROBE_HEADER = "proton/messaging_handler.hpp"
 PACKAGE = "libqpid-proton-cpp12"

@@ -24,13 +24,14 @@ import subprocess
 import tempfile
 from pathlib import Path
 
+from harness import resources
 from harness.announce import announced
 
 NAME = "go"
 #: no "listen": go-amqp has no listener; reconnect is the peer's own loop
 CAPABILITIES = frozenset({"reconnect", "dynamic"})
 
-SOURCE_DIR = Path(__file__).resolve().parent.parent.parent / "peers" / "go"
+SOURCE_DIR = resources.peer_dir("go")
 MODULE = "github.com/Azure/go-amqp"
 BUILD_TIMEOUT_S = 600
 #: how to get a Go toolchain when there is none (Debian 12's golang-go is 1.19: too old)

@@ -21,6 +21,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
+from harness import resources
 from harness.announce import announced
 
 NAME = "js"
@@ -28,7 +29,7 @@ NAME = "js"
 CAPABILITIES = frozenset({"listen", "reconnect", "dynamic"})
 
 #: the peer's folder; a module attribute so tests can point it at a copy
-PEER_DIR = Path(__file__).resolve().parent.parent.parent / "peers" / "js"
+PEER_DIR = resources.staged_peer_dir("js")
 MIN_NODE_MAJOR = 14
 NPM_TIMEOUT_S = 300
 STAMP_NAME = ".amqp-interop-lock-hash"

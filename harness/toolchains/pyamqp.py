@@ -22,13 +22,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+from harness import resources
 from harness.announce import announced
 
 NAME = "pyamqp"
 #: no "listen": pyamqp is a client; reconnect is the peer's own loop
 CAPABILITIES = frozenset({"reconnect", "dynamic"})
 
-PEER_DIR = Path(__file__).resolve().parent.parent.parent / "peers" / "pyamqp"
+PEER_DIR = resources.peer_dir("pyamqp")
 REQUIREMENTS = PEER_DIR / "requirements.txt"
 PACKAGE = "azure-servicebus"
 INSTALL_TIMEOUT_S = 600

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import scenarios
+import harness.scenarios as scenarios
+
 from harness import pipeline
 from harness.brokers.base import Broker, BrokerIdentity
 from harness.capabilities import DYNAMIC, RESTART

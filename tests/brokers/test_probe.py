@@ -15,11 +15,11 @@ from collections.abc import Iterator
 
 import pytest
 
+from harness import resources
 from harness.brokers.base import BrokerError
 from harness.brokers.probe import probe, wait_ready
-from harness.env import ROOT
 
-EMBEDDED = ROOT / "peers" / "python" / "broker.py"
+EMBEDDED = resources.peer_file("python", "broker.py")
 
 
 class _Server:

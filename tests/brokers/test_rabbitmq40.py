@@ -16,11 +16,11 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import harness.scenarios as scenarios
 import pytest
 from proton import Message
 from proton.utils import BlockingConnection
 
-import scenarios
 from harness import images, pipeline
 from harness.brokers import rabbitmq_config
 from harness.brokers.base import BrokerError

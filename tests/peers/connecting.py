@@ -16,13 +16,13 @@ from typing import Any
 
 import pytest
 
-from harness.env import ROOT
+from harness import resources
 from tests.peers.proc import Proc
 from tests.peers.test_cpp_peer import CuttingProxy, check_output, events, run, silent_server
 from tests.peers.test_defaults import expected, run_without_options
 
-PY_PEER = [sys.executable, str(ROOT / "peers" / "python" / "peer.py")]
-BROKER = [sys.executable, str(ROOT / "peers" / "python" / "broker.py"), "--port", "0"]
+PY_PEER = [sys.executable, str(resources.peer_file("python", "peer.py"))]
+BROKER = [sys.executable, str(resources.peer_file("python", "broker.py")), "--port", "0"]
 ROLES = ["hello", "send", "receive", "serve", "request"]
 
 __all__ = [

@@ -21,12 +21,13 @@ from unittest.mock import ANY
 
 import pytest
 
+from harness import resources
 from harness.env import ROOT, cache_dir, require
 from harness.toolchains import cpp
 from tests.peers.proc import WAIT_S, Proc
 
-BROKER = ROOT / "peers" / "python" / "broker.py"
-PY_PEER = ROOT / "peers" / "python" / "peer.py"
+BROKER = resources.peer_file("python", "broker.py")
+PY_PEER = resources.peer_file("python", "peer.py")
 
 
 # ---------------------------------------------------------------- helpers

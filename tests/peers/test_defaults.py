@@ -27,15 +27,16 @@ from typing import Any
 
 import pytest
 
+from harness import resources
 from harness.brokers.embedded import EmbeddedBroker
-from harness.env import ROOT, cache_dir, require
+from harness.env import cache_dir, require
 from harness.toolchains import cpp, js
 from tests.peers.proc import WAIT_S, Proc
 
-DEFAULTS_JSON = ROOT / "peers" / "defaults.json"
-CONTRACT = ROOT / "peers" / "CONTRACT.md"
-PY_PEER = ROOT / "peers" / "python" / "peer.py"
-RECORDER = ROOT / "peers" / "python" / "recorder.py"
+DEFAULTS_JSON = resources.defaults_file()
+CONTRACT = resources.contract()
+PY_PEER = resources.peer_file("python", "peer.py")
+RECORDER = resources.peer_file("python", "recorder.py")
 EXAMPLE = "peers/python/examples/my_receiver.py:MyReceiver"
 ROLES = ["hello", "send", "receive", "serve", "request"]
 DEFAULT_HOST, DEFAULT_PORT = "127.0.0.1", 5672

@@ -24,12 +24,13 @@ from unittest.mock import ANY
 
 import pytest
 
-from harness.env import ROOT, cache_dir, require
+from harness import resources
+from harness.env import cache_dir, require
 from harness.toolchains import js
 from tests.peers.proc import WAIT_S, Proc
 
-BROKER = ROOT / "peers" / "python" / "broker.py"
-PY_PEER = ROOT / "peers" / "python" / "peer.py"
+BROKER = resources.peer_file("python", "broker.py")
+PY_PEER = resources.peer_file("python", "peer.py")
 ROLES = ["hello", "send", "receive", "serve", "request"]
 
 

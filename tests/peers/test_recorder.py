@@ -16,6 +16,7 @@ import pytest
 from proton import Message
 from proton.handlers import MessagingHandler
 
+from harness import resources
 from tests.brokers.test_embedded_broker import (
     ROOT,
     Proc,
@@ -26,7 +27,7 @@ from tests.brokers.test_embedded_broker import (
     start_peer,
 )
 
-RECORDER = ROOT / "peers" / "python" / "recorder.py"
+RECORDER = resources.peer_file("python", "recorder.py")
 EXAMPLE = "peers/python/examples/my_receiver.py:MyReceiver"
 
 

@@ -9,16 +9,16 @@ from __future__ import annotations
 
 import sys
 
+import harness.scenarios as scenarios
 import pytest
 
-import scenarios
+from harness import resources
 from harness.cells import Cell
-from harness.env import ROOT
 from harness.matrix.results import FAIL
 from harness.peers import Implementation, PeerRegistry
 from harness.pipeline import RunOptions, run_cell
 
-BROKEN = ROOT / "peers" / "python" / "broken.py"
+BROKEN = resources.peer_file("python", "broken.py")
 
 
 def _cell(scenario: str, fault: str, roles: dict[str, str], broker: str = "embedded") -> Cell:

@@ -10,15 +10,16 @@ import json
 import subprocess
 import sys
 
+import harness.scenarios as scenarios
 import pytest
 
-import scenarios
+from harness import resources
 from harness.cells import generate
 from harness.env import ROOT
 from harness.peers import PeerRegistry, parse_peer_option
 from harness.pipeline import RunOptions, run_cell
 
-EXAMPLE = ROOT / "peers" / "python" / "examples" / "my_receiver.py"
+EXAMPLE = resources.peer_file("python", "examples", "my_receiver.py")
 
 
 #: the example with the one thing an at-least-once receiver needs: snd-settle-mode unsettled
@@ -79,7 +80,7 @@ def test_a_receiver_that_never_asks_for_unsettled_is_blamed_for_it(embedded_brok
 def test_external_command_peer_runs_every_role(embedded_broker, tmp_path):
     """The Python reference peer, declared as if it were someone else's program."""
     ext = parse_peer_option(
-        f"ext[listen,reconnect,dynamic]={sys.executable} {ROOT / 'peers' / 'python' / 'peer.py'}"
+        f"ext[listen,reconnect,dynamic]={sys.executable} {resources.peer_file('python', 'peer.py')}"
     )
     registry = PeerRegistry([ext])
     cells = generate(scenarios.select(None), [ext], ["embedded"], ["none"])

@@ -7,9 +7,9 @@ its disposition, then the detaches and the close, in that order.
 
 from __future__ import annotations
 
+import harness.scenarios as scenarios
 import pytest
 
-import scenarios
 from harness.cells import Cell
 from harness.expect import attach
 from harness.peers import PeerRegistry

@@ -10,9 +10,9 @@ import signal
 import sys
 import time
 
+import harness.scenarios as scenarios
 import pytest
 
-import scenarios
 from harness.brokers.embedded import EmbeddedBroker
 from harness.cells import Cell
 from harness.matrix.results import FAIL

@@ -11,9 +11,9 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import harness.scenarios as scenarios
 import pytest
 
-import scenarios
 from harness.env import ROOT
 from harness.expect import expect, outcome
 from harness.scenario import Role, Scenario
