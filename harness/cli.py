@@ -14,6 +14,9 @@ from typing import NoReturn
 
 from harness.commands import USAGE_EXIT, CliError, parts, results, run
 
+#: the status of a command whose output pipe was closed (128 + SIGPIPE)
+BROKEN_PIPE_EXIT = 141
+
 
 class _Parser(argparse.ArgumentParser):
     """argparse with one-line errors: its usage block would bury the reason (sub-commands too)."""
@@ -27,6 +30,7 @@ def _parser() -> argparse.ArgumentParser:
         prog="interop",
         description="AMQP 1.0 interoperability harness: scenarios x peers x brokers, traced from the wire.",
     )
+    p.add_argument("--version", action="version", version=_version())
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
 
     r = sub.add_parser(
@@ -128,7 +132,42 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
+def _version() -> str:
+    """``interop X.Y.Z (amqp-interop, Python A.B.C)`` from the installed distribution."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        mine = version("amqp-interop")
+    except PackageNotFoundError:  # a clone on PYTHONPATH, never installed
+        mine = "unknown"
+    return f"interop {mine} (amqp-interop, Python {sys.version.split()[0]})"
+
+
+def _quiet_broken_pipe() -> int:
+    """stdout's reader went away (``interop trace FILE | head``): no message, status 141.
+
+    Later writes (and the flush at exit) go to /dev/null, so Python prints no
+    "Exception ignored ... BrokenPipeError" either. 141 = 128 + SIGPIPE, what
+    a shell reports for a program a closed pipe stopped.
+    """
+    try:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    except (OSError, ValueError):  # stdout is not a real file (captured): nothing to silence
+        pass
+    return BROKEN_PIPE_EXIT
+
+
 def main(argv: list[str] | None = None) -> int:
+    """The ``interop`` command: parse, dispatch, and turn errors into one line and a status."""
+    try:
+        status = _main(argv)
+        sys.stdout.flush()  # a closed pipe shows here, not at interpreter exit
+    except BrokenPipeError:
+        return _quiet_broken_pipe()
+    return status
+
+
+def _main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = _parser()
     try:
@@ -146,6 +185,8 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interop: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        raise  # main() ends quietly: the reader of our output went away
     except Exception as e:
         if os.environ.get("INTEROP_DEBUG"):
             raise

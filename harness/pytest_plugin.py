@@ -20,6 +20,12 @@ import pytest
 
 from harness.cell_state import RunOptions
 from harness.cells import Cell
+from harness.commands.summary import (
+    RESULT_PROPERTY,
+    PytestStepSummary,
+    summary_entry,
+    summary_path,
+)
 from harness.matrix.results import ERROR, FAIL, PASS, SKIPPED, UNSUPPORTED, XFAIL, XPASS, CellResult
 from harness.selection import Selection, SelectionError
 from harness.session import Session
@@ -56,8 +62,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "interop: a cell of the interop matrix")
+    if summary_path() and not hasattr(config, "workerinput"):  # GitHub's job summary
+        config.pluginmanager.register(PytestStepSummary(config), "amqp-interop-step-summary")
     try:
-        import scenarios
+        import harness.scenarios as scenarios
 
         for s in scenarios.all_scenarios().values():
             config.addinivalue_line("markers", f"{s.mark}: interop scenario {s.name}")
@@ -133,6 +141,8 @@ def run_cell(
 
     def run(cell: Cell) -> CellResult:
         res = session.run_one(cell, broker_workdir=brokers_dir)
+        if summary_path():  # to the controller's PytestStepSummary, through the test report
+            request.node.user_properties.append((RESULT_PROPERTY, summary_entry(session, res)))
         return _outcome(request, cell, res, interop_out)
 
     return run

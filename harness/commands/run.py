@@ -45,6 +45,8 @@ def _out_dir(text: str | None) -> Path:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from harness.cell_state import RunOptions
+    from harness.commands.summary import append_step_summary
+    from harness.env import cache_problem
     from harness.matrix.results import exit_code
     from harness.process import install_signal_handlers
     from harness.selection import SelectionError, shard
@@ -68,6 +70,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         return 0
     if not cells:
         raise CliError("no cells to run for this selection")
+    problem = cache_problem()  # builds and brokers' scratch folders go there: say so first
+    if problem:
+        raise CliError(problem)
     out = _out_dir(args.out)
     session.opts.out_dir = out
     for n in session.notes:
@@ -81,6 +86,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     run = session.result(results, "interop " + shlex.join(sys.argv[1:]), started, started_at)
     run.save(out / "results.json")
     _write_pages(run, out)
+    append_step_summary(run)
     try:
         text = _render(run, args.format)
         print(text, end="" if text.endswith("\n") else "\n", flush=True)
