@@ -64,3 +64,15 @@ def cache_problem() -> str | None:
             "set INTEROP_CACHE to a writable folder, or fix its permissions"
         )
     return None
+
+
+def writable_cache_dir() -> Path:
+    """``cache_dir()``, made and checked: RuntimeError with ``cache_problem()``'s line if unwritable.
+
+    For builds (compiled peers, installed packages): the registry turns the
+    error into the peer's one-line unavailable reason, a skip, not a traceback.
+    """
+    problem = cache_problem()
+    if problem:
+        raise RuntimeError(problem)
+    return cache_dir()

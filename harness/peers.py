@@ -20,7 +20,7 @@ from typing import Any
 
 from harness import resources
 from harness.capabilities import DYNAMIC, LISTEN, RECONNECT
-from harness.env import cache_dir
+from harness.env import writable_cache_dir
 
 ROLES = frozenset({"hello", "send", "receive", "serve", "request"})
 #: what a scenario may ask of a peer
@@ -74,7 +74,7 @@ class Implementation:
                 raise PeerUnavailable(f"{self.name}: {reason}")
             if self.toolchain:
                 try:
-                    self._argv = list(self._module().build(cache_dir() / "peers"))
+                    self._argv = list(self._module().build(writable_cache_dir() / "peers"))
                 except RuntimeError as e:
                     raise PeerUnavailable(f"{self.name}: build failed: {e}") from e
             elif self.command:

@@ -121,3 +121,18 @@ def test_staged_peer_dir_falls_back_to_the_shipped_folder_without_a_cache(
     monkeypatch.setenv("INTEROP_CACHE", str(blocker / "cache"))
     assert resources.staged_peer_dir("js") == fake_js
     assert resources.staged_peer_dir("nope") == tmp_path / "peers" / "nope"
+
+
+def test_a_build_into_an_unwritable_cache_is_the_peers_one_line_reason(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """pytest and the session see PeerUnavailable (a skip), never a NotADirectoryError."""
+    from harness.peers import Implementation, PeerUnavailable
+
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    monkeypatch.setenv("INTEROP_CACHE", str(blocker / "cache"))
+    impl = Implementation("cpp", toolchain="cpp")
+    monkeypatch.setattr(impl, "unavailable", lambda: None)  # whatever this machine has
+    with pytest.raises(PeerUnavailable, match="cache folder .* is not writable.*INTEROP_CACHE"):
+        impl.argv()
