@@ -42,7 +42,7 @@ def provider(spec: str) -> Provider:
         except ValueError as e:
             raise UnknownBroker(str(e)) from None
     elif kind not in _PROVIDERS or (kind == "rabbitmq" and ":" in spec):
-        known = "embedded, embedded:NAME, rabbitmq, container:NAME, url:amqp://HOST:PORT"
+        known = "embedded, rabbitmq, container:NAME, url:amqp://HOST:PORT"
         raise UnknownBroker(f"unknown broker {spec!r} (known: {known})")
     if kind == "url":  # a bad URL is a usage error now, not a failed broker in every cell
         from harness.brokers.url import parse_amqp_url
