@@ -163,7 +163,7 @@ def test_registry_names_and_unknown_peer_message() -> None:
     assert reg.names() == ["python", "cpp", "js", "go", "pyamqp"]
     with pytest.raises(UsageError) as info:
         reg.get("nosuch")
-    assert str(info.value) == "unknown peer 'nosuch' (known: python, cpp, js)"
+    assert str(info.value) == "unknown peer 'nosuch' (known: python, cpp, js, go, pyamqp)"
     with pytest.raises(UsageError, match="unknown peer 'rust'"):
         reg.select(["python", "rust"])
     assert [i.name for i in reg.select(None)] == ["python", "cpp", "js", "go", "pyamqp"]
@@ -176,7 +176,7 @@ def test_registry_extra_peers_are_added_and_may_override() -> None:
     reg = PeerRegistry([mine, mypy])
     assert reg.names() == ["python", "cpp", "js", "go", "pyamqp", "mine"]
     assert reg.get("python") is mypy
-    with pytest.raises(UsageError, match=r"known: python, cpp, js, mine"):
+    with pytest.raises(UsageError, match=r"known: python, cpp, js, go, pyamqp, mine"):
         reg.get("other")
 
 
