@@ -73,7 +73,7 @@ def test_parse_amqp_url_bad(url: str, needle: str) -> None:
 # -- broker specs ---------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("spec", ["nosuch", "embedded:x", "rabbitmq:3", "", "URL:amqp://h"])
+@pytest.mark.parametrize("spec", ["nosuch", "rabbitmq:3", "", "URL:amqp://h"])
 def test_unknown_broker_spec_names_the_known_ones(spec: str) -> None:
     with pytest.raises(registry.UnknownBroker) as info:
         registry.provider(spec)
@@ -81,6 +81,13 @@ def test_unknown_broker_spec_names_the_known_ones(spec: str) -> None:
         f"unknown broker {spec!r} (known: embedded, rabbitmq, container:NAME, url:amqp://HOST:PORT)"
     )
     assert isinstance(info.value, ValueError)  # the CLI turns ValueError into exit 2
+
+
+def test_unknown_embedded_variant_names_the_known_variants() -> None:
+    with pytest.raises(registry.UnknownBroker) as info:
+        registry.provider("embedded:x")
+    msg = str(info.value)
+    assert "\n" not in msg and "'x'" in msg and "embedded:presettled" in msg
 
 
 def test_parse_specs() -> None:

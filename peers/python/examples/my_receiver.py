@@ -16,6 +16,7 @@ import argparse
 from typing import Any
 
 from proton.handlers import MessagingHandler
+from proton.reactor import AtLeastOnce
 
 
 class MyReceiver(MessagingHandler):
@@ -30,7 +31,9 @@ class MyReceiver(MessagingHandler):
 
     def on_start(self, event: Any) -> None:
         connection = event.container.connect(self.url)
-        event.container.create_receiver(connection, self.address)
+        # at-least-once: ask the broker for unsettled deliveries (AMQP 1.0 2.8.2), so a
+        # message is settled only once this handler has accepted it
+        event.container.create_receiver(connection, self.address, options=AtLeastOnce())
 
     def on_message(self, event: Any) -> None:
         if event.message.id in self.ids:
