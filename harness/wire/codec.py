@@ -209,21 +209,20 @@ class FrameDecoder:
         buf = self._buf
         # 1. complete the item that is already partly buffered, taking only the bytes it needs
         while buf:
+            # the length may be known only now (8 bytes tell it), also after the last byte
+            need = self._item_length(buf, 0, len(buf))
+            if need and len(buf) >= need:
+                item = bytes(buf)
+                buf.clear()
+                out.append(self._item(item, 0, need))
+                self._start += need
+                continue
             if pos >= n:
                 return
-            need = self._item_length(buf, 0, len(buf))
             want = (need if need else 8) - len(buf)
             take = data[pos : pos + want]
             buf += take
             pos += len(take)
-            if need == 0:
-                continue  # now we may know the length; check again
-            if len(buf) < need:
-                return
-            item = bytes(buf)
-            buf.clear()
-            out.append(self._item(item, 0, need))
-            self._start += need
         # 2. decode straight from the caller's buffer, keep the incomplete tail
         view = memoryview(data) if pos < n else None
         if view is None:

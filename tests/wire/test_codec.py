@@ -279,3 +279,16 @@ def test_caller_buffer_is_not_held_after_feed_or_error():
     with pytest.raises(DecodeError):
         dec.feed(b"x")
     bad.clear()
+
+
+def test_a_header_completed_by_its_last_byte_is_emitted_and_the_stream_ends_cleanly() -> None:
+    """Regression (found by test_fuzz): a protocol header fed byte by byte, whose 8th byte was
+    the last of a chunk, stayed buffered, and eof() called it truncated at 8 of 8 bytes."""
+    from harness.wire.codec import FrameDecoder, ProtocolHeader
+
+    dec = FrameDecoder()
+    items = []
+    for b in b"AMQP\x03\x01\x00\x00":
+        items += dec.feed(bytes([b]))
+    assert [type(i) for i in items] == [ProtocolHeader]
+    dec.eof()  # nothing partial is left
