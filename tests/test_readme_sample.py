@@ -23,9 +23,11 @@ SECTION = "## What a run looks like"
 def _sample() -> list[str]:
     text = (ROOT / "README.md").read_text()
     body = text.split(SECTION, 1)[1]
-    block = re.search(r"```\n\$ interop run\n(.*?)```", body, re.S)
+    block = re.search(r"```\n\$ (interop run[^\n]*)\n(.*?)```", body, re.S)
     assert block, "README has no `$ interop run` sample under " + SECTION
-    return block.group(1).splitlines()
+    lines = block.group(2).splitlines()
+    assert lines[1] == f"command: {block.group(1)}", "the sample's command line is not its prompt"
+    return lines
 
 
 def _peers(line: str, column_parts: set[str]) -> list[dict[str, str]]:
