@@ -51,7 +51,6 @@ class BrokerIdentity:
         }
 
 
-
 class Broker(abc.ABC):
     """A running (or startable) broker. Context manager: stopped on exit, whatever happens."""
 
