@@ -144,6 +144,8 @@ class Connection:
             container_id=f"amqp-interop-pyamqp-{o.role}-{id(self)}",
         )
         self.session: Any = None
+        #: the error of an end frame the remote sent (pyamqp drops it: "TODO: handling error")
+        self.session_ended: tuple[str | None, str | None] | None = None
         self.links: list[Any] = []
 
     # ------------------------------------------------------------ pumping
@@ -170,6 +172,15 @@ class Connection:
             raise Lost(str(e)) from None
         if self.conn.state == ConnectionState.END:
             raise Lost("the connection was closed")
+        if self.session_ended is not None:
+            condition, description = self.session_ended
+            for link in self.links:
+                self.out.event(
+                    "link_error", link=link.name, condition=condition, description=description
+                )
+            # the remote ended the session (2.5.5): every link on it is gone; waiting
+            # for an attach to be answered would only end in the peer's timeout
+            raise Fatal(f"the remote ended the session with {condition}: {description or ''}")
         for link in self.links:
             if link.state == LinkState.ERROR:
                 err = link._error
@@ -179,6 +190,20 @@ class Connection:
                     "link_error", link=link.name, condition=condition, description=description
                 )
                 raise Fatal(f"link {link.name} closed with {condition}: {description or ''}")
+
+    def _watch_end(self, session: Any) -> None:
+        """Keep the error of the remote's end frame, which pyamqp reads and throws away."""
+        incoming_end = session._incoming_end
+
+        def on_end(frame: Any) -> None:
+            if not self.peer.done and self.session_ended is None:
+                err = frame[0] if frame else None
+                condition = text(err[0]) if err else None
+                description = text(err[1]) if err and len(err) > 1 else None
+                self.session_ended = (condition, description)
+            incoming_end(frame)
+
+        session._incoming_end = on_end
 
     def until(self, done: Any) -> None:
         while not done():
@@ -197,6 +222,7 @@ class Connection:
             self.session = self.conn.create_session(
                 incoming_window=SESSION_WINDOW, outgoing_window=SESSION_WINDOW
             )
+            self._watch_end(self.session)
             self.session.begin()
             self.until(lambda: self.session.state == SessionState.MAPPED)
             try:
