@@ -120,6 +120,8 @@ def _parser() -> argparse.ArgumentParser:
     c = sub.add_parser("compare", help="verdict changes between two runs")
     c.add_argument("old")
     c.add_argument("new")
+    c.add_argument("--format", default="text", choices=["text", "markdown", "html"])
+    c.add_argument("-o", "--output", help="write to a file instead of stdout")
 
     m = sub.add_parser("merge", help="join shard results")
     m.add_argument("results", nargs="+")

@@ -99,7 +99,16 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
     old, new = _load_run(args.old), _load_run(args.new)
     changes = compare.compare(old, new)
-    print(compare.render_changes(changes))
+    if args.format == "html":
+        from harness.matrix.compare_html import render_compare_html
+
+        text = render_compare_html(changes, args.old, args.new)
+    else:
+        text = compare.render_changes(changes, args.format)
+    if args.output:
+        Path(args.output).write_text(text)
+    else:
+        print(text, end="")
     return compare.compare_exit_code(changes)
 
 
