@@ -73,6 +73,27 @@ def pytest_configure(config: pytest.Config) -> None:
         return
     # a bad --broker/--peers/--scenario/--fault is a usage error now, as in interop run
     interop_session(config)
+    _stop_cleanly_on_sigterm()
+
+
+def _raise_interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def _stop_cleanly_on_sigterm() -> None:
+    """SIGTERM unwinds pytest as Ctrl-C does, so the session stops its brokers.
+
+    By default SIGTERM kills the process at once: no ``pytest_unconfigure``, no
+    ``atexit``, and a RabbitMQ node or a container (which live outside our
+    process tree) would outlive the run. A handler the user installed is kept.
+    """
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return
+    if signal.getsignal(signal.SIGTERM) in (signal.SIG_DFL, None):
+        signal.signal(signal.SIGTERM, _raise_interrupt)
 
 
 def interop_session(config: pytest.Config) -> Session:

@@ -66,12 +66,12 @@ def alive(pid: int) -> bool:
     return st is not None and st[0] not in ("Z", "X")
 
 
-def _interrupt_run(sig: signal.Signals, tmp_path: Path) -> None:
+def _interrupt_run(sig: signal.Signals, tmp_path: Path, argv: list[str] | None = None) -> int:
     # the run's scratch folders go under tmp_path: after a SIGKILL nothing can remove them
     scratch = tmp_path / "tmp"
     scratch.mkdir()
     env = dict(os.environ, PYTHONPATH=str(ROOT), TMPDIR=str(scratch))
-    argv = [
+    argv = argv or [
         sys.executable,
         "-m",
         "harness.cli",
@@ -131,6 +131,7 @@ def _interrupt_run(sig: signal.Signals, tmp_path: Path) -> None:
             time.sleep(0.05)
             left = [p for p in seen if alive(p)]
         assert not left, {p: seen[p] for p in left}
+        return proc.returncode
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
@@ -154,3 +155,33 @@ def test_sigterm_stops_the_run_and_every_process(tmp_path: Path) -> None:
 def test_sigkill_leaves_no_process_behind(tmp_path: Path) -> None:
     """No handler runs on SIGKILL: peers and brokers must go by their parent-death signal."""
     _interrupt_run(signal.SIGKILL, tmp_path)
+
+
+def test_sigterm_stops_pytest_like_ctrl_c(tmp_path: Path) -> None:
+    """The plugin turns SIGTERM into an interrupt, so pytest unwinds and stops its brokers.
+
+    A RabbitMQ node or a container would outlive a pytest killed outright; exit
+    status 2 (pytest's "interrupted") shows the session ended through its hooks.
+    """
+    argv = [
+        sys.executable,
+        "-m",
+        "pytest",
+        str(ROOT / "tests" / "interop" / "test_suite.py"),
+        "--broker",
+        "embedded",
+        "--scenario",
+        "at-least-once",
+        "--fault",
+        "none",
+        "--peers",
+        "python",
+        "--interop-count",
+        "20000",
+        "-p",
+        "no:cacheprovider",
+        "-p",
+        "no:xdist",
+        f"--basetemp={tmp_path / 'pt'}",
+    ]
+    assert _interrupt_run(signal.SIGTERM, tmp_path, argv) == 2
