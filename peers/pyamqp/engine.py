@@ -146,6 +146,8 @@ class Connection:
         self.session: Any = None
         #: the error of an end frame the remote sent (pyamqp drops it: "TODO: handling error")
         self.session_ended: tuple[str | None, str | None] | None = None
+        #: names of the links whose attach the remote answered
+        self._opened: set[str] = set()
         self.links: list[Any] = []
 
     # ------------------------------------------------------------ pumping
@@ -182,6 +184,14 @@ class Connection:
             # for an attach to be answered would only end in the peer's timeout
             raise Fatal(f"the remote ended the session with {condition}: {description or ''}")
         for link in self.links:
+            if link.state == LinkState.DETACHED and link.name not in self._opened:
+                # _pyamqp takes an attach answer without a source or a target for a refusal,
+                # marks the link detached and sends nothing: waiting would only time out
+                self.out.event("link_error", link=link.name, condition=None, description=None)
+                raise Fatal(
+                    f"the library dropped link {link.name}: the remote's attach answer has "
+                    "no source or no target, which azure-servicebus _pyamqp treats as a refusal"
+                )
             if link.state == LinkState.ERROR:
                 err = link._error
                 condition = text(getattr(err.condition, "value", err.condition)) if err else None
@@ -271,6 +281,7 @@ class Connection:
     # ------------------------------------------------------------ links
 
     def _attached(self, link: Any, role: str, frame: Any) -> None:
+        self._opened.add(link.name)
         terminus = frame.source if role == "receiver" else frame.target
         address = text(terminus.address) if terminus is not None else None
         self.out.event("link_opened", link=link.name, role=role, address=address)
