@@ -10,17 +10,15 @@ half-written executable.
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import os
 import re
 import shutil
 import subprocess
-import tempfile
 from pathlib import Path
 
 from harness import resources
-from harness.announce import announced
+from harness.toolchains.binary import build_once
 
 NAME = "cpp"
 #: what this peer can do (see peers/CONTRACT.md): --listen, --reconnect, dynamic reply receivers
@@ -126,24 +124,7 @@ def build(cache_dir: Path) -> list[str]:
         raise RuntimeError(reason)
     cxx_path = shutil.which(_compiler()) or _compiler()
     target_dir = Path(cache_dir) / NAME / _digest(cxx_path)
-    binary = target_dir / "peer"
-    if os.access(binary, os.X_OK):
-        return [str(binary)]
-    target_dir.mkdir(parents=True, exist_ok=True)
-    with open(target_dir / ".lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)  # another worker may be compiling the same digest
-        if os.access(binary, os.X_OK):
-            return [str(binary)]
-        fd, tmp_name = tempfile.mkstemp(prefix=".peer.", dir=target_dir)
-        os.close(fd)
-        tmp = Path(tmp_name)
-        try:
-            with announced("compiled the C++ peer", note=f"first run, kept in {target_dir}"):
-                _compile(cxx_path, tmp)
-            tmp.chmod(0o755)
-            os.replace(tmp, binary)
-        finally:
-            tmp.unlink(missing_ok=True)
+    binary = build_once(target_dir, "compiled the C++ peer", lambda tmp: _compile(cxx_path, tmp))
     return [str(binary)]
 
 

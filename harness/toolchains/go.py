@@ -14,18 +14,16 @@ go-amqp is a client: the peer cannot listen. It reconnects by its own loop.
 
 from __future__ import annotations
 
-import fcntl
 import functools
 import hashlib
 import os
 import re
 import shutil
 import subprocess
-import tempfile
 from pathlib import Path
 
 from harness import resources
-from harness.announce import announced
+from harness.toolchains.binary import build_once
 
 NAME = "go"
 #: no "listen": go-amqp has no listener; reconnect is the peer's own loop
@@ -184,28 +182,15 @@ def build(cache_dir: Path) -> list[str]:
     go = _go()
     assert go is not None
     target_dir = Path(cache_dir) / NAME / _digest(go)
-    binary = target_dir / "peer"
-    if os.access(binary, os.X_OK):
-        return [str(binary)]
-    target_dir.mkdir(parents=True, exist_ok=True)
     env = _env(cache_dir)
-    with open(target_dir / ".lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)  # another worker may be building the same digest
-        if os.access(binary, os.X_OK):
-            return [str(binary)]
-        fd, tmp_name = tempfile.mkstemp(prefix=".peer.", dir=target_dir)
-        os.close(fd)
-        tmp = Path(tmp_name)
-        try:
-            with announced("built the go peer (go-amqp)", note=f"first run, kept in {target_dir}"):
-                proc = _run_go(go, ["build", "-trimpath", "-o", str(tmp), "."], env)
-                if proc.returncode != 0:
-                    raise RuntimeError(_first_error(proc.stderr + "\n" + proc.stdout))
-            (target_dir / "version.txt").write_text(_module_version(go, tmp, env) + "\n")
-            tmp.chmod(0o755)
-            os.replace(tmp, binary)
-        finally:
-            tmp.unlink(missing_ok=True)
+
+    def make(tmp: Path) -> None:
+        proc = _run_go(go, ["build", "-trimpath", "-o", str(tmp), "."], env)
+        if proc.returncode != 0:
+            raise RuntimeError(_first_error(proc.stderr + "\n" + proc.stdout))
+        (target_dir / "version.txt").write_text(_module_version(go, tmp, env) + "\n")
+
+    binary = build_once(target_dir, "built the go peer (go-amqp)", make)
     return [str(binary)]
 
 
