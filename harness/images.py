@@ -111,33 +111,33 @@ chown 1000:1000 "$root/home/user"
 rm -rf "$root"/var/lib/apt/lists/* "$root"/var/cache/apt/*.bin
 """
 
+
+def _rabbitmq_recipe(version: str, suite: str, description: str) -> Recipe:
+    """RabbitMQ from a Debian suite's own package; the config is the version's (3.x plugin or 4.x none)."""
+    return Recipe(
+        name=f"rabbitmq-{version}",
+        description=description,
+        suite=suite,
+        packages=("rabbitmq-server",),
+        setup=rabbitmq_config.image_setup(version),
+        # the server script execs erl in the foreground; USER makes it run as rabbitmq
+        cmd=("/usr/lib/rabbitmq/bin/rabbitmq-server",),
+        env=rabbitmq_config.IMAGE_ENV,
+        user="rabbitmq",
+        expose=(5672,),
+    )
+
+
 RECIPES: dict[str, Recipe] = {
     r.name: r
     for r in [
-        Recipe(
-            name="rabbitmq-3.10",
-            description="RabbitMQ 3.10 from Debian bookworm with the rabbitmq_amqp1_0 plugin",
-            suite="bookworm",
-            packages=("rabbitmq-server",),
-            setup=rabbitmq_config.image_setup("3.10"),
-            # the server script execs erl in the foreground; USER makes it run as rabbitmq
-            cmd=("/usr/lib/rabbitmq/bin/rabbitmq-server",),
-            env=rabbitmq_config.IMAGE_ENV,
-            user="rabbitmq",
-            expose=(5672,),
+        _rabbitmq_recipe(
+            "3.10",
+            "bookworm",
+            "RabbitMQ 3.10 from Debian bookworm with the rabbitmq_amqp1_0 plugin",
         ),
-        Recipe(
-            # RabbitMQ 4.0.x from Debian trixie (13): the same packages, a newer suite
-            name="rabbitmq-4.0",
-            description="RabbitMQ 4.0 from Debian trixie (AMQP 1.0 built in)",
-            suite="trixie",
-            packages=("rabbitmq-server",),
-            setup=rabbitmq_config.image_setup("4.0"),
-            cmd=("/usr/lib/rabbitmq/bin/rabbitmq-server",),
-            env=rabbitmq_config.IMAGE_ENV,
-            user="rabbitmq",
-            expose=(5672,),
-        ),
+        # RabbitMQ 4.0.x from Debian trixie (13): the same packages, a newer suite
+        _rabbitmq_recipe("4.0", "trixie", "RabbitMQ 4.0 from Debian trixie (AMQP 1.0 built in)"),
         Recipe(
             # not a broker: the fresh machine of scripts/fresh_machine.py, where the
             # README's two commands run from a fresh clone as a new user would run them
