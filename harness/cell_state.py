@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from harness.brokers.base import Broker
     from harness.matrix.known import KnownFailures
     from harness.peers import PeerRegistry
-    from harness.tap import ConnCounter, Tap
+    from harness.tap import Tap
 
 
 class CellSkipped(Exception):
@@ -105,8 +105,8 @@ class CellState:
     address: str = ""
     # set by listeners, taps and peers
     listen_ports: dict[str, int] = field(default_factory=dict)  # listening role -> its port
-    conns: ConnCounter | None = None
-    calls: queue.Queue[Call] | None = None  # what fault rules ask of the harness
+    #: what fault rules ask of the harness (a broker restart), served by the drive stage
+    calls: queue.Queue[Call] = field(default_factory=queue.Queue)
     taps: dict[str, Tap] = field(default_factory=dict)  # role label -> its tap
     procs: dict[str, ManagedProcess] = field(default_factory=dict)
     commands: list[str] = field(default_factory=list)

@@ -25,12 +25,12 @@ EARLY_STOP_GRACE = 2.0
 POLL_S = 0.05
 
 
-def drive(st: CellState, calls: queue.Queue[Call]) -> None:
+def drive(st: CellState) -> None:
     """Serve the fault rules' calls until every peer has ended, the deadline passed, or one failed."""
     failed_at: float | None = None
     while any(p.running() for p in st.procs.values()):
         try:
-            action = calls.get(timeout=POLL_S)
+            action = st.calls.get(timeout=POLL_S)
         except queue.Empty:
             action = None
         if action is not None and action.what == "restart-broker":

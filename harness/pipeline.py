@@ -17,7 +17,6 @@ everything the earlier stages saw is on disk.
 
 from __future__ import annotations
 
-import queue
 import shlex
 import time
 import traceback
@@ -39,7 +38,6 @@ from harness.peers import PeerRegistry, PeerUnavailable
 from harness.process import ManagedProcess, ProcessError
 from harness.scenario import CellRun, Failure, Role
 from harness.tap import ConnCounter, Tap
-from harness.wire.faults import Call
 
 __all__ = ["KILL_MARGIN", "STAGES", "CellSkipped", "RunOptions", "Stage", "run_cell"]
 
@@ -177,8 +175,7 @@ def open_taps(st: CellState) -> None:
     """A recording proxy in front of every connecting peer: the broker, or the listener."""
     if st.start_error:
         return
-    st.conns = ConnCounter()
-    st.calls = queue.Queue()
+    conns = ConnCounter()  # connection names c1, c2 ... shared by the cell's taps
     assert st.armed is not None
     for role in st.cell.scenario.roles:
         if role.listen:
@@ -194,7 +191,7 @@ def open_taps(st: CellState) -> None:
             server=server,
             sink=st.trace.add,
             clock=st.clock.now,
-            conns=st.conns,
+            conns=conns,
             rules=st.armed.for_label(role.label),
             on_call=st.calls.put,
         )
@@ -225,8 +222,7 @@ def run_peers(st: CellState) -> None:
     """The scenario plays out (see ``harness.drive``)."""
     if st.start_error:
         return
-    calls: queue.Queue[Call] = st.calls if st.calls is not None else queue.Queue()
-    drive.drive(st, calls)
+    drive.drive(st)
 
 
 def teardown(st: CellState) -> None:
