@@ -12,11 +12,7 @@ must record alike.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 
-import pytest
-
-from harness.tap import Tap
 from harness.trace.model import FRAME
 from harness.wire.encode import encode_empty_frame, encode_frame
 from harness.wire.faults import CutAfter
@@ -48,22 +44,6 @@ def _pieces(delivery_id: int, settle_last: bool = False) -> list[bytes]:
         encode_frame("transfer", {"handle": 0, "more": True}, payload=cut[1]),
         encode_frame("transfer", last, payload=cut[2]),
     ]
-
-
-@pytest.fixture
-def servers() -> Iterator[list[Server]]:
-    made: list[Server] = []
-    yield made
-    for s in made:
-        s.close()
-
-
-@pytest.fixture
-def taps() -> Iterator[list[Tap]]:
-    made: list[Tap] = []
-    yield made
-    for t in made:
-        t.stop()
 
 
 def _transfers(rec: Recorder):

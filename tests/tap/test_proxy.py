@@ -14,7 +14,6 @@ import os
 import socket
 import threading
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -133,22 +132,6 @@ class Recorder:
                 return got[0]
             time.sleep(0.01)
         raise AssertionError(f"no {kind} {name} event within {timeout} s: {self.events}")
-
-
-@pytest.fixture
-def servers() -> Iterator[list[Server]]:
-    made: list[Server] = []
-    yield made
-    for s in made:
-        s.close()
-
-
-@pytest.fixture
-def taps() -> Iterator[list[Tap]]:
-    made: list[Tap] = []
-    yield made
-    for t in made:
-        t.stop()
 
 
 def start_tap(
