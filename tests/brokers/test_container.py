@@ -10,8 +10,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from proton import Message
-from proton.utils import BlockingConnection
 
 from harness import images
 from harness.brokers import conventions, docker_engine
@@ -26,6 +24,7 @@ from harness.brokers.probe import probe
 from harness.brokers.profiles import PROFILES
 from harness.capabilities import ANONYMOUS_RELAY, DYNAMIC, RESTART
 from harness.env import require
+from tests.brokers.round_trip import assert_kept_across_restart
 
 KNOWN_CAPABILITIES = {DYNAMIC, ANONYMOUS_RELAY, RESTART}
 
@@ -127,10 +126,6 @@ def broker(
         b.stop()
 
 
-def _connect(b: ContainerBroker) -> BlockingConnection:
-    return BlockingConnection(b.url(), timeout=10)
-
-
 @pytest.mark.slow
 def test_identity(broker: ContainerBroker) -> None:
     assert broker.identity.product == "RabbitMQ"
@@ -151,27 +146,7 @@ def test_published_on_loopback_with_labels(broker: ContainerBroker) -> None:
 def test_round_trip_and_restart(broker: ContainerBroker) -> None:
     address = broker.address("q")
     assert address == "/amq/queue/q"
-    conn = _connect(broker)
-    try:
-        sender = conn.create_sender(address)
-        sender.send(Message(body="hello", durable=True))
-        sender.send(Message(body="kept", durable=True))
-        receiver = conn.create_receiver(address, credit=1)
-        assert receiver.receive(timeout=10).body == "hello"
-        receiver.accept()
-    finally:
-        conn.close()
-    port = broker.port
-    broker.settle_queues()  # a crash right after declaring can lose the queue
-    broker.restart()
-    assert broker.port == port
-    conn = _connect(broker)
-    try:
-        receiver = conn.create_receiver(address, credit=1)
-        assert receiver.receive(timeout=10).body == "kept"
-        receiver.accept()
-    finally:
-        conn.close()
+    assert_kept_across_restart(broker, address)
 
 
 @pytest.mark.slow

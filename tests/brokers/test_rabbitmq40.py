@@ -18,8 +18,6 @@ from pathlib import Path
 
 import harness.scenarios as scenarios
 import pytest
-from proton import Message
-from proton.utils import BlockingConnection
 
 from harness import images, pipeline
 from harness.brokers import rabbitmq_config
@@ -33,6 +31,7 @@ from harness.env import require
 from harness.matrix.known import KnownFailures, load_registry
 from harness.matrix.results import FAIL, UNSUPPORTED
 from harness.peers import PeerRegistry
+from tests.brokers.round_trip import assert_kept_across_restart
 
 SPEC = "container:rabbitmq-4.0"
 
@@ -59,10 +58,6 @@ def broker(image: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Con
         yield b
     finally:
         b.stop()
-
-
-def _connect(b: ContainerBroker) -> BlockingConnection:
-    return BlockingConnection(b.url(), timeout=10)
 
 
 def _booting(config_version: str, tmp_path: Path) -> ContainerBroker:
@@ -100,27 +95,7 @@ def test_queues_are_declared_by_management_and_survive_a_restart(broker: Contain
     """The /management reply comes pre-settled: declaring must not try to settle it again."""
     address = broker.address("q40")
     assert address == "/queues/q40"
-    conn = _connect(broker)
-    try:
-        sender = conn.create_sender(address)
-        sender.send(Message(body="hello", durable=True))
-        sender.send(Message(body="kept", durable=True))
-        receiver = conn.create_receiver(address, credit=1)
-        assert receiver.receive(timeout=10).body == "hello"
-        receiver.accept()
-    finally:
-        conn.close()
-    port = broker.port
-    broker.settle_queues()
-    broker.restart()
-    assert broker.port == port
-    conn = _connect(broker)
-    try:
-        receiver = conn.create_receiver(address, credit=1)
-        assert receiver.receive(timeout=10).body == "kept"
-        receiver.accept()
-    finally:
-        conn.close()
+    assert_kept_across_restart(broker, address)
 
 
 def _request_response_cell():
