@@ -121,6 +121,8 @@ def builtin() -> dict[str, Implementation]:
         "pyamqp": _toolchain_impl(
             "pyamqp", "azure-servicebus's pure-Python AMQP stack, client only (peers/pyamqp)"
         ),
+        "java": _toolchain_impl("java", "protonj2 client; listens through its engine (peers/java)"),
+        "jms": _toolchain_impl("jms", "Qpid JMS, client only (peers/jms)"),
     }
 
 

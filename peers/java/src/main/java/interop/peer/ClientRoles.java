@@ -1,0 +1,573 @@
+package interop.peer;
+
+import interop.common.Out;
+import interop.common.PeerBase;
+import interop.common.PeerBase.Fatal;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.HashSet;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.concurrent.BlockingQueue;
+import java.util.concurrent.LinkedBlockingQueue;
+import java.util.concurrent.TimeUnit;
+import org.apache.qpid.protonj2.client.Connection;
+import org.apache.qpid.protonj2.client.Delivery;
+import org.apache.qpid.protonj2.client.DeliveryMode;
+import org.apache.qpid.protonj2.client.Link;
+import org.apache.qpid.protonj2.client.Message;
+import org.apache.qpid.protonj2.client.Receiver;
+import org.apache.qpid.protonj2.client.ReceiverOptions;
+import org.apache.qpid.protonj2.client.Sender;
+import org.apache.qpid.protonj2.client.SenderOptions;
+import org.apache.qpid.protonj2.client.Tracker;
+import org.apache.qpid.protonj2.types.UnsignedLong;
+
+/** The contract's five roles on protonj2's client API, the way its users write them. */
+final class ClientRoles {
+    /** the credit window of every receiving link */
+    static final int CREDIT = 100;
+
+    private ClientRoles() {}
+
+    static ClientRole create(PeerBase p) {
+        switch (p.opts.role) {
+            case "send": return new Send(p);
+            case "receive": return new Receive(p);
+            case "serve": return new Serve(p);
+            case "request": return new Request(p);
+            default: return new Hello(p);
+        }
+    }
+
+    static void linkOpened(PeerBase p, String name, String role, Link<?> link) throws Exception {
+        String address = link.address();
+        p.out.event("link_opened", "link", name, "role", role, "address", address);
+    }
+
+    static ReceiverOptions receiverOptions(String name) {
+        // at-least-once: unsettled deliveries, accepted by the peer itself
+        return new ReceiverOptions().linkName(name).autoAccept(false).creditWindow(CREDIT)
+                .deliveryMode(DeliveryMode.AT_LEAST_ONCE);
+    }
+
+    static void closeAll(List<? extends Link<?>> links) {
+        for (Link<?> l : links) {
+            try {
+                l.closeAsync().get(2, TimeUnit.SECONDS);
+            } catch (Exception e) {
+                Out.stderr("closing a link: " + PeerBase.describe(e));
+            }
+        }
+    }
+
+    /** Base of a role: its stage (what it waits for) under the peer's lock. */
+    abstract static class Base implements ClientRole {
+        final PeerBase p;
+        String stage = "";
+
+        Base(PeerBase p) {
+            this.p = p;
+        }
+
+        void stage(String s) {
+            synchronized (p.lock) {
+                stage = s;
+            }
+        }
+
+        @Override
+        public String waitingFor() {
+            synchronized (p.lock) {
+                return stage;
+            }
+        }
+
+        @Override
+        public boolean countless() {
+            return false;
+        }
+    }
+
+    // ------------------------------------------------------------------ send
+
+    static final class Send extends Base {
+        final int total;
+        final Set<Integer> confirmed = new HashSet<>();
+        final Set<Integer> everSent = new HashSet<>();
+        int sent;
+        int resent;
+
+        Send(PeerBase p) {
+            super(p);
+            total = p.opts.count;
+        }
+
+        @Override
+        public void run(Connection conn) throws Exception {
+            stage("the attach of the sender link to " + p.opts.address);
+            String name = "send-" + p.opts.address;
+            Sender sender = conn.openSender(p.opts.address, new SenderOptions().linkName(name)
+                    .deliveryMode(DeliveryMode.AT_LEAST_ONCE));
+            sender.openFuture().get();
+            linkOpened(p, name, "sender", sender);
+            BlockingQueue<Integer> work = new LinkedBlockingQueue<>();
+            synchronized (p.lock) {
+                for (int id = 1; id <= total; id++) {
+                    if (!confirmed.contains(id)) {
+                        work.add(id);
+                    }
+                }
+            }
+            BlockingQueue<Object[]> pending = new LinkedBlockingQueue<>();
+            Object[] failure = new Object[1];
+            Thread outcomes = new Thread(() -> outcomes(pending, work, failure), "outcomes");
+            outcomes.setDaemon(true);
+            outcomes.start();
+            try {
+                while (true) {
+                    synchronized (p.lock) {
+                        if (failure[0] != null) {
+                            throw (Exception) failure[0];
+                        }
+                        if (confirmed.size() == total) {
+                            break;
+                        }
+                    }
+                    Integer id = work.poll(20, TimeUnit.MILLISECONDS);
+                    if (id == null) {
+                        stage("accepted outcomes (confirmed " + confirmedCount() + ")");
+                        continue;
+                    }
+                    stage("credit on the sender link to " + p.opts.address);
+                    Message<Map<String, Object>> msg = Message.create(Map.of("sequence", (Object) (long) id));
+                    msg.durable(true); // so a broker that persists keeps it
+                    msg.messageId(UnsignedLong.valueOf(id));
+                    Tracker tracker = sender.send(msg);
+                    synchronized (p.lock) {
+                        sent++;
+                        if (!everSent.add(id)) {
+                            resent++;
+                        }
+                    }
+                    p.out.event("sent", "id", id);
+                    pending.add(new Object[] {id, tracker});
+                }
+            } finally {
+                outcomes.interrupt();
+            }
+            closeAll(List.of(sender));
+        }
+
+        int confirmedCount() {
+            synchronized (p.lock) {
+                return confirmed.size();
+            }
+        }
+
+        /** Waits for each delivery's settlement in order: accepted counts, released and modified go again. */
+        void outcomes(BlockingQueue<Object[]> pending, BlockingQueue<Integer> work, Object[] failure) {
+            try {
+                while (true) {
+                    Object[] item = pending.take();
+                    int id = (Integer) item[0];
+                    Tracker t = (Tracker) item[1];
+                    t.settlementFuture().get();
+                    String name = Values.outcome(p.out, t.remoteState(), id);
+                    synchronized (p.lock) {
+                        if (name.equals("accepted")) {
+                            confirmed.add(id);
+                        } else if (name.equals("rejected")) {
+                            failure[0] = new Fatal("message " + id + " rejected: " + t.remoteState());
+                        } else {
+                            work.add(id); // not delivered: at-least-once sends it again
+                        }
+                    }
+                }
+            } catch (InterruptedException e) {
+                // the connection's run is over
+            } catch (Exception e) {
+                synchronized (p.lock) {
+                    failure[0] = e;
+                }
+            }
+        }
+
+        @Override
+        public Map<String, Object> result() {
+            synchronized (p.lock) {
+                return Out.obj("count", total, "sent", sent, "confirmed", confirmed.size(),
+                        "resent", resent, "reconnects", reconnects(p));
+            }
+        }
+
+        @Override
+        public String waitingFor() {
+            synchronized (p.lock) {
+                return stage + " (confirmed " + confirmed.size() + " of " + total + ")";
+            }
+        }
+    }
+
+    static int reconnects(PeerBase p) {
+        return p.reconnectCount();
+    }
+
+    // --------------------------------------------------------------- receive
+
+    static final class Receive extends Base {
+        final int total;
+        final Set<String> seen = new HashSet<>();
+        int duplicates;
+        boolean readyOnce;
+        boolean attached;
+
+        Receive(PeerBase p) {
+            super(p);
+            total = p.opts.count;
+        }
+
+        @Override
+        public void run(Connection conn) throws Exception {
+            String name = "receive-" + p.opts.address;
+            Receiver receiver = conn.openReceiver(p.opts.address, receiverOptions(name));
+            receiver.openFuture().get();
+            linkOpened(p, name, "receiver", receiver);
+            boolean first;
+            synchronized (p.lock) {
+                first = !readyOnce;
+                readyOnce = true;
+                attached = true;
+            }
+            if (first) {
+                p.out.ready("amqp://" + p.opts.hostPort());
+            }
+            while (true) {
+                Delivery d = receiver.receive();
+                Message<Object> m = d.message();
+                String key = Values.key(m.messageId());
+                boolean duplicate;
+                boolean finished;
+                synchronized (p.lock) {
+                    duplicate = !seen.add(key);
+                    if (duplicate) {
+                        duplicates++;
+                    }
+                    finished = total > 0 && seen.size() >= total;
+                }
+                Map<String, Object> f = Values.fields(m);
+                f.put("duplicate", duplicate);
+                p.out.event("message", f);
+                d.accept();
+                if (finished) {
+                    closeAll(List.of(receiver));
+                    return;
+                }
+            }
+        }
+
+        @Override
+        public void disconnected() {
+            synchronized (p.lock) {
+                attached = false;
+            }
+        }
+
+        @Override
+        public Map<String, Object> result() {
+            synchronized (p.lock) {
+                Map<String, Object> r = Out.obj("count", total, "received", seen.size(), "duplicates", duplicates);
+                if (total > 0) {
+                    List<Integer> missing = new ArrayList<>();
+                    for (int i = 1; i <= total; i++) {
+                        if (!seen.contains(String.valueOf(i))) {
+                            missing.add(i);
+                        }
+                    }
+                    r.put("missing", missing);
+                }
+                r.put("reconnects", reconnects(p));
+                return r;
+            }
+        }
+
+        @Override
+        public String waitingFor() {
+            synchronized (p.lock) {
+                if (!attached) {
+                    return "the attach of the receiver link from " + p.opts.address;
+                }
+                String of = total > 0 ? " of " + total : "";
+                return "messages on " + p.opts.address + " (received " + seen.size() + of + " distinct ids)";
+            }
+        }
+
+        @Override
+        public boolean countless() {
+            return total == 0;
+        }
+    }
+
+    // ----------------------------------------------------------------- serve
+
+    static final class Serve extends Base {
+        final int total;
+        int served;
+        boolean readyOnce;
+
+        Serve(PeerBase p) {
+            super(p);
+            total = p.opts.count;
+        }
+
+        @Override
+        public void run(Connection conn) throws Exception {
+            stage("the attach of the request receiver from " + p.opts.address);
+            String name = "serve-" + p.opts.address;
+            Receiver receiver = conn.openReceiver(p.opts.address, receiverOptions(name));
+            receiver.openFuture().get();
+            linkOpened(p, name, "receiver", receiver);
+            boolean first;
+            synchronized (p.lock) {
+                first = !readyOnce;
+                readyOnce = true;
+            }
+            if (first) {
+                p.out.ready("amqp://" + p.opts.hostPort());
+            }
+            boolean relay = false;
+            String[] offered = conn.offeredCapabilities();
+            for (String c : offered == null ? new String[0] : offered) {
+                relay |= "ANONYMOUS-RELAY".equals(c);
+            }
+            Sender anonymous = null;
+            Map<String, Sender> senders = new HashMap<>();
+            List<Link<?>> links = new ArrayList<>(List.of(receiver));
+            while (true) {
+                synchronized (p.lock) {
+                    if (total > 0 && served >= total) {
+                        break;
+                    }
+                    stage = "requests on " + p.opts.address + " (served " + served + ")";
+                }
+                Delivery d = receiver.receive();
+                Message<Object> m = d.message();
+                p.out.event("message", Values.fields(m));
+                String replyTo = m.replyTo();
+                if (replyTo == null) {
+                    Out.stderr("serve: request without reply_to ignored");
+                    d.accept();
+                    continue;
+                }
+                Object corr = m.correlationId() != null ? m.correlationId() : m.messageId();
+                Sender sender;
+                if (relay) {
+                    if (anonymous == null) {
+                        anonymous = conn.openAnonymousSender(new SenderOptions().linkName("serve-relay"));
+                        anonymous.openFuture().get();
+                        links.add(anonymous);
+                        linkOpened(p, "serve-relay", "sender", anonymous);
+                    }
+                    sender = anonymous;
+                } else {
+                    sender = senders.get(replyTo);
+                    if (sender == null) {
+                        String linkName = "serve-reply-" + replyTo;
+                        sender = conn.openSender(replyTo, new SenderOptions().linkName(linkName));
+                        sender.openFuture().get();
+                        senders.put(replyTo, sender);
+                        links.add(sender);
+                        linkOpened(p, linkName, "sender", sender);
+                    }
+                }
+                String text = Values.text(m).toUpperCase(java.util.Locale.ROOT);
+                Message<Object> reply = Message.create((Object) text);
+                reply.to(replyTo);
+                reply.correlationId(corr);
+                stage("credit for a reply to " + replyTo);
+                Tracker t = sender.send(reply);
+                synchronized (p.lock) {
+                    served++;
+                }
+                p.out.event("sent", "id", null, "body", text, "to", replyTo, "correlation_id", Values.json(corr));
+                d.accept();
+                stage("the outcome of a reply to " + replyTo);
+                t.settlementFuture().get();
+                Values.outcome(p.out, t.remoteState(), null);
+            }
+            closeAll(links);
+        }
+
+        @Override
+        public Map<String, Object> result() {
+            synchronized (p.lock) {
+                return Out.obj("served", served);
+            }
+        }
+
+        @Override
+        public boolean countless() {
+            return total == 0;
+        }
+    }
+
+    // --------------------------------------------------------------- request
+
+    static final class Request extends Base {
+        final List<String> requests;
+        final Set<Integer> answered = new HashSet<>();
+        String replyTo;
+
+        Request(PeerBase p) {
+            super(p);
+            requests = p.opts.requests;
+        }
+
+        static String correlation(int i) {
+            return "request-" + (i + 1);
+        }
+
+        @Override
+        public void run(Connection conn) throws Exception {
+            stage("the attach of the dynamic reply receiver (its address)");
+            Receiver replies = conn.openDynamicReceiver(receiverOptions("request-replies"));
+            String address = replies.address(); // blocks until the remote's attach
+            linkOpened(p, "request-replies", "receiver", replies);
+            if (address == null) {
+                throw new Fatal("the dynamic reply receiver was attached without an address");
+            }
+            synchronized (p.lock) {
+                replyTo = address;
+                stage = "the attach of the request sender to " + p.opts.address;
+            }
+            String name = "request-" + p.opts.address;
+            Sender sender = conn.openSender(p.opts.address, new SenderOptions().linkName(name));
+            sender.openFuture().get();
+            linkOpened(p, name, "sender", sender);
+            List<Object[]> trackers = new ArrayList<>();
+            for (int i = 0; i < requests.size(); i++) {
+                synchronized (p.lock) {
+                    if (answered.contains(i)) {
+                        continue;
+                    }
+                    stage = "credit on the request sender to " + p.opts.address;
+                }
+                Message<Object> msg = Message.create((Object) requests.get(i));
+                msg.messageId(UnsignedLong.valueOf(i + 1));
+                msg.correlationId(correlation(i));
+                msg.replyTo(address);
+                Tracker t = sender.send(msg);
+                p.out.event("sent", "id", i + 1, "body", requests.get(i), "correlation_id", correlation(i));
+                trackers.add(new Object[] {i + 1, t});
+            }
+            Thread outcomes = new Thread(() -> {
+                for (Object[] item : trackers) {
+                    Tracker t = (Tracker) item[1];
+                    try {
+                        t.settlementFuture().get();
+                    } catch (Exception e) {
+                        return;
+                    }
+                    Values.outcome(p.out, t.remoteState(), item[0]);
+                }
+            }, "outcomes");
+            outcomes.setDaemon(true);
+            outcomes.start();
+            while (true) {
+                synchronized (p.lock) {
+                    if (answered.size() == requests.size()) {
+                        break;
+                    }
+                    stage = "replies (" + answered.size() + " of " + requests.size() + ")";
+                }
+                Delivery d = replies.receive();
+                Message<Object> m = d.message();
+                Object corr = m.correlationId();
+                int index = -1;
+                for (int i = 0; i < requests.size(); i++) {
+                    if (correlation(i).equals(corr)) {
+                        index = i;
+                    }
+                }
+                Map<String, Object> f = Values.fields(m);
+                if (index < 0) {
+                    p.out.event("message", f);
+                    d.accept();
+                    throw new Fatal("reply with an unknown correlation_id: " + Values.key(corr));
+                }
+                f.put("request", requests.get(index));
+                p.out.event("message", f);
+                d.accept();
+                String want = requests.get(index).toUpperCase(java.util.Locale.ROOT);
+                String got = Values.text(m);
+                if (!got.equals(want)) {
+                    throw new Fatal("reply to \"" + requests.get(index) + "\" was \"" + got + "\", expected \"" + want + "\"");
+                }
+                synchronized (p.lock) {
+                    answered.add(index);
+                }
+            }
+            closeAll(List.of(sender, replies));
+        }
+
+        @Override
+        public Map<String, Object> result() {
+            synchronized (p.lock) {
+                return Out.obj("requests", requests.size(), "replies", answered.size(), "reply_to", replyTo);
+            }
+        }
+    }
+
+    // ----------------------------------------------------------------- hello
+
+    static final class Hello extends Base {
+        static final String BODY = "Hello World!";
+        final List<Object> received = new ArrayList<>();
+
+        Hello(PeerBase p) {
+            super(p);
+        }
+
+        @Override
+        public void run(Connection conn) throws Exception {
+            stage("the attach of the receiver link from " + p.opts.address);
+            Receiver receiver = conn.openReceiver(p.opts.address, receiverOptions("hello-receiver"));
+            receiver.openFuture().get();
+            linkOpened(p, "hello-receiver", "receiver", receiver);
+            // only once the receiver is attached: the sender
+            stage("the attach of the sender link to " + p.opts.address);
+            Sender sender = conn.openSender(p.opts.address, new SenderOptions().linkName("hello-sender"));
+            sender.openFuture().get();
+            linkOpened(p, "hello-sender", "sender", sender);
+            stage("credit on the sender link to " + p.opts.address);
+            Tracker t = sender.send(Message.create((Object) BODY)); // waits inside protonj2 for credit
+            p.out.event("sent", "body", BODY);
+            stage("the message back from " + p.opts.address);
+            Delivery d = receiver.receive();
+            Message<Object> m = d.message();
+            synchronized (p.lock) {
+                received.add(Values.json(m.body()));
+            }
+            p.out.event("message", Values.fields(m));
+            d.accept();
+            try {
+                t.settlementFuture().get(2, TimeUnit.SECONDS);
+                if (Values.outcome(p.out, t.remoteState(), null).equals("rejected")) {
+                    throw new Fatal("the hello message was rejected");
+                }
+            } catch (java.util.concurrent.TimeoutException e) {
+                // the outcome of our own message did not come in time: not the role's concern
+            }
+            closeAll(List.of(sender, receiver));
+        }
+
+        @Override
+        public Map<String, Object> result() {
+            synchronized (p.lock) {
+                return Out.obj("received", new ArrayList<>(received));
+            }
+        }
+    }
+}
