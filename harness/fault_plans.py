@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from harness.wire.faults import Rule
+from harness.wire.faults import CutAfter, Rule
 
 #: label -> rules for the tap in front of that peer, for a cell of ``count`` messages
 RuleBuilder = Callable[[int], dict[str, list[Rule]]]
@@ -45,6 +45,9 @@ class FaultPlan:
     restarts_broker: bool = False
     duplicates_allowed: bool = False
     credit_delay_s: float = 0.0
+    #: the tutorial's own dynamic source, without the capabilities a broker asks for
+    #: (``Broker.dynamic_capabilities``, the peers' ``--dynamic-capability``)
+    plain_dynamic: bool = False
 
     @property
     def injects(self) -> bool:
@@ -76,3 +79,27 @@ class ArmedPlan:
 
 
 NO_FAULTS = FaultPlan("none", "no faults")
+
+
+def spread_cuts(count: int, cuts: int, sides: dict[str, str]) -> dict[str, list[Rule]]:
+    """``cuts`` connection cuts spread evenly over a run of ``count`` transfers, sides taking turns.
+
+    ``sides`` maps each peer label to the endpoint whose transfers its tap
+    counts (``{"sender": "sender", "receiver": "broker"}``): cut *j* of
+    ``cuts`` fires after transfer ``j * count / (cuts + 1)`` on the tap of
+    side ``j mod len(sides)``. Counts run across reconnects, and resent or
+    redelivered transfers count too, so every cut fires while work is left.
+    Cuts that would land on the same transfer of one side are merged.
+    """
+    if cuts < 0 or count < 1 or not sides:
+        raise ValueError("need count >= 1, cuts >= 0 and at least one side")
+    labels = list(sides)
+    out: dict[str, list[Rule]] = {label: [] for label in labels}
+    marks: dict[str, set[int]] = {label: set() for label in labels}
+    for j in range(1, cuts + 1):
+        label = labels[(j - 1) % len(labels)]
+        k = max(1, min(count, j * count // (cuts + 1)))
+        if k not in marks[label]:
+            marks[label].add(k)
+            out[label].append(CutAfter("transfer", k, sides[label]))
+    return {label: rules for label, rules in out.items() if rules}

@@ -10,7 +10,7 @@ at least once, and the duplicates that at-least-once allows are counted.
 
 from harness.capabilities import RESTART
 from harness.expect import attach, expect, outcome
-from harness.fault_plans import NO_FAULTS, FaultPlan
+from harness.fault_plans import NO_FAULTS, FaultPlan, spread_cuts
 from harness.scenario import Role, Scenario
 from harness.trace.basis import BROKER, context, spec, tutorial
 from harness.trace.patterns import Pattern, conn, frame, gt, harness, present
@@ -68,6 +68,20 @@ FAULTS = (
         restarts_broker=True,
         duplicates_allowed=True,
     ),
+)
+
+#: cuts of the long run, and the message count it is meant for
+LONG_CUTS, LONG_COUNT = 20, 100_000
+
+#: The long at-least-once run (scripts/bench_long.py): 20 cuts spread evenly over the
+#: run, sender and receiver taking turns. Not in FAULTS, so never in the default
+#: matrix: at 100,000 messages a cell takes minutes.
+LONG = FaultPlan(
+    "long",
+    f"{LONG_CUTS} cuts spread over the run, sender and receiver taking turns",
+    rules=lambda n: spread_cuts(n, LONG_CUTS, {"sender": "sender", "receiver": "broker"}),
+    cuts=frozenset({"sender", "receiver"}),
+    duplicates_allowed=True,
 )
 
 SEND, RECV = "simple_send.py", "simple_recv.py"

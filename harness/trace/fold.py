@@ -8,6 +8,14 @@ errors, cuts, harness notes, the events to highlight and their neighbours)
 and the first and last few of each routine stretch, and replaces the middle
 of a long stretch by one :class:`Fold` that counts what it hides
 ("transfer sender→broker ×498").
+
+``fold_events`` does the same for storage: a trace longer than ``FOLD_OVER``
+events (a 100,000-message run has over half a million) is written with each
+long routine stretch replaced by one ``harness``/``folded`` event that counts
+what it stands for, while every event that tells the story, and
+``DISK_CONTEXT`` events either side of it (the frames just before and after
+each cut), stay as they were. The size on disk then grows with the number of
+faults, not with the number of messages.
 """
 
 from __future__ import annotations
@@ -16,9 +24,18 @@ from collections import Counter
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
-from harness.trace.model import FRAME, PEER, TraceEvent
+from harness.trace.model import FRAME, HARNESS, PEER, TraceEvent
 
-__all__ = ["Fold", "Row", "fold_rows", "routine"]
+__all__ = [
+    "DISK_CONTEXT",
+    "FOLDED",
+    "FOLD_OVER",
+    "Fold",
+    "Row",
+    "fold_events",
+    "fold_rows",
+    "routine",
+]
 
 #: frames that repeat per message or per credit grant
 ROUTINE_FRAMES = frozenset({"transfer", "disposition", "flow", "empty"})
@@ -26,6 +43,12 @@ ROUTINE_FRAMES = frozenset({"transfer", "disposition", "flow", "empty"})
 ROUTINE_PEER = frozenset(
     {"sent", "accepted", "released", "modified", "settled", "message", "sendable"}
 )
+#: traces with more events than this are folded when stored (trace.jsonl, trace.txt)
+FOLD_OVER = 20_000
+#: events kept as they were either side of each story event of a folded trace
+DISK_CONTEXT = 100
+#: the name of the harness event that stands for a folded stretch
+FOLDED = "folded"
 
 
 @dataclass(frozen=True)
@@ -120,3 +143,32 @@ def fold_rows(
             rows.append(i)
     flush()
     return rows
+
+
+def fold_events(
+    events: Sequence[TraceEvent],
+    *,
+    over: int = FOLD_OVER,
+    context: int = DISK_CONTEXT,
+    edge: int = 3,
+) -> list[TraceEvent]:
+    """``events`` as stored: unchanged up to ``over`` events, else with routine stretches folded.
+
+    Each folded stretch becomes one ``harness`` event named ``folded`` at the
+    stretch's first time, with ``events`` (how many it stands for), ``until``
+    (its last time) and ``counts`` (what they were, most frequent first). Every
+    event that is not routine, and ``context`` events either side of each, is
+    kept, so a cut shows the frames that led to it and the recovery after it.
+    """
+    if len(events) <= over:
+        return list(events)
+    story = [i for i, e in enumerate(events) if not routine(e)]
+    rows = fold_rows(events, story, min_run=2 * edge + 1, edge=edge, context=context)
+    out: list[TraceEvent] = []
+    for row in rows:
+        if isinstance(row, Fold):
+            fields = {"events": row.size, "until": round(row.t1, 6), "counts": dict(row.counts)}
+            out.append(TraceEvent(t=row.t0, kind=HARNESS, name=FOLDED, fields=fields))
+        else:
+            out.append(events[row])
+    return out

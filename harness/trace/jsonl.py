@@ -3,6 +3,11 @@
 JSONL rather than one JSON document so that a trace can be appended to while
 a cell runs (a crashed or killed cell still leaves every line written so far)
 and read with ``grep``/``jq`` by someone chasing a failure.
+
+A whole trace longer than ``harness.trace.fold.FOLD_OVER`` events is written
+folded (``fold_events``): its routine per-message stretches become one
+``folded`` line each, and every frame around each fault stays, so a
+100,000-message run takes megabytes on disk rather than hundreds.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ import uuid
 from collections.abc import Iterable
 from typing import IO, Any
 
+from harness.trace.fold import fold_events
 from harness.trace.model import TraceEvent
 
 __all__ = ["append", "dumps_event", "read_trace", "write_trace"]
@@ -47,11 +53,21 @@ def append(fp: IO[str], event: TraceEvent) -> None:
     fp.flush()
 
 
-def write_trace(path: str | os.PathLike[str], events: Iterable[TraceEvent]) -> None:
-    """Write a whole trace, replacing the file."""
+def write_trace(
+    path: str | os.PathLike[str], events: Iterable[TraceEvent], *, fold: bool = True
+) -> int:
+    """Write a whole trace, replacing the file; returns the number of lines written.
+
+    ``fold`` (the default) stores a long trace folded (see ``fold_events``);
+    a short one is written event for event either way.
+    """
+    chosen = fold_events(list(events)) if fold else events
+    n = 0
     with open(path, "w", encoding="utf-8") as fp:
-        for event in events:
+        for event in chosen:
             fp.write(dumps_event(event) + "\n")
+            n += 1
+    return n
 
 
 def _one_line(text: str) -> str:

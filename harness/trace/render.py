@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from harness.trace.fold import fold_events
 from harness.trace.model import CONN, FRAME, HARNESS, HEADER, PEER, TraceEvent
 
 __all__ = [
@@ -200,10 +201,23 @@ def render_event(event: TraceEvent, width: int = 16) -> str:
         return f"{head} peer {event.src or '?'}  {event.name} {_flat(event.fields)}".rstrip()
     if event.kind == CONN:
         return f"{head} {conn} ** {_conn_text(event)}".rstrip()
+    if event.kind == HARNESS and event.name == "folded":
+        return f"{head} ... {_folded_text(event.fields)}"
     if event.kind == HARNESS:
         where = f" {conn}" if conn else ""
         return f"{head} harness{where} {event.name} {_flat(event.fields)}".rstrip()
     return f"{head} {conn} {event.kind} {event.name} {_flat(event.fields)}".rstrip()
+
+
+def _folded_text(fields: dict[str, Any]) -> str:
+    """``1,492 events folded until 12.345: transfer sender→broker ×498, ...`` (a stored fold)."""
+    counts = fields.get("counts")
+    shown = ", ".join(f"{k} ×{n:,}" for k, n in counts.items()) if isinstance(counts, dict) else ""
+    n, until = fields.get("events"), fields.get("until")
+    head = f"{n:,} events folded" if isinstance(n, int) else "events folded"
+    if isinstance(until, int | float):
+        head += f" until {_time(until).strip()}"
+    return f"{head}: {shown}" if shown else head
 
 
 def _conn_text(event: TraceEvent) -> str:
@@ -235,7 +249,9 @@ def render_trace(
     """The whole trace, one line per event, optionally only one connection's events.
 
     ``keep`` filters further (for example to drop heartbeat ``empty`` frames).
+    A trace longer than ``FOLD_OVER`` events is rendered folded (``fold_events``).
     """
     chosen = [e for e in events if (conn is None or e.conn == conn) and (keep is None or keep(e))]
+    chosen = fold_events(chosen)
     width = max([16] + [len(_direction(e)) for e in chosen if e.kind in (FRAME, HEADER)])
     return "\n".join(render_event(e, width) for e in chosen)
