@@ -63,9 +63,10 @@ def _parser() -> argparse.ArgumentParser:
     )
     r.add_argument(
         "--pairs",
-        choices=["all", "cover"],
-        help="peer pairs: all (default on embedded brokers) or a cover that puts every "
-        "implementation in every role (default on real brokers)",
+        metavar="all|with:IMPL|self|cover",
+        help="peer pairs: all (default on embedded brokers), every pair with IMPL, each "
+        "with itself, or a cover that puts every implementation in every role against "
+        "another (default on real brokers)",
     )
     r.add_argument("--peers-file", help="TOML file of external peers ([peers.NAME] command=...)")
     r.add_argument("--known", action="append", default=[], help="extra known-failures JSON file")

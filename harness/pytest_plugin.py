@@ -44,7 +44,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     g.addoption(
         "--pairs",
         default=None,
-        help="interop peer pairs: all (default on embedded) or cover (default on real brokers)",
+        help="interop peer pairs: all (default on embedded), with:IMPL, self, "
+        "or cover (default on real brokers)",
     )
     g.addoption("--scenario", default=None, help="interop scenarios, comma list (default: all)")
     g.addoption("--fault", default=None, help="interop fault plans, comma list (default: all)")

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from harness.cells import PAIR_MODES, Cell, generate
+from harness.cells import COVER_PAIRS, DIRECT, Cell, generate, pair_mode_for, parse_pairs, with_impl
 from harness.matrix import known as known_mod
 from harness.peers import (
     Implementation,
@@ -48,7 +48,8 @@ class Selection:
     known_files: Sequence[str] = ()
     count: int | None = None
     timeout: float | None = None
-    #: ``all`` pairs or a ``cover``; None: all on the embedded broker, a cover on real ones
+    #: ``all``, ``with:IMPL``, ``self`` or ``cover``; None: all on the embedded broker,
+    #: a cover on real ones
     pairs: str | None = None
     #: peers not named in ``peers`` are left out when their toolchain is missing
     #: (``interop run``'s default); otherwise their cells skip, or fail in CI
@@ -77,9 +78,8 @@ def resolve(sel: Selection) -> Resolved:
         raise SelectionError("--count must be >= 1")
     if sel.timeout is not None and sel.timeout <= 0:
         raise SelectionError("--timeout must be > 0")
-    if sel.pairs is not None and sel.pairs not in PAIR_MODES:
-        raise SelectionError(f"bad --pairs {sel.pairs!r} (known: {', '.join(PAIR_MODES)})")
     try:
+        pairs = None if sel.pairs is None else parse_pairs(sel.pairs)
         registry = PeerRegistry(_extra_peers(sel))
         specs = _with_address_format(brokers.parse_specs(sel.broker), sel.address_format)
         chosen = scenarios.select(csv(sel.scenario))
@@ -98,7 +98,8 @@ def resolve(sel: Selection) -> Resolved:
             raise SelectionError(
                 f"unknown fault plan {bad[0]!r} (known: {', '.join(sorted(every))})"
             )
-    cells = generate(chosen, impls, specs, faults, sel.pairs)
+    _check_with(pairs, impls, notes)
+    cells = generate(chosen, impls, specs, faults, pairs)
     if sel.cells:
         by_id = {c.id: c for c in cells}
         bad = [c for c in sel.cells if c not in by_id]
@@ -119,6 +120,52 @@ def shard(text: str | None, cells: list[Cell]) -> list[Cell]:
     except ValueError:
         raise SelectionError(f"bad --shard {text!r}: expected K/N with 1 <= K <= N") from None
     return [c for i, c in enumerate(cells) if i % n == k - 1]
+
+
+def _check_with(pairs: str | None, impls: list[Implementation], notes: list[str]) -> None:
+    """``with:IMPL`` needs IMPL among the selected (and available) peers, or it picks nothing."""
+    name = with_impl(pairs or "")
+    if name is None or any(i.name == name for i in impls):
+        return
+    why = next((n for n in notes if n.startswith(f"peer {name} ")), None)
+    if why:
+        raise SelectionError(f"--pairs {pairs}: {why}")
+    chosen = ", ".join(i.name for i in impls) or "none"
+    raise SelectionError(f"--pairs {pairs}: {name} is not among the selected peers ({chosen})")
+
+
+def record(sel: Selection, cells: list[Cell], shard_text: str | None = None) -> dict:
+    """What results.json keeps of the selection, so later tools know which cells it asked for.
+
+    ``interop compare`` and ``merge`` read it (``harness.matrix.scope``) to
+    tell a cell that went away from one the run never selected: another
+    pair mode, fewer peers, scenarios or fault plans, a shard. ``pairs`` is
+    the option as given (None: the default per broker); ``modes`` is the
+    mode each broker's cells were picked with (``""``: peer to peer), and
+    ``cover`` lists, per scenario, the pairs a cover picked (a cover cannot
+    be recomputed without the peers' capabilities).
+    """
+    pairs = None if sel.pairs is None else parse_pairs(sel.pairs)
+    brokers = list(dict.fromkeys(c.broker for c in cells))
+    modes = {b: pair_mode_for(b, pairs) for b in brokers}
+    cover: dict[str, list[str]] = {}
+    for c in cells:
+        if modes[c.broker] == COVER_PAIRS:
+            names = cover.setdefault(c.scenario.name, [])
+            pair = "->".join(impl for _, impl in c.roles)
+            if pair not in names:
+                names.append(pair)
+    return {
+        "pairs": pairs,
+        "modes": modes,
+        "peers": sorted({i for c in cells for i in c.impls}),
+        "brokers": [b for b in brokers if b != DIRECT],
+        "scenarios": list(dict.fromkeys(c.scenario.name for c in cells)),
+        "faults": csv(sel.fault),
+        "cells": list(sel.cells) or None,
+        "shard": shard_text or None,
+        "cover": cover,
+    }
 
 
 def _with_address_format(specs: list[str], text: str | None) -> list[str]:

@@ -191,9 +191,9 @@ def run_once(run_args: list[str], out: Path, timeout: float) -> tuple[RunResult 
 
 
 def _stop(proc: subprocess.Popen) -> None:
-    """SIGINT (interop stops its brokers), then SIGKILL the group after 30 s."""
+    """SIGTERM (interop stops its brokers), then SIGKILL the group after 30 s."""
     try:
-        os.killpg(proc.pid, signal.SIGINT)
+        os.killpg(proc.pid, signal.SIGTERM)
         proc.wait(30)
     except subprocess.TimeoutExpired:
         os.killpg(proc.pid, signal.SIGKILL)
@@ -226,8 +226,16 @@ def _args(argv: list[str] | None) -> tuple[argparse.Namespace, list[str]]:
     return args, run_args
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
 def main(argv: list[str] | None = None) -> int:
     args, run_args = _args(argv)
+    # Ctrl-C, or SIGTERM to a soak in the background (where SIGINT is ignored): the
+    # current run is stopped and the table covers the runs finished so far
+    signal.signal(signal.SIGINT, _interrupt)
+    signal.signal(signal.SIGTERM, _interrupt)
     out = Path(args.out).resolve()
     try:
         out.mkdir(parents=True, exist_ok=True)

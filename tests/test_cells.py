@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import harness.scenarios as scenarios
 
-from harness.cells import DIRECT, Cell, generate
+from harness.cells import DIRECT, Cell, cover, generate, parse_pairs
 from harness.fault_plans import NO_FAULTS, FaultPlan
 from harness.peers import ALL_CAPABILITIES, Implementation, builtin
 from harness.scenario import Role, Scenario
@@ -191,3 +191,111 @@ def test_cover_with_uneven_roles_still_covers_both() -> None:
     cells = generate([PAIR], [PY, JS, impl("cpp"), mine], ["rabbitmq"], ["none"])
     assert {dict(c.roles)["sender"] for c in cells} == {"python", "js", "cpp"}
     assert {dict(c.roles)["receiver"] for c in cells} == {"python", "js", "cpp", "mine"}
+
+
+# -- pair modes: all, with:IMPL, self, cover ------------------------------------------
+
+CPP = impl("cpp")
+
+
+def test_parse_pairs_knows_four_modes_and_says_so() -> None:
+    for good in ("all", "self", "cover", "with:java"):
+        assert parse_pairs(good) == good
+    assert parse_pairs("with: rust ") == "with:rust"
+    for bad in ("every", "with:", "with", "ALL", ""):
+        try:
+            parse_pairs(bad)
+        except ValueError as e:
+            assert str(e) == f"bad --pairs {bad!r} (known: all, with:IMPL, self, cover)"
+        else:
+            raise AssertionError(f"{bad!r} accepted")
+
+
+def test_self_pairs_each_implementation_with_itself() -> None:
+    cells = generate([PAIR, HELLO], [PY, JS, CPP], ["rabbitmq"], ["none"], pairs="self")
+    assert ids(cells) == [
+        "pair-python->python-rabbitmq",
+        "pair-js->js-rabbitmq",
+        "pair-cpp->cpp-rabbitmq",
+        "hello-python-rabbitmq",
+        "hello-js-rabbitmq",
+        "hello-cpp-rabbitmq",
+    ]
+
+
+def test_with_impl_is_every_ordered_pair_involving_it_itself_included() -> None:
+    cells = generate([PAIR, HELLO], [PY, JS, CPP], ["embedded"], ["none"], pairs="with:js")
+    assert ids(cells) == [
+        "pair-python->js-embedded",
+        "pair-js->python-embedded",
+        "pair-js->js-embedded",
+        "pair-js->cpp-embedded",
+        "pair-cpp->js-embedded",
+        "hello-js-embedded",
+    ]
+    # a client-only IMPL is never the listener, but connects to every listener
+    client = impl("client", caps=ALL_CAPABILITIES - {"listen"})
+    direct = generate([DIRECT_SC], [PY, client, CPP], [], pairs="with:client")
+    assert ids(direct) == ["dir-client->python", "dir-client->cpp"]
+
+
+def _played_against_another(cells: list[Cell]) -> set[tuple[str, str]]:
+    return {
+        (label, name)
+        for c in cells
+        for label, name in c.roles
+        if any(other != name for _, other in c.roles)
+    }
+
+
+def test_cover_gives_listeners_their_role_against_another() -> None:
+    """Five connect, three listen: five pairs, every role of everyone against someone else."""
+    clients = [impl(n, caps=ALL_CAPABILITIES - {"listen"}) for n in ("go", "pyamqp")]
+    impls = [PY, CPP, JS, *clients]
+    cells = generate([DIRECT_SC], impls, [], pairs="cover")
+    assert ids(cells) == [
+        "dir-python->cpp",
+        "dir-cpp->js",
+        "dir-js->python",
+        "dir-go->cpp",
+        "dir-pyamqp->js",
+    ]
+    want = {("sender", i.name) for i in impls} | {("receiver", n) for n in ("python", "cpp", "js")}
+    assert _played_against_another(cells) == want
+
+
+def test_cover_fills_what_a_ring_misses_and_pairs_itself_only_when_alone() -> None:
+    # a ring over [a, b] x [b] gives a->b and b->b; b as sender has nobody else to send to
+    only_b = impl("b")
+    a = impl("a", roles={"send"})
+    cells = generate([PAIR], [a, only_b], ["rabbitmq"], ["none"])
+    assert ids(cells) == ["pair-a->b-rabbitmq", "pair-b->b-rabbitmq"]
+    # a receive-only peer listed first: the ring leaves python's receiver role to a gap fill
+    mine = impl("mine", roles={"receive"})
+    cells = generate([PAIR], [mine, PY, JS], ["rabbitmq"], ["none"])
+    assert _played_against_another(cells) == {
+        ("sender", "python"),
+        ("sender", "js"),
+        ("receiver", "mine"),
+        ("receiver", "python"),
+        ("receiver", "js"),
+    }
+    assert len(cells) == 3
+
+
+def test_cover_against_another_for_every_shape_of_role_lists() -> None:
+    """Every split of five implementations into who-sends and who-receives."""
+    names = ["a", "b", "c", "d", "e"]
+    for send_mask in range(1, 32):
+        for recv_mask in range(1, 32):
+            senders = [n for i, n in enumerate(names) if send_mask >> i & 1]
+            receivers = [n for i, n in enumerate(names) if recv_mask >> i & 1]
+            picked = cover([senders, receivers])
+            assert len(picked) == len(set(picked)) <= len(senders) * len(receivers)
+            for role, column, others in ((0, senders, receivers), (1, receivers, senders)):
+                for name in column:
+                    mine = [c for c in picked if c[role] == name]
+                    assert mine, (senders, receivers, name)
+                    if any(o != name for o in others):
+                        assert any(len(set(c)) > 1 for c in mine), (senders, receivers, name)
+            assert len(picked) <= len(senders) + len(receivers)

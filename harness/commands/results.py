@@ -114,6 +114,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 def cmd_merge(args: argparse.Namespace) -> int:
     from harness.matrix import merge
+    from harness.matrix.scope import merge_records
 
     runs = [_load_run(p) for p in args.results]
     try:
@@ -121,6 +122,13 @@ def cmd_merge(args: argparse.Namespace) -> int:
     except ValueError as e:
         raise CliError(str(e)) from None
     merged.save(args.output)
+    _, missing = merge_records([r.selection for r in runs])
+    if missing:
+        print(
+            f"interop: merge: shard {', '.join(missing)} missing: the merged run is not the"
+            " whole selection",
+            file=sys.stderr,
+        )
     print(
         f"merged {len(runs)} results, {len(merged.cells)} cells -> {args.output}", file=sys.stderr
     )

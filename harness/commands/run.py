@@ -49,7 +49,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from harness.env import cache_problem
     from harness.matrix.results import exit_code
     from harness.process import install_signal_handlers
-    from harness.selection import SelectionError, shard
+    from harness.selection import SelectionError, record, shard
     from harness.session import Session, now_iso, print_progress
 
     install_signal_handlers()
@@ -84,6 +84,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     started, started_at = time.monotonic(), now_iso()
     results = session.run(cells)
     run = session.result(results, "interop " + shlex.join(sys.argv[1:]), started, started_at)
+    run.selection = record(_selection(args), session.cells, args.shard)
     run.save(out / "results.json")
     _write_pages(run, out)
     append_step_summary(run)

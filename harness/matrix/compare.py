@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .results import FAIL, PASS, XFAIL, XPASS, CellResult, RunResult
+from .scope import selects
 
 # kinds of change, in the order a report lists them
 BROKER = "broker"  # a broker's identity changed, appeared or went away
@@ -20,10 +21,24 @@ REGRESSION = "regression"  # was working, now fails (fail or known failure)
 FIXED = "fixed"  # was failing, now works
 CHANGED = "changed"  # any other verdict change (pass -> skipped, xfail -> fail, ...)
 NEW = "new"  # cell only in the new run
-REMOVED = "removed"  # cell only in the old run
+REMOVED = "removed"  # cell only in the old run, though the new run selected it
 REASON = "reason"  # same non-pass verdict, different reason
+UNSELECTED = "unselected"  # cell only in the old run, outside the new run's selection
 
-KINDS: tuple[str, ...] = (BROKER, PEER, REGRESSION, FIXED, CHANGED, NEW, REMOVED, REASON)
+KINDS: tuple[str, ...] = (
+    BROKER,
+    PEER,
+    REGRESSION,
+    FIXED,
+    CHANGED,
+    NEW,
+    REMOVED,
+    REASON,
+    UNSELECTED,
+)
+#: kinds counted in the summary line but not listed one by one (a narrower
+#: selection, ``--pairs cover`` after ``all``, would list hundreds of cells)
+QUIET: tuple[str, ...] = (UNSELECTED,)
 
 _WORKING = {PASS, XPASS}
 _FAILING = {FAIL, XFAIL}
@@ -49,6 +64,8 @@ class Change:
             return f"{text} ({self.new_reason})" if self.new_reason else text
         if self.kind == REMOVED:
             return f"removed {self.id}: was {self.old}"
+        if self.kind == UNSELECTED:
+            return f"unselected {self.id}: was {self.old} (outside the new run's selection)"
         if self.kind == REASON:
             return f"reason {self.id} ({self.new}): {self.old_reason!r} -> {self.new_reason!r}"
         text = f"{self.kind} {self.id}: {self.old} -> {self.new}"
@@ -107,7 +124,9 @@ def compare(old: RunResult, new: RunResult) -> list[Change]:
             cell_changes.append(Change(REASON, cid, o.verdict, n.verdict, o.reason, n.reason))
     for cid, o in old_cells.items():
         if cid not in new_cells:
-            cell_changes.append(Change(REMOVED, cid, o.verdict, None, o.reason, ""))
+            # gone only if the new run asked for it (another pair mode, fewer peers, a shard: not)
+            kind = REMOVED if selects(new.selection, o) else UNSELECTED
+            cell_changes.append(Change(kind, cid, o.verdict, None, o.reason, ""))
     rank = {k: i for i, k in enumerate(KINDS)}
     return changes + sorted(cell_changes, key=lambda c: rank[c.kind])
 
@@ -131,10 +150,14 @@ def summary(changes: list[Change]) -> str:
 
 
 def render_changes(changes: list[Change], fmt: str = "text") -> str:
-    """The comparison as ``text`` or ``markdown``: a summary line, then one line per change."""
+    """The comparison as ``text`` or ``markdown``: a summary line, then one line per change.
+
+    Cells outside the new run's selection are only counted in the summary line.
+    """
     if fmt not in ("text", "markdown"):
         raise ValueError(f"unknown compare format '{fmt}' (expected text, markdown)")
     head = f"compare: {summary(changes)}"
+    changes = [c for c in changes if c.kind not in QUIET]
     if fmt == "text":
         return "\n".join([head, *(f"  {c.describe()}" for c in changes)]) + "\n"
     from .report_text import md_escape

@@ -16,6 +16,7 @@ from datetime import datetime
 from typing import Any
 
 from .results import RESULTS_VERSION, CellResult, RunResult
+from .scope import merge_records
 
 
 def _earliest(stamps: Iterable[str]) -> str:
@@ -60,7 +61,8 @@ def merge(runs: Sequence[RunResult], sources: Sequence[str] | None = None) -> Ru
 
     Cells keep the order of the runs given; durations are summed (the CPU
     time of the matrix, not the wall time of parallel jobs); ``started_at``
-    is the earliest; ``command`` is the first run's.
+    is the earliest; ``command`` is the first run's; the selections are
+    joined (``scope.merge_records``: the shards of one selection make it whole).
     """
     if not runs:
         raise ValueError("merge: no results to merge")
@@ -97,6 +99,7 @@ def merge(runs: Sequence[RunResult], sources: Sequence[str] | None = None) -> Ru
         started_at=_earliest(r.started_at for r in runs),
         duration_s=sum(r.duration_s for r in runs),
         command=runs[0].command,
+        selection=merge_records([r.selection for r in runs])[0],
     )
 
 

@@ -187,6 +187,9 @@ class RunResult:
     duration_s: float = 0.0
     command: str = ""
     version: int = RESULTS_VERSION
+    #: the selection the run was asked for (``harness.selection.record``; read by
+    #: ``harness.matrix.scope``); None in results written before it was recorded
+    selection: dict[str, Any] | None = None
 
     def broker(self, name: str) -> dict[str, Any]:
         """The broker entry called ``name``, or an empty dict (a cell may name an unlisted broker)."""
@@ -200,15 +203,18 @@ class RunResult:
         return {str(p.get("name")): str(p.get("version") or "") for p in self.peers}
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        d: dict[str, Any] = {
             "version": self.version,
             "started_at": self.started_at,
             "duration_s": round(float(self.duration_s), 3),
             "command": self.command,
-            "brokers": [dict(b) for b in self.brokers],
-            "peers": [dict(p) for p in self.peers],
-            "cells": [c.to_json() for c in self.cells],
         }
+        if self.selection is not None:
+            d["selection"] = dict(self.selection)
+        d["brokers"] = [dict(b) for b in self.brokers]
+        d["peers"] = [dict(p) for p in self.peers]
+        d["cells"] = [c.to_json() for c in self.cells]
+        return d
 
     @classmethod
     def from_json(cls, data: Any, source: str = "results.json") -> RunResult:
@@ -244,6 +250,9 @@ class RunResult:
             duration = float(data.get("duration_s") or 0.0)
         except (TypeError, ValueError):
             raise ValueError(f"{source}: 'duration_s' is not a number") from None
+        selection = data.get("selection")
+        if selection is not None and not isinstance(selection, Mapping):
+            raise ValueError(f"{source}: 'selection' must be an object")
         command = data.get("command") or ""
         if isinstance(command, list):
             command = " ".join(str(c) for c in command)
@@ -255,6 +264,7 @@ class RunResult:
             started_at=str(data.get("started_at") or ""),
             duration_s=duration,
             command=str(command),
+            selection=None if selection is None else dict(selection),
         )
 
     def save(self, path: str | os.PathLike[str]) -> None:

@@ -103,3 +103,62 @@ def test_package_keeps_submodules_reachable():
     assert isinstance(m.compare, types.ModuleType) and isinstance(merge, types.ModuleType)
     assert m.compare_runs is compare and callable(m.merge_runs)
     assert set(m.__all__) <= set(dir(m))
+
+
+def _selection(**kw):
+    rec = {
+        "pairs": None,
+        "modes": {"embedded": "all", "rabbitmq": "all"},
+        "peers": ["cpp", "js", "python"],
+        "brokers": ["embedded", "rabbitmq"],
+        "scenarios": ["hello-world", "at-least-once", "request-response"],
+        "faults": None,
+        "cells": None,
+        "shard": None,
+        "cover": {},
+    }
+    rec.update(kw)
+    return rec
+
+
+def test_cells_outside_the_new_selection_are_not_gone():
+    """All pairs last time, with:js and fewer peers now: only selected cells can be removed."""
+    old = full_run()
+    modes = {"embedded": "with:js", "rabbitmq": "with:js"}
+    new = full_run()
+    new.selection = _selection(modes=modes, peers=["js", "python"], pairs="with:js")
+    gone = "at-least-once-python->js-embedded"  # selected (js, python only) but missing
+    new.cells = [
+        c
+        for c in new.cells
+        if "js" in c.roles.values() and "cpp" not in c.roles.values() and c.id != gone
+    ]
+    changes = compare(old, new)
+    assert [c.id for c in changes if c.kind == "removed"] == [gone]
+    outside = [c for c in changes if c.kind == "unselected"]
+    assert len(outside) == len(old.cells) - len(new.cells) - 1
+    assert all("cpp" in c.id or "js" not in c.id for c in outside)
+    text = render_changes(changes)
+    assert text.splitlines()[0].endswith(f"1 removed, {len(outside)} unselected")
+    assert "  unselected " not in text  # counted, not listed
+    assert compare_exit_code(changes) == 0
+
+
+def test_a_shard_or_a_cover_never_reports_the_rest_as_gone():
+    old = full_run()
+    new = full_run()
+    new.cells = new.cells[::3]
+    new.selection = _selection(shard="1/3")
+    assert {c.kind for c in compare(old, new)} == {"unselected"}
+    cover = {"at-least-once": ["python->cpp", "cpp->js", "js->python"]}
+    new = full_run()
+    new.selection = _selection(modes={"embedded": "all", "rabbitmq": "cover"}, cover=cover)
+    new.cells = [
+        c for c in new.cells if c.broker == "embedded" or c.pair in cover.get(c.scenario, [c.pair])
+    ]
+    kinds = {c.id: c.kind for c in compare(old, new)}
+    assert kinds["at-least-once-python->python-rabbitmq"] == "unselected"
+    assert "at-least-once-python->cpp-rabbitmq" not in kinds
+    # results written before selections were recorded: every missing cell is gone, as before
+    new.selection = None
+    assert kinds.keys() == {c.id for c in compare(old, new) if c.kind == "removed"}

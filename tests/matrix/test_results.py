@@ -159,3 +159,17 @@ def test_broker_lookup_and_peer_versions():
 def test_command_list_is_joined():
     r = RunResult.from_json({"version": 1, "cells": [], "command": ["interop", "run"]})
     assert r.command == "interop run"
+
+
+def test_selection_round_trips_and_is_checked(tmp_path):
+    path = tmp_path / "results.json"
+    r = run([cell()])
+    assert "selection" not in r.to_json()  # older readers see the shape they know
+    r.selection = {"pairs": "cover", "peers": ["js", "python"], "shard": "1/2"}
+    r.save(path)
+    assert load(path).selection == r.selection
+    data = json.loads(path.read_text())
+    data["selection"] = ["cover"]
+    path.write_text(json.dumps(data))
+    with pytest.raises(ValueError, match="'selection' must be an object"):
+        load(path)
