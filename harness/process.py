@@ -12,7 +12,6 @@ from __future__ import annotations
 import atexit
 import contextlib
 import ctypes
-import json
 import os
 import signal
 import subprocess
@@ -22,6 +21,8 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import IO, Any
+
+from harness.peer_lines import MAX_LINE, parse_line
 
 _PR_SET_PDEATHSIG = 1
 
@@ -206,16 +207,19 @@ class ManagedProcess:
         assert self.proc is not None and self.proc.stdout is not None
         stream: IO[bytes] = self.proc.stdout
         try:
-            for raw in stream:
+            while raw := stream.readline(MAX_LINE):
                 t = self.clock.now()
                 text = raw.decode("utf-8", "replace").rstrip("\r\n")
-                if not text.strip():
-                    continue
-                try:
-                    obj = json.loads(text)
-                except ValueError:
+                if not raw.endswith(b"\n") and len(raw) == MAX_LINE:
+                    while (more := stream.readline(MAX_LINE)) and not more.endswith(b"\n"):
+                        pass  # the rest of an over-long line: dropped, memory stays bounded
+                    text = f"{text[:200]}... (a line longer than {MAX_LINE} bytes)"
                     obj = None
-                if not isinstance(obj, dict):
+                elif not text.strip():
+                    continue
+                else:
+                    obj = parse_line(text)  # never raises: bad output is a contract failure
+                if obj is None:
                     with self._cond:
                         self.bad_lines.append(text[:500])
                     continue
