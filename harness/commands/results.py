@@ -116,12 +116,20 @@ def cmd_merge(args: argparse.Namespace) -> int:
     from harness.matrix import merge
     from harness.matrix.scope import merge_records
 
-    runs = [_load_run(p) for p in args.results]
+    out_dir = Path(args.output).parent
+    runs = [
+        merge.rebase_artifacts(_load_run(p), p if Path(p).is_dir() else Path(p).parent, out_dir)
+        for p in args.results
+    ]
     try:
-        merged = merge.merge(runs)
+        merged = merge.merge(runs, args.results)
     except ValueError as e:
         raise CliError(str(e)) from None
-    merged.save(args.output)
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        merged.save(args.output)
+    except OSError as e:
+        raise CliError(f"-o {args.output}: {e.strerror or e}") from None
     _, missing = merge_records([r.selection for r in runs])
     if missing:
         print(

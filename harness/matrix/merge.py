@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Sequence
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -101,6 +102,24 @@ def merge(runs: Sequence[RunResult], sources: Sequence[str] | None = None) -> Ru
         command=runs[0].command,
         selection=merge_records([r.selection for r in runs])[0],
     )
+
+
+def rebase_artifacts(
+    run: RunResult, results_dir: str | os.PathLike[str], out_dir: str | os.PathLike[str]
+) -> RunResult:
+    """``run`` with each cell's folder relative to ``out_dir`` instead of ``results_dir``.
+
+    A cell's ``artifacts`` is relative to its results file; shards come from
+    different folders (one per CI job's download), so the merged file, written
+    elsewhere, must point into each shard's folder for its report's links.
+    """
+    cells = []
+    for c in run.cells:
+        if c.artifacts:
+            where = os.path.join(os.path.abspath(results_dir), c.artifacts)
+            c = replace(c, artifacts=os.path.relpath(where, os.path.abspath(out_dir)))
+        cells.append(c)
+    return replace(run, cells=cells)
 
 
 def merge_files(paths: Sequence[str | os.PathLike[str]]) -> RunResult:
