@@ -18,6 +18,7 @@ from harness.brokers.base import Broker, BrokerError, BrokerUnavailable, Provide
 _PROVIDERS: dict[str, tuple[str, str]] = {
     "embedded": ("harness.brokers.embedded", "EmbeddedProvider"),
     "rabbitmq": ("harness.brokers.rabbitmq", "RabbitMQProvider"),
+    "artemis": ("harness.brokers.artemis", "ArtemisProvider"),
     "container": ("harness.brokers.container", "ContainerProvider"),
     "url": ("harness.brokers.url", "UrlProvider"),
 }
@@ -34,6 +35,14 @@ def provider_names() -> list[str]:
 def provider(spec: str) -> Provider:
     """The provider for a broker spec; ``UnknownBroker`` (one line) for anything else."""
     kind = spec.split(":", 1)[0].strip()
+    if kind.startswith("artemis"):  # artemis[-VERSION][:stock]
+        from harness.brokers.artemis import ArtemisProvider, parse_spec
+
+        try:
+            parse_spec(spec)
+        except ValueError as e:
+            raise UnknownBroker(str(e)) from None
+        return ArtemisProvider(spec)
     if kind == "embedded" and ":" in spec:  # embedded:NAME, a variant of the embedded broker
         from harness.brokers.embedded import variant_of
 

@@ -96,7 +96,7 @@ def test_parse_specs() -> None:
     assert registry.parse_specs(" embedded , url:amqp://h:1 ,") == ["embedded", "url:amqp://h:1"]
     with pytest.raises(registry.UnknownBroker, match="'nosuch'"):
         registry.parse_specs("embedded,nosuch")
-    assert set(registry.provider_names()) == {"embedded", "rabbitmq", "container", "url"}
+    assert set(registry.provider_names()) == {"embedded", "rabbitmq", "artemis", "container", "url"}
     assert isinstance(registry.provider("url:amqp://h:1"), UrlProvider)
 
 
