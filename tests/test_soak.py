@@ -154,3 +154,36 @@ def test_expected_verdicts_and_missing_cells(tmp_path):
     assert "run-002 missing: the run did not end within 5 s" in text
     assert "run-003 error: drive stage" in text
     assert f"{tmp_path}/run-003/c" in text
+
+
+def test_sigterm_ends_the_soak_with_the_table_of_the_runs_so_far(tmp_path):
+    """A background soak (SIGINT ignored there) is stopped with SIGTERM and still reports."""
+    import signal
+    import time
+
+    out = tmp_path / "soak"
+    args = ["--runs", "50", "--peers", "python", "--scenario", "hello-world", "--out", str(out)]
+    proc = subprocess.Popen(
+        [sys.executable, str(SOAK), *args],
+        cwd=tmp_path,
+        env={**os.environ, "CI": "false"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while not (out / "soak.json").exists() and time.monotonic() < deadline:
+            time.sleep(0.2)  # soak.json is written after each run
+        assert (out / "soak.json").exists(), "no run finished in 120 s"
+        proc.send_signal(signal.SIGTERM)
+        stdout, stderr = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
+    assert proc.returncode == 0, stderr
+    last = stdout.splitlines()[-1]
+    n = int(last.split()[0])
+    assert 1 <= n < 50 and last == f"{n} runs, 1 cells, 0 unexpected"
+    assert "interrupted after" in stderr

@@ -95,3 +95,13 @@ def test_merge_files_errors(tmp_path):
         merge_files([bad])
     with pytest.raises(ValueError, match="no results to merge"):
         merge([])
+
+
+def test_rebase_points_cells_at_their_shard_folder_from_the_merged_file(tmp_path):
+    from harness.matrix.merge import rebase_artifacts
+
+    part = run([cell("hello-world", ("js",)), cell("hello-world", ("cpp",), artifacts="")])
+    moved = rebase_artifacts(part, tmp_path / "shards" / "s1", tmp_path / "out")
+    assert moved.cells[0].artifacts == "../shards/s1/cells/hello-world-js-embedded"
+    assert moved.cells[1].artifacts == ""  # a cell without a folder keeps none
+    assert part.cells[0].artifacts == "cells/hello-world-js-embedded"  # the input is untouched
