@@ -37,6 +37,8 @@ __all__ = [
 
 AMQP_FRAME = 0
 SASL_FRAME = 1
+#: longest part of a peer's symbol quoted in a reason
+_SHOWN = 40
 
 _CAPS = (("offered_capabilities", "symbols"), ("desired_capabilities", "symbols"))
 _PROPS = (("properties", "fields"),)
@@ -288,7 +290,12 @@ def decode_performative(
         raise BadValue("performative descriptor is neither ulong nor symbol")
     spec = BY_CODE.get(code)
     if spec is None:
-        shown = f"0x{code:02x}" if isinstance(code, int) else repr(code)
+        # the descriptor is the peer's bytes: quoted at a bounded length (a reason is one line)
+        shown = (
+            f"0x{code:02x}"
+            if isinstance(code, int)
+            else repr(code[:_SHOWN]) + (f"... ({len(code)} chars)" if len(code) > _SHOWN else "")
+        )
         raise BadValue(f"unknown performative descriptor {shown}")
     if spec.frame_type != frame_type:
         kind = "SASL" if frame_type == SASL_FRAME else "AMQP"
