@@ -21,7 +21,8 @@ public final class Options {
             "And the mome raths outgrabe.");
     public static final String USAGE = "usage: peer {hello|send|receive|serve|request} [--url URL]"
             + " [--address ADDR] [--count N] [--listen] [--reconnect|--no-reconnect]"
-            + " [--timeout SECONDS] [--user U] [--password P] [--quiet] [REQUEST...]";
+            + " [--timeout SECONDS] [--user U] [--password P] [--quiet] [--dynamic-capability SYMBOL]..."
+            + " [REQUEST...]";
     private static final Map<String, Integer> DEFAULT_COUNT = Map.of("send", 100, "receive", 100, "serve", 0);
     private static final Pattern URL = Pattern.compile(
             "^(?:([^:@/]*)(?::([^@/]*))?@)?(\\[[0-9A-Fa-f:.]+\\]|[^:/?#@\\[\\]]+)(?::(\\d*))?(?:/(.*))?$");
@@ -48,6 +49,8 @@ public final class Options {
     public String password;
     public boolean quiet;
     public List<String> requests;
+    /** --dynamic-capability: symbols on the request role's dynamic reply terminus */
+    public List<String> dynamicCapabilities = new ArrayList<>();
 
     /**
      * Reads argv. {@code listenRoles}: the roles this peer can do with --listen (empty: none, and
@@ -97,7 +100,8 @@ public final class Options {
                 case "--count":
                 case "--timeout":
                 case "--user":
-                case "--password": {
+                case "--password":
+                case "--dynamic-capability": {
                     String value = inline;
                     if (value == null) {
                         if (i + 1 >= argv.length) {
@@ -116,6 +120,11 @@ public final class Options {
                         count = parseCount(value);
                     } else if (name.equals("--timeout")) {
                         timeout = parseTimeout(value);
+                    } else if (name.equals("--dynamic-capability")) {
+                        if (value.isEmpty()) {
+                            throw new UsageError("--dynamic-capability must not be empty");
+                        }
+                        o.dynamicCapabilities.add(value);
                     } else if (name.equals("--user")) {
                         user = value;
                     } else {
@@ -272,6 +281,7 @@ public final class Options {
                 "user", user,
                 "password", password != null ? "***" : null,
                 "quiet", quiet,
-                "requests", role.equals("request") ? requests : null);
+                "requests", role.equals("request") ? requests : null,
+                "dynamic_capabilities", new ArrayList<>(dynamicCapabilities));
     }
 }

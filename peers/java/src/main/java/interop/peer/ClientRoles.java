@@ -432,7 +432,11 @@ final class ClientRoles {
         @Override
         public void run(Connection conn) throws Exception {
             stage("the attach of the dynamic reply receiver (its address)");
-            Receiver replies = conn.openDynamicReceiver(receiverOptions("request-replies"));
+            ReceiverOptions ro = receiverOptions("request-replies");
+            if (!p.opts.dynamicCapabilities.isEmpty()) { // --dynamic-capability: on the dynamic source
+                ro.sourceOptions().capabilities(p.opts.dynamicCapabilities.toArray(new String[0]));
+            }
+            Receiver replies = conn.openDynamicReceiver(ro);
             String address = replies.address(); // blocks until the remote's attach
             linkOpened(p, "request-replies", "receiver", replies);
             if (address == null) {
@@ -515,7 +519,8 @@ final class ClientRoles {
         @Override
         public Map<String, Object> result() {
             synchronized (p.lock) {
-                return Out.obj("requests", requests.size(), "replies", answered.size(), "reply_to", replyTo);
+                return Out.obj("requests", requests.size(), "replies", answered.size(), "reply_to", replyTo,
+                        "reply_via", "dynamic source");
             }
         }
     }
