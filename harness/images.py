@@ -77,10 +77,20 @@ class Recipe:
     labels: tuple[tuple[str, str], ...] = field(default=())
     #: mmdebstrap's variant: ``apt`` (essential + apt) unless a recipe needs less
     variant: str = "apt"
+    #: ``--aptopt`` values: forky's Release file on the registry is past its
+    #: Valid-Until date, so its recipe turns that check off
+    aptopts: tuple[str, ...] = ()
 
     def digest(self) -> str:
-        """12 hex digits of a hash over everything that shapes the image."""
-        blob = json.dumps(asdict(self), sort_keys=True).encode()
+        """12 hex digits of a hash over everything that shapes the image.
+
+        An empty ``aptopts`` is left out, so recipes written before the field
+        existed keep their digests (and their built images).
+        """
+        fields = asdict(self)
+        if not fields["aptopts"]:
+            del fields["aptopts"]
+        blob = json.dumps(fields, sort_keys=True).encode()
         return hashlib.sha256(blob).hexdigest()[:12]
 
     @property
@@ -112,9 +122,16 @@ rm -rf "$root"/var/lib/apt/lists/* "$root"/var/cache/apt/*.bin
 """
 
 
-def _rabbitmq_recipe(version: str, suite: str, description: str) -> Recipe:
+#: forky's (and sid's) Release file can be past its Valid-Until date on the registry
+_NO_VALID_UNTIL = ('Acquire::Check-Valid-Until "false"',)
+
+
+def _rabbitmq_recipe(
+    version: str, suite: str, description: str, aptopts: tuple[str, ...] = ()
+) -> Recipe:
     """RabbitMQ from a Debian suite's own package; the config is the version's (3.x plugin or 4.x none)."""
     return Recipe(
+        aptopts=aptopts,
         name=f"rabbitmq-{version}",
         description=description,
         suite=suite,
@@ -138,6 +155,13 @@ RECIPES: dict[str, Recipe] = {
         ),
         # RabbitMQ 4.0.x from Debian trixie (13): the same packages, a newer suite
         _rabbitmq_recipe("4.0", "trixie", "RabbitMQ 4.0 from Debian trixie (AMQP 1.0 built in)"),
+        # RabbitMQ 4.3.x from Debian forky (14), the newest release Debian carries
+        _rabbitmq_recipe(
+            "4.3",
+            "forky",
+            "RabbitMQ 4.3 from Debian forky (AMQP 1.0 built in, address v2 only)",
+            _NO_VALID_UNTIL,
+        ),
         Recipe(
             # not a broker: the fresh machine of scripts/fresh_machine.py, where the
             # README's two commands run from a fresh clone as a new user would run them
@@ -313,6 +337,7 @@ def _build_locked(recipe: Recipe, docker: str, mmdebstrap: str, log: str | None)
                 *(["--include=" + ",".join(recipe.packages)] if recipe.packages else []),
                 "--dpkgopt=path-exclude=/usr/share/doc/*",
                 "--dpkgopt=path-exclude=/usr/share/man/*",
+                *(f"--aptopt={opt}" for opt in recipe.aptopts),
                 f'--customize-hook=sh {setup} "$1"',
                 recipe.suite,
                 rootfs,

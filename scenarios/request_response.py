@@ -4,13 +4,21 @@ The client attaches a receiver with a dynamic source and waits for the
 broker's answer, which carries the address the broker made up; it uses that
 address as ``reply_to`` on every request. The server upper-cases each body
 and replies to ``reply_to``, keeping the ``correlation_id``.
+
+Some brokers answer a dynamic source only when it names their own kind of
+node (RabbitMQ 4.2+: ``rabbitmq:volatile-queue``). The broker supplies that
+capability (``Broker.dynamic_capabilities``, from its fingerprint or profile)
+and the client puts it on its source (``--dynamic-capability``); the cell
+records it in its figures. The ``tutorial-pure`` plan keeps the tutorial's
+plain dynamic source, so a broker that refuses it shows that refusal.
 """
 
 from harness.capabilities import DYNAMIC
 from harness.expect import attach, expect, outcome
+from harness.fault_plans import NO_FAULTS, FaultPlan
 from harness.scenario import Role, Scenario
 from harness.trace.basis import BROKER, spec, tutorial
-from harness.trace.patterns import Pattern, capture, frame, ref
+from harness.trace.patterns import Pattern, capture, either, frame, ref
 
 REQUESTS = [
     "Twas brillig, and the slithy toves",
@@ -21,16 +29,38 @@ REQUESTS = [
 
 CLIENT, SERVER = "client.py", "server.py"
 
+#: the client's dynamic source as client.py opens it: no broker-specific capability
+TUTORIAL_PURE = FaultPlan(
+    "tutorial-pure",
+    "the tutorial's dynamic source, without the capabilities the broker asks for",
+    plain_dynamic=True,
+)
+
 # The tutorial's client attaches its request sender before the reply receiver
 # is answered; what it waits for is the address, before the first request.
+# The address comes from a receiver's dynamic source (the tutorial, 3.5.3) or,
+# for a JMS client's temporary queue, from a sender's dynamic target (3.5.4):
+# the peer's request result says which (``reply_via``).
 dynamic_reply = Pattern(
     "request-response: the client waits for the dynamic address and uses it as reply_to",
     [
-        attach(
-            src="client", role="receiver", link=capture("reply_link"), source__dynamic=True
-        ).because(tutorial(CLIENT, "the reply receiver has a dynamic source", "client")),
-        attach(dst="client", link=ref("reply_link"), source__address=capture("reply")).because(
-            spec("3.5.3", BROKER)
+        either(
+            [
+                attach(
+                    src="client", role="receiver", link=capture("reply_link"), source__dynamic=True
+                ).because(tutorial(CLIENT, "the reply receiver has a dynamic source", "client")),
+                attach(
+                    dst="client", link=ref("reply_link"), source__address=capture("reply")
+                ).because(spec("3.5.3", BROKER)),
+            ],
+            [
+                attach(
+                    src="client", role="sender", link=capture("reply_link"), target__dynamic=True
+                ).because(spec("3.5.4", "client", "target: dynamic (a JMS temporary queue)")),
+                attach(
+                    dst="client", link=ref("reply_link"), target__address=capture("reply")
+                ).because(spec("3.5.4", BROKER, "target: dynamic")),
+            ],
         ),
         frame("transfer", src="client", message__reply_to=ref("reply")).because(
             tutorial(CLIENT, "requests carry the dynamic address as reply_to", "client")
@@ -86,6 +116,7 @@ SCENARIO = Scenario(
     timeout=20.0,
     scalable_count=False,
     broker_needs=frozenset({DYNAMIC}),
+    faults=(NO_FAULTS, TUTORIAL_PURE),
     checks=(
         expect("reply-to-dynamic", dynamic_reply),
         expect("reply-correlation", replies),

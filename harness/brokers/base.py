@@ -61,6 +61,9 @@ class Broker(abc.ABC):
     user: str | None = None
     password: str | None = None
     capabilities: frozenset[str] = frozenset()
+    #: symbols a dynamic source must carry for this broker to answer it (the peers'
+    #: ``--dynamic-capability``); set from the fingerprint once the broker answered
+    dynamic_capabilities: tuple[str, ...] = ()
     identity: BrokerIdentity
 
     def __init__(self) -> None:
@@ -108,7 +111,25 @@ class Broker(abc.ABC):
         """What results.json records about this broker."""
         d = {"name": self.name, "product": self.identity.product, "version": self.identity.version}
         d["offered_capabilities"] = list(self.identity.offered_capabilities)
+        if self.dynamic_capabilities:
+            d["dynamic_capabilities"] = list(self.dynamic_capabilities)
         return d
+
+    def adopt_fingerprint(self, profile_caps: tuple[str, ...] | None = None) -> None:
+        """Take the dynamic-source capabilities of who answered (``fingerprints.py``).
+
+        ``profile_caps`` (not None) wins over the fingerprint. A broker that needs
+        a capability for its dynamic sources answers them with one: it has ``dynamic``.
+        """
+        from harness.brokers import fingerprints
+        from harness.capabilities import DYNAMIC
+
+        caps = profile_caps
+        if caps is None:
+            caps = fingerprints.dynamic_capabilities_for(self.identity)
+        self.dynamic_capabilities = tuple(caps)
+        if self.dynamic_capabilities:
+            self.capabilities = self.capabilities | {DYNAMIC}
 
     def __enter__(self) -> Broker:
         self.start()

@@ -20,7 +20,7 @@ import threading
 import time
 from typing import Any
 
-from harness.brokers import startup_log
+from harness.brokers import conventions, fingerprints, startup_log
 from harness.brokers.base import (
     Broker,
     BrokerError,
@@ -98,6 +98,8 @@ class ContainerBroker(Broker):
         self.user = profile.user
         self.password = profile.password
         self.capabilities = profile.capabilities
+        #: the profile's convention, else the fingerprint's once the broker answered
+        self.convention: conventions.Convention | None = profile.addressing
         self.n = next(_counter)
         self.container_name = f"amqp-interop-{profile.name}-{os.getpid()}-{self.n}"
         self.container: Any = None  # testcontainers DockerContainer
@@ -185,6 +187,7 @@ class ContainerBroker(Broker):
             self.container_id = wrapped.id if wrapped is not None else ""
             try:
                 self._await_ready(timeout)
+                self._adopt_identity()
                 for queue in sorted(self._declared):
                     self._declare(queue)
             except BrokerError as e:
@@ -220,6 +223,15 @@ class ContainerBroker(Broker):
                 self._await_ready(timeout)
             except BrokerError as e:
                 raise BrokerError(f"{self.name} after restart: {e}", logs=self.logs()) from None
+
+    def _adopt_identity(self) -> None:
+        """Who answered decides what the profile leaves open: addresses, dynamic capabilities."""
+        if self.profile.addressing is None:
+            self.convention = fingerprints.convention_for(self.identity)
+        self.adopt_fingerprint(self.profile.dynamic_capabilities)
+
+    def _addressing(self) -> conventions.Convention:
+        return self.convention or fingerprints.convention_for(self.identity)
 
     def _await_ready(self, timeout: float | None) -> None:
         """The AMQP probe until an open comes back (the profile's budget unless given)."""
@@ -267,7 +279,7 @@ class ContainerBroker(Broker):
     # -- addresses ----------------------------------------------------------
 
     def _declare(self, queue: str) -> None:
-        self.profile.addressing.declare_queue(self.host, self.port, queue, self.user, self.password)
+        self._addressing().declare_queue(self.host, self.port, queue, self.user, self.password)
 
     def settle_queues(self) -> None:
         """Let the newest declared queue reach the disk before a crash-restart cell."""
@@ -282,7 +294,7 @@ class ContainerBroker(Broker):
                 self._declare(queue)
                 self._last_declare = time.monotonic()
             self._declared.add(queue)
-        return self.profile.address_for(queue)
+        return self._addressing().address_for(queue)
 
     # -- artifacts ----------------------------------------------------------
 
@@ -300,4 +312,6 @@ class ContainerBroker(Broker):
     def describe(self) -> dict[str, object]:
         d = super().describe()
         d["image"] = self.image
+        if self.convention is not None:
+            d["convention"] = self.convention.name
         return d

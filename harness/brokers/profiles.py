@@ -8,7 +8,7 @@ environment and command, the credentials peers use, its address convention
 and comes to exist), what the broker can do (the capabilities the scenarios
 ask for), and how long readiness (an AMQP open) may take.
 
-``rabbitmq-3.10`` and ``rabbitmq-4.0`` are built and verified on this machine
+``rabbitmq-3.10``, ``rabbitmq-4.0`` and ``rabbitmq-4.3`` are built and verified on this machine
 (no registry is reachable here); the registry profiles are for users who can
 pull images. ``container:rabbitmq-4.0=rabbitmq:4.0`` runs the registry's image
 with the same profile.
@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-from harness.brokers import conventions
+from harness.brokers import conventions, rabbitmq_config
 from harness.brokers.conventions import Convention
 from harness.capabilities import ANONYMOUS_RELAY, DYNAMIC, RESTART
 
@@ -39,8 +39,10 @@ class Profile:
     user: str | None = None
     password: str | None = None
     #: a name in ``harness/brokers/conventions.py``: the address peers use for a
-    #: logical queue, and how the harness makes the queue exist first
-    convention: str = "bare"
+    #: logical queue, and how the harness makes the queue exist first. Empty: the
+    #: fingerprint of who answered decides (``fingerprints.py``); a name opts out
+    #: of it (a RabbitMQ 4 configured to permit v1 addresses can use ``rabbitmq-v1``)
+    convention: str = ""
     capabilities: frozenset[str] = frozenset()
     #: seconds until an AMQP open must succeed (JVM brokers are slow to start)
     ready_timeout: float = 90.0
@@ -48,13 +50,14 @@ class Profile:
     #: a recipe in harness/images.py: the image is built here, never pulled
     recipe: str | None = None
     notes: str = ""
+    #: what a dynamic source must carry here (the peers' ``--dynamic-capability``);
+    #: None: the fingerprint of who answered decides
+    dynamic_capabilities: tuple[str, ...] | None = None
 
     @property
-    def addressing(self) -> Convention:
-        return conventions.get(self.convention)
-
-    def address_for(self, queue: str) -> str:
-        return self.addressing.address_for(queue)
+    def addressing(self) -> Convention | None:
+        """The profile's own convention, or None when the fingerprint decides."""
+        return conventions.get(self.convention) if self.convention else None
 
 
 _SKUPPER_CONF = json.dumps(
@@ -74,6 +77,21 @@ _SKUPPER_CONF = json.dumps(
     ]
 )
 
+#: RabbitMQ 4.3 with v1 addresses permitted (deprecated, refused by default from 4.3):
+#: the image's config plus one key, written at start; the server reads it instead
+_PERMIT_V1 = "deprecated_features.permit.amqp_address_v1 = true\n"
+_RABBITMQ_V1_COMMAND = (
+    "sh",
+    "-c",
+    'printf "%s" "$INTEROP_CONF" > /tmp/rabbitmq.conf'
+    " && RABBITMQ_CONFIG_FILE=/tmp/rabbitmq.conf exec /usr/lib/rabbitmq/bin/rabbitmq-server",
+)
+
+
+def _v1_config(series: str) -> str:
+    return rabbitmq_config.config_files(series, "0.0.0.0:5672")["rabbitmq.conf"] + _PERMIT_V1
+
+
 PROFILES: dict[str, Profile] = {
     p.name: p
     for p in [
@@ -84,7 +102,6 @@ PROFILES: dict[str, Profile] = {
             recipe="rabbitmq-3.10",
             user="guest",
             password="guest",
-            convention="rabbitmq-v1",
             capabilities=frozenset({RESTART}),
             ready_timeout=60.0,
             notes="no ANONYMOUS-RELAY; a dynamic source ends the session (amqp:not-implemented); "
@@ -98,13 +115,43 @@ PROFILES: dict[str, Profile] = {
             recipe="rabbitmq-4.0",
             user="guest",
             password="guest",
-            convention="rabbitmq-v2",
             capabilities=frozenset({RESTART, ANONYMOUS_RELAY}),
             ready_timeout=60.0,
             notes="v2 addresses never create queues: the harness declares them through the "
             "/management node (whose replies come pre-settled); ANONYMOUS-RELAY offered; a "
             "dynamic source ends the session (amqp:not-implemented) before 4.1. Verified "
             "here with 4.0.5; starts in about 3 s.",
+        ),
+        Profile(
+            name="rabbitmq-4.3",
+            description="RabbitMQ 4.3 (Debian forky), AMQP 1.0 built in, address v2 only, "
+            "image built here",
+            image="",  # the recipe's tag
+            recipe="rabbitmq-4.3",
+            user="guest",
+            password="guest",
+            capabilities=frozenset({RESTART, ANONYMOUS_RELAY}),
+            ready_timeout=60.0,
+            notes="v1 addresses are refused (amqp:invalid-field, amqp_address_v1_not_permitted); "
+            "a dynamic source is answered only with the capability rabbitmq:volatile-queue "
+            "(Direct Reply-To, from 4.2.0), which the fingerprint supplies. Verified here "
+            "with 4.3.6.",
+        ),
+        Profile(
+            name="rabbitmq-4.3-v1",
+            description="RabbitMQ 4.3 (the rabbitmq-4.3 image) permitting v1 addresses: "
+            "/amq/queue/NAME after a durable declare on /queue/NAME",
+            image="",  # the recipe's tag
+            recipe="rabbitmq-4.3",
+            env=(("INTEROP_CONF", _v1_config("4.3")),),
+            command=_RABBITMQ_V1_COMMAND,
+            user="guest",
+            password="guest",
+            convention="rabbitmq-v1",  # opts out of the fingerprint's v2
+            capabilities=frozenset({RESTART, ANONYMOUS_RELAY}),
+            ready_timeout=60.0,
+            notes="for users whose applications still use v1 addresses: "
+            "deprecated_features.permit.amqp_address_v1 = true",
         ),
         Profile(
             name="artemis",

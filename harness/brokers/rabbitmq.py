@@ -182,6 +182,7 @@ class RabbitMQBroker(Broker):
         self.identity = wait_ready(
             self.host, self.port, timeout, self.user, self.password, alive=self._alive
         )
+        self.adopt_fingerprint()  # RabbitMQ 4.2+: the capability its dynamic sources need
         self.start_seconds = time.monotonic() - started
 
     def start(self, timeout: float = 60.0) -> None:

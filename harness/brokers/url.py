@@ -105,6 +105,7 @@ class UrlBroker(Broker):
         )
         self.convention = self.address_format or fingerprints.convention_for(self.identity)
         self.capabilities = fingerprints.capabilities_for(self.identity)
+        self.adopt_fingerprint()
 
     def address(self, queue: str) -> str:
         """The convention's address for ``queue``, declaring the queue first where it needs that."""

@@ -14,7 +14,7 @@ and prints one line per requirement with PASS, FAIL (what it saw) or SKIP:
   reference peer: exit 0, JSON Lines only, event names in the vocabulary,
   the events the role must report (unless the result's ``unreported`` lists
   them), one result line, last, with the role's fields and ``options``
-  equal to peers/defaults.json.
+  equal to peers/defaults.json (``request`` also gets ``--dynamic-capability``).
 
 Exit status 0 when every requirement passed, 1 when one failed.
 """
@@ -74,6 +74,7 @@ BAD_ARGUMENTS = {
     "usage-bad-url": ["send", "--url", "http://127.0.0.1:5672"],
 }
 RUN_S = 30.0
+PROBE = {"dynamic_capabilities": ["amqp-interop:conform"]}  # request's --dynamic-capability
 PY_PEER = resources.python_script("python", "peer.py")
 
 
@@ -316,7 +317,8 @@ def _pair(argv: list[str], role: str, url: str) -> tuple[Run, Run | None]:
         "serve": ["request"],
         "request": ["serve", "--count", "4"],
     }
-    mine = Proc(argv + [role, "--url", url])
+    extra = ["--dynamic-capability", *PROBE["dynamic_capabilities"]] if role == "request" else []
+    mine = Proc([*argv, role, "--url", url, *extra])
     if role in ("receive", "serve"):
         ready = mine.wait_for("ready", RUN_S)
         other = Proc(PY_PEER + partner[role] + ["--url", url]).finish() if ready else None
@@ -339,7 +341,7 @@ def check_role(argv: list[str], role: str, url: str, report: Report) -> None:
     names = {x.get("name") for x in run.lines if x.get("kind") == "event"}
     missing = [e for e in REQUIRED_EVENTS[role] if e not in names and e not in unreported]
     fields = [f for f in RESULT_FIELDS[role] if f not in result]
-    want = _defaults(role, url=url)
+    want = _defaults(role, url=url) | (PROBE if role == "request" else {})
     if problem is None and run.code != 0:
         problem = f"exit {run.code}: {_shown(result.get('error') or run.stderr)}"
     elif problem is None and missing:

@@ -252,7 +252,7 @@ std::string id_json(const proton::message_id& id) {
 const char* const USAGE =
     "usage: peer {hello|send|receive|serve|request} [--url URL] [--address ADDR] [--count N] "
     "[--listen] [--reconnect|--no-reconnect] [--timeout SECONDS] [--user U] [--password P] "
-    "[--quiet] [REQUEST ...]";
+    "[--quiet] [--dynamic-capability SYMBOL]... [REQUEST ...]";
 
 // The option defaults of peers/CONTRACT.md (table "Defaults", data in peers/defaults.json).
 const char* const DEFAULT_URL = "amqp://127.0.0.1:5672";
@@ -283,6 +283,8 @@ struct Options {
     double timeout = -1;  // -1: the role's default
     bool quiet = false;
     std::vector<std::string> requests;
+    // --dynamic-capability: symbols on the request role's dynamic reply source
+    std::vector<std::string> dynamic_capabilities;
 };
 
 struct UsageError {
@@ -425,7 +427,11 @@ Options parse_args(int argc, char** argv) {
         else if (name == "--reconnect") { flag(name); o.reconnect = true; }
         else if (name == "--no-reconnect") { flag(name); o.reconnect = false; }
         else if (name == "--quiet") { flag(name); o.quiet = true; }
-        else if (name == "--help") throw UsageError{USAGE};
+        else if (name == "--dynamic-capability") {
+            std::string v = need(name);
+            if (v.empty()) throw UsageError{"error: --dynamic-capability must not be empty"};
+            o.dynamic_capabilities.push_back(v);
+        } else if (name == "--help") throw UsageError{USAGE};
         else throw UsageError{std::string(USAGE) + " (unknown option '" + name + "')"};
     }
     if (o.listen && o.role == "request")
@@ -471,6 +477,10 @@ std::string options_json(const Options& o) {
     } else {
         j.null("requests");
     }
+    std::string caps = "[";
+    for (size_t i = 0; i < o.dynamic_capabilities.size(); ++i)
+        caps += (i ? ", " : "") + quoted(o.dynamic_capabilities[i]);
+    j.raw("dynamic_capabilities", caps + "]");
     return j.text();
 }
 
@@ -776,6 +786,15 @@ class Peer : public proton::messaging_handler, public proton::listen_handler {
             proton::source_options so;
             so.dynamic(true);
             proton::receiver_options ro;
+            if (!o_.dynamic_capabilities.empty()) {
+                // the broker's own kind of node (RabbitMQ 4.2+: rabbitmq:volatile-queue), which
+                // lives as long as the link and delivers pre-settled (peers/CONTRACT.md)
+                std::vector<proton::symbol> caps;
+                for (const auto& cap : o_.dynamic_capabilities) caps.push_back(proton::symbol(cap));
+                so.capabilities(caps);
+                so.expiry_policy(proton::source::LINK_CLOSE);
+                ro.delivery_mode(proton::delivery_mode::AT_MOST_ONCE);
+            }
             ro.source(so);
             c.open_receiver("", ro);
         }

@@ -31,7 +31,7 @@ var defaultRequests = []string{
 }
 
 const usage = "usage: peer {hello|send|receive|serve|request} [--url URL] [--address ADDR] [--count N]" +
-	" [--reconnect|--no-reconnect] [--timeout SECONDS] [--user U] [--password P] [--quiet] [REQUEST...]"
+	" [--reconnect|--no-reconnect] [--timeout SECONDS] [--user U] [--password P] [--quiet] [--dynamic-capability SYMBOL]... [REQUEST...]"
 
 // errHelp asks for the usage line and exit 0.
 var errHelp = errors.New("help")
@@ -49,6 +49,8 @@ type options struct {
 	password  *string
 	quiet     bool
 	requests  []string
+	// dynamicCaps: --dynamic-capability, symbols on the request role's dynamic reply source
+	dynamicCaps []string
 }
 
 func usageError(format string, a ...any) error {
@@ -217,6 +219,13 @@ func parseArgs(argv []string) (*options, error) {
 		case "--quiet":
 			err = flag()
 			o.quiet = true
+		case "--dynamic-capability":
+			if v, err = value(); err == nil {
+				if v == "" {
+					err = usageError("--dynamic-capability must not be empty")
+				}
+				o.dynamicCaps = append(o.dynamicCaps, v)
+			}
 		case "--help":
 			return nil, errHelp
 		default:
@@ -308,5 +317,6 @@ func (o *options) effective() obj {
 		{"password", password},
 		{"quiet", o.quiet},
 		{"requests", requests},
+		{"dynamic_capabilities", append([]string{}, o.dynamicCaps...)},
 	}
 }

@@ -436,12 +436,24 @@ func newRequest(p *peer) role {
 
 func correlationOf(i int) string { return fmt.Sprintf("request-%d", i+1) }
 
+// replyReceiverOptions: the tutorial's dynamic source; with --dynamic-capability it names
+// the broker's own kind of node (RabbitMQ 4.2+: rabbitmq:volatile-queue), which lives as
+// long as the link and delivers pre-settled: expiry-policy link-detach, snd-settle-mode
+// settled (peers/CONTRACT.md).
+func replyReceiverOptions(caps []string) *amqp.ReceiverOptions {
+	o := &amqp.ReceiverOptions{Name: "request-replies", DynamicAddress: true, Credit: receiverCredit}
+	if len(caps) > 0 {
+		o.SourceCapabilities = caps
+		o.SourceExpiryPolicy = amqp.ExpiryPolicyLinkDetach
+		o.RequestedSenderSettleMode = amqp.SenderSettleModeSettled.Ptr()
+	}
+	return o
+}
+
 func (r *request) run(ctx context.Context, s *amqp.Session) error {
 	p := r.p
 	p.locked(func() { r.stage = "the attach of the dynamic reply receiver (its address)" })
-	replies, err := s.NewReceiver(ctx, "", &amqp.ReceiverOptions{
-		Name: "request-replies", DynamicAddress: true, Credit: receiverCredit,
-	})
+	replies, err := s.NewReceiver(ctx, "", replyReceiverOptions(p.opts.dynamicCaps))
 	if err != nil {
 		return err
 	}

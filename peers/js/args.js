@@ -21,7 +21,7 @@ const DEFAULT_REQUESTS = [
 const USAGE =
     'usage: peer.js {hello|send|receive|serve|request} [--url URL] [--address ADDR] [--count N]' +
     ' [--listen] [--reconnect|--no-reconnect] [--timeout SECONDS] [--user U] [--password P]' +
-    ' [--quiet] [REQUEST...]';
+    ' [--quiet] [--dynamic-capability SYMBOL]... [REQUEST...]';
 
 class UsageError extends Error {}
 
@@ -89,6 +89,7 @@ function parseArgs(argv) {
         user: undefined,
         password: undefined,
         quiet: false,
+        dynamicCapabilities: [],
         positional: [],
     };
     for (let i = 1; i < argv.length; i++) {
@@ -148,6 +149,12 @@ function parseArgs(argv) {
             case '--quiet':
                 o.quiet = flag(true);
                 break;
+            case '--dynamic-capability':
+                // request role: a symbol on the dynamic reply source (repeatable)
+                [v, i] = takeValue(argv, i, name, inline);
+                if (v === '') fail('--dynamic-capability must not be empty');
+                o.dynamicCapabilities.push(v);
+                break;
             case '--help':
                 throw new UsageError('help');
             default:
@@ -193,6 +200,7 @@ function effectiveOptions(o) {
         password: o.password === undefined ? null : '***',
         quiet: o.quiet,
         requests: o.role === 'request' ? [...o.requests] : null,
+        dynamic_capabilities: [...o.dynamicCapabilities],
     };
 }
 

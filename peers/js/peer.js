@@ -116,6 +116,21 @@ function clientSasl() {
     return mechs;
 }
 
+/**
+ * The request role's reply receiver: a dynamic source, the tutorial's. With
+ * --dynamic-capability it names the broker's own kind of node (RabbitMQ 4.2+:
+ * rabbitmq:volatile-queue), which lives as long as the link and delivers
+ * pre-settled: expiry-policy link-detach, snd-settle-mode settled (peers/CONTRACT.md).
+ */
+function dynamicReplyOptions(opts) {
+    if (!opts.dynamicCapabilities.length) return { name: 'request-replies', source: { dynamic: true } };
+    return {
+        name: 'request-replies',
+        snd_settle_mode: 1,
+        source: { dynamic: true, capabilities: [...opts.dynamicCapabilities], expiry_policy: 'link-detach' },
+    };
+}
+
 function openLink(conn, kind, options) {
     const link = kind === 'sender' ? conn.open_sender(options) : conn.open_receiver(options);
     rt.ours.add(link);
@@ -551,10 +566,7 @@ function requestRole() {
 
     return {
         start(conn) {
-            replyReceiver = openLink(conn, 'receiver', {
-                name: 'request-replies',
-                source: { dynamic: true },
-            });
+            replyReceiver = openLink(conn, 'receiver', dynamicReplyOptions(opts));
         },
         linkOpened(ctx, link, address) {
             if (link !== replyReceiver) return;

@@ -30,7 +30,7 @@ DEFAULT_REQUESTS = (
 USAGE = (
     "usage: peer.py {hello|send|receive|serve|request} [--url URL] [--address ADDR] [--count N]"
     " [--reconnect|--no-reconnect] [--timeout SECONDS] [--user U] [--password P] [--quiet]"
-    " [REQUEST...]"
+    " [--dynamic-capability SYMBOL]... [REQUEST...]"
 )
 PER_MESSAGE = frozenset({"sent", "accepted", "message", "settled", "sendable"})
 
@@ -64,6 +64,8 @@ class Options:
     password: str | None = None
     quiet: bool = False
     requests: list[str] = field(default_factory=list)
+    #: --dynamic-capability: symbols on the request role's dynamic reply source
+    dynamic_capabilities: list[str] = field(default_factory=list)
 
     @property
     def host_port(self) -> str:
@@ -83,6 +85,7 @@ class Options:
             "password": None if self.password is None else "***",
             "quiet": self.quiet,
             "requests": list(self.requests) if self.role == "request" else None,
+            "dynamic_capabilities": list(self.dynamic_capabilities),
         }
 
 
@@ -153,6 +156,11 @@ def parse(argv: list[str]) -> Options:
                 o.quiet = True
             else:
                 o.reconnect = name == "--reconnect"
+        elif name == "--dynamic-capability":
+            value, i = _value(argv, i, name, inline)
+            if not value:
+                raise UsageError("--dynamic-capability must not be empty")
+            o.dynamic_capabilities.append(value)
         elif name in ("--url", "--address", "--count", "--timeout", "--user", "--password"):
             value, i = _value(argv, i, name, inline)
             if name == "--url":

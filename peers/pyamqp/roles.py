@@ -272,8 +272,17 @@ class Request(Role):
         self.sender, self.reply_to = None, None
         self.to_send = deque(i for i in range(len(self.requests)) if i not in self.answered)
         self.stage = "the attach of the dynamic reply receiver (its address)"
+        # --dynamic-capability: the broker's own kind of node (RabbitMQ 4.2+: Direct Reply-To),
+        # which lives as long as the link and delivers pre-settled (peers/CONTRACT.md)
+        caps = [c.encode() for c in self.opts.dynamic_capabilities]
+        source, extra = Source(address=None, dynamic=True), {}
+        if caps:
+            source = Source(
+                address=None, dynamic=True, capabilities=caps, expiry_policy=b"link-detach"
+            )
+            extra = {"send_settle_mode": SenderSettleMode.Settled}
         self.replies = conn.receiver(
-            "request-replies", Source(address=None, dynamic=True), self._reply, self._attached
+            "request-replies", source, self._reply, self._attached, **extra
         )
 
     def _attached(self, frame: Any) -> None:

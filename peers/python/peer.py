@@ -22,9 +22,9 @@ from collections.abc import Callable, Iterator
 from typing import Any, NoReturn
 from urllib.parse import SplitResult, unquote, urlsplit
 
-from proton import Condition, Delivery, Endpoint, Message, symbol
+from proton import Condition, Data, Delivery, Endpoint, Link, Message, Terminus, symbol
 from proton.handlers import MessagingHandler, Release
-from proton.reactor import AtLeastOnce, Container
+from proton.reactor import AtLeastOnce, Container, LinkOption
 
 ROLES = ("hello", "send", "receive", "serve", "request")
 # The option defaults of peers/CONTRACT.md (table "Defaults", data in peers/defaults.json).
@@ -118,6 +118,9 @@ def build_parser(prog: str = "peer.py") -> argparse.ArgumentParser:
     p.add_argument("--user", default=None)
     p.add_argument("--password", default=None)
     p.add_argument("--quiet", action="store_true")
+    # request role: a capability (symbol) on the dynamic reply source; a broker may
+    # answer a dynamic source only with its own capability (RabbitMQ 4.2+)
+    p.add_argument("--dynamic-capability", dest="dynamic_capabilities", action="append", default=[])
     return p
 
 
@@ -170,6 +173,7 @@ def effective_options(opts: argparse.Namespace) -> dict[str, Any]:
         "password": None if password is None else "***",
         "quiet": opts.quiet,
         "requests": list(opts.requests) if opts.role == "request" else None,
+        "dynamic_capabilities": list(opts.dynamic_capabilities),
     }
 
 
@@ -981,6 +985,33 @@ class Serve(Peer):
         return {"served": self.served}
 
 
+class DynamicCapabilities(LinkOption):  # type: ignore[misc]
+    """``--dynamic-capability``: symbols on the dynamic reply source's capabilities.
+
+    Why: a broker may answer a dynamic source only when it names the broker's
+    own kind of node (RabbitMQ 4.2+: ``rabbitmq:volatile-queue``, Direct
+    Reply-To). Such a node lives as long as the link and delivers pre-settled,
+    so with a capability the source also asks for expiry-policy link-detach and
+    snd-settle-mode settled (peers/CONTRACT.md). Without the option the source
+    is the tutorial's.
+    """
+
+    def __init__(self, opts: argparse.Namespace) -> None:
+        self.symbols = list(opts.dynamic_capabilities)
+
+    def apply(self, link: Any) -> None:
+        if not self.symbols:
+            return
+        data = link.source.capabilities
+        data.put_array(False, Data.SYMBOL)
+        data.enter()
+        for name in self.symbols:
+            data.put_symbol(symbol(name))
+        data.exit()
+        link.source.expiry_policy = Terminus.EXPIRE_WITH_LINK
+        link.snd_settle_mode = Link.SND_SETTLED
+
+
 class Request(Peer):
     """client.py: a dynamic reply receiver first, then the requests with reply_to set."""
 
@@ -1000,7 +1031,9 @@ class Request(Peer):
         return f"request-{index + 1}"
 
     def start_connected(self, container: Container, connection: Any) -> None:
-        self.receiver = container.create_receiver(connection, None, dynamic=True)
+        self.receiver = container.create_receiver(
+            connection, None, dynamic=True, options=DynamicCapabilities(self.opts)
+        )
 
     def on_link_opened(self, event: Any) -> None:
         super().on_link_opened(event)

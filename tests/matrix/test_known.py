@@ -61,6 +61,7 @@ def test_version_patterns(pattern, version, expected):
 
 RABBIT_40 = {"product": "RabbitMQ", "version": "4.0.5"}
 RABBIT_41 = {"product": "RabbitMQ", "version": "4.1.0"}
+RABBIT_43 = {"product": "RabbitMQ", "version": "4.3.6"}
 
 
 def test_packaged_lacks_entry_says_rabbitmq_before_41_has_no_dynamic_sources():
@@ -76,17 +77,16 @@ def test_packaged_lacks_entry_says_rabbitmq_before_41_has_no_dynamic_sources():
 
 
 def test_a_range_outside_the_brokers_version_does_not_apply():
-    """4.1 is past every RabbitMQ entry's range: its cells run and are judged as they come."""
+    """4.1 is past the 3.x and 4.0 ranges: its cells run and are judged as they come."""
     reg = load_registry()
     c = cell("request-response", ("python", "js"), "url:amqp://127.0.0.1:5672")
     assert reg.lacking({"dynamic"}, c, RABBIT_41) is None
     hello = cell("hello-world", ("python",), "container:rabbitmq-4.0")
-    assert apply("fail", "x", hello, RABBIT_41, {}, reg, rules=["close-last"]) == (
-        "fail",
-        "x",
-        None,
-    )
+    assert apply("fail", "x", hello, RABBIT_41, {}, reg, rules=["credit"]) == ("fail", "x", None)
     v, _, eid = apply("fail", "x", hello, RABBIT_40, {}, reg, rules=["close-last"])
+    assert (v, eid) == ("xfail", "rabbitmq-frames-after-close")
+    # frames after the close: seen on 4.3.6 too, so that range stays open
+    v, _, eid = apply("fail", "x", hello, RABBIT_43, {}, reg, rules=["close-last"])
     assert (v, eid) == ("xfail", "rabbitmq-frames-after-close")
     # credit overruns were a 3.x plugin bug: on 4.0 a credit failure is a real one
     assert apply("fail", "x", hello, RABBIT_40, {}, reg, rules=["credit"])[0] == "fail"
@@ -342,3 +342,20 @@ def test_pyamqp_on_rabbitmq_40_drops_an_attach_it_already_has():
     assert apply("fail", "x", c, RABBIT_41, {}, reg, messages=msg)[0] == "fail"  # not measured
     other = cell("at-least-once", ("go", "python"), "container:rabbitmq-4.0")
     assert apply("fail", "x", other, RABBIT_40, {}, reg, messages=msg)[0] == "fail"
+
+
+def test_rabbitmq_43_refuses_only_the_tutorial_pure_dynamic_source():
+    """From 4.1 a dynamic source runs; the plain one is unsupported with the broker's refusal."""
+    reg = load_registry()
+    plain = cell(
+        "request-response", ("python", "js"), "container:rabbitmq-4.3", fault="tutorial-pure"
+    )
+    with_cap = cell("request-response", ("python", "js"), "container:rabbitmq-4.3")
+    assert reg.lacking({"dynamic"}, plain, RABBIT_43) is None
+    refusal = 'broker refused client\'s attach: amqp:not-implemented "Dynamic source not supported"'
+    v, reason, eid = apply("fail", refusal, plain, RABBIT_43, {}, reg, messages=[refusal])
+    assert (v, eid) == ("unsupported", "rabbitmq-plain-dynamic-source-refused")
+    assert reason.endswith("observed: " + refusal)
+    assert "4.2.0" in reg.get(eid).reference and "#14474" in reg.get(eid).reference
+    # the cell with the broker's capability is judged as it comes
+    assert apply("fail", refusal, with_cap, RABBIT_43, {}, reg, messages=[refusal])[0] == "fail"

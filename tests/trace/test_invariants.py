@@ -443,3 +443,18 @@ def test_violation_messages_are_one_line():
     for v in check(events):
         assert "\n" not in str(v)
     assert render_violations([]) == "no invariant violations"
+
+
+def test_attach_excused_when_the_attaching_side_hangs_up_at_once():
+    # a peer whose first link was refused closes at once, right after its next attach:
+    # the broker had no chance to answer it (not "not answered within 0.0 s")
+    for ending in ("close", "tcp"):
+        tb = TraceBuilder(step=0.01)
+        c = tb.conn("client")
+        c.open()
+        c.c("attach", name="s", handle=0, role="sender", target={"address": "q"})
+        if ending == "close":
+            c.close()
+        else:
+            tb.add(kind="conn", name="close", conn="c1", fields={"by": "client"})
+        assert only(tb.events, "attach-answered") == [], ending

@@ -21,6 +21,11 @@ from harness.trace.rules.base import (
 __all__ = ["attach_answered", "dynamic_address"]
 
 
+#: an attaching side that ends the connection sooner than this after its attach gave
+#: the other side no chance to answer (a peer closing at once after a refused link)
+NO_CHANCE_S = 0.5
+
+
 def _what_then(info: TraceInfo, conn: str, e: TraceEvent, i: int) -> tuple[str, float] | None:
     """After an unanswered attach: what happened next and how long it waited (None: excused)."""
     how, by, j = info.ending(conn, i)
@@ -29,6 +34,8 @@ def _what_then(info: TraceInfo, conn: str, e: TraceEvent, i: int) -> tuple[str, 
     if how == "open":
         return "the trace ended with the connection open", info.events[-1].t - e.t
     assert j is not None
+    if how in ("close", "tcp") and by == e.src and info.events[j].t - e.t < NO_CHANCE_S:
+        return None  # the attaching side hung up at once: no answer was owed yet
     what = "closed the connection" if how == "close" else "dropped the TCP connection"
     if by in (None, "tap", "tap-stop"):  # the harness ended the cell
         then = f"then the harness stopped the tap at {info.events[j].t:.3f}"
