@@ -28,6 +28,7 @@ from typing import Protocol
 from harness import artifacts, checks, drive
 from harness.broker_pool import BrokerLease
 from harness.brokers.base import Broker
+from harness.capabilities import DYNAMIC
 from harness.cell_state import CellSkipped, CellState, RunOptions, StageError
 from harness.cells import DIRECT, Cell
 from harness.checks import KILL_MARGIN
@@ -280,6 +281,9 @@ def check(st: CellState) -> None:
     )
     st.failures += checks.assess(run, st.timeout)
     st.result.figures = checks.figures(run)
+    used = sorted({c for r in st.cell.scenario.roles for c in dynamic_capabilities(st, r)})
+    if used:  # which broker-specific capability made the dynamic source work
+        st.result.figures["dynamic_capabilities"] = used
 
 
 def judge(st: CellState) -> None:
@@ -344,6 +348,8 @@ def _start_peer(st: CellState, role: Role, url: str) -> ManagedProcess:
         argv += ["--user", b.user]
         if b.password is not None:
             argv += ["--password", b.password]
+    for capability in dynamic_capabilities(st, role):
+        argv += ["--dynamic-capability", capability]
     argv += list(role.args)
     st.commands.append(f"# {role.label} ({impl.name})\n{shlex.join(argv)}")
     label = role.label
@@ -357,6 +363,18 @@ def _start_peer(st: CellState, role: Role, url: str) -> ManagedProcess:
     proc.start()
     st.procs[label] = proc
     return proc
+
+
+def dynamic_capabilities(st: CellState, role: Role) -> list[str]:
+    """What a role's dynamic source carries: the broker's capabilities, unless the plan is plain.
+
+    Only a role that opens a dynamic receiver gets them; a ``plain_dynamic``
+    plan (request-response's ``tutorial-pure``) keeps the tutorial's source.
+    """
+    b = st.broker
+    if b is None or DYNAMIC not in role.needs or st.cell.fault.plain_dynamic:
+        return []
+    return list(b.dynamic_capabilities)
 
 
 def _finish(st: CellState) -> None:
