@@ -97,6 +97,8 @@ def read_trace(path: str | os.PathLike[str]) -> list[TraceEvent]:
                     obj = json.loads(line)
                 except json.JSONDecodeError as e:
                     raise ValueError(f"{name} line {lineno}: not JSON: {e.msg}") from e
+                except (ValueError, RecursionError) as e:  # digits over the limit, deep nesting
+                    raise ValueError(f"{name} line {lineno}: not a trace event ({e})") from None
                 if not isinstance(obj, dict):
                     raise ValueError(f"{name} line {lineno}: not a JSON object")
                 try:

@@ -57,18 +57,32 @@ class TraceEvent:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> TraceEvent:
         try:
-            return cls(
-                t=float(d["t"]),
+            t = float(d["t"])
+            event = cls(
+                t=t,
                 kind=str(d["kind"]),
                 name=str(d["name"]),
                 conn=d.get("conn"),
                 src=d.get("src"),
                 dst=d.get("dst"),
                 channel=d.get("channel"),
-                fields=dict(d.get("fields") or {}),
+                fields=d.get("fields") or {},
             )
-        except (KeyError, TypeError, ValueError) as e:
+        except (KeyError, TypeError, ValueError, OverflowError) as e:
             raise ValueError(f"not a trace event: {e}") from e
+        # a trace file is input (``interop trace FILE``): wrong types fail here, in one line,
+        # not later as a TypeError in whatever sorts or draws the events
+        if t - t != 0.0:
+            raise ValueError(f"not a trace event: t is {t}")
+        for key in ("conn", "src", "dst"):
+            if not isinstance(getattr(event, key), str | None):
+                raise ValueError(f"not a trace event: {key} is not a string")
+        if event.channel is not None and type(event.channel) is not int:
+            raise ValueError("not a trace event: channel is not an integer")
+        if not isinstance(event.fields, dict):
+            raise ValueError("not a trace event: fields is not an object")
+        event.fields = dict(event.fields)
+        return event
 
     @property
     def is_frame(self) -> bool:
