@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import fcntl
+import hashlib
 import json
 import re
 import subprocess
@@ -29,7 +30,7 @@ def cache(tmp_path, monkeypatch: pytest.MonkeyPatch):
 
 def test_rabbitmq_recipe_is_listed() -> None:
     names = [r.name for r in images.list_recipes()]
-    assert "rabbitmq-3.10" in names and "rabbitmq-4.0" in names
+    assert {"rabbitmq-3.10", "rabbitmq-4.0", "rabbitmq-4.3"} <= set(names)
     assert names == sorted(names)
 
 
@@ -67,6 +68,33 @@ def test_rabbitmq_40_recipe_is_trixies_package_without_the_plugin() -> None:
     assert "printf '[].\\n'" in r.setup  # AMQP 1.0 is built in: no plugin to enable
     assert "amqp1_0.default_user" not in r.setup  # 4.0 refuses to boot on that key
     assert "rabbitmq_server-4.0.*" in r.setup  # the build fails if trixie moves on
+
+
+def test_rabbitmq_43_recipe_is_forkys_package_with_the_valid_until_check_off() -> None:
+    """forky's Release file on the registry is past its Valid-Until date: mmdebstrap needs the option."""
+    r = images.get_recipe("rabbitmq-4.3")
+    assert r.suite == "forky" and r.packages == ("rabbitmq-server",)
+    assert r.aptopts == ('Acquire::Check-Valid-Until "false"',)
+    assert "rabbitmq_server-4.3.*" in r.setup and "amqp1_0.default_user" not in r.setup
+    assert r.tag != images.get_recipe("rabbitmq-4.0").tag
+    assert dataclasses.replace(r, aptopts=()).digest() != r.digest()
+
+
+def test_a_recipe_without_apt_options_keeps_its_digest() -> None:
+    """The aptopts field came later: recipes that leave it empty keep the images built before."""
+    r = images.get_recipe("rabbitmq-4.0")
+    fields = dataclasses.asdict(r)
+    del fields["aptopts"]
+    before = hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()[:12]
+    assert r.digest() == before
+
+
+def test_apt_options_reach_mmdebstrap(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
+    calls: list[list[str]] = []
+    monkeypatch.setattr(images, "_run_logged", lambda argv, *a: calls.append(argv))
+    images._build_locked(images.get_recipe("rabbitmq-4.3"), "docker", "mmdebstrap", None)
+    assert '--aptopt=Acquire::Check-Valid-Until "false"' in calls[0]
+    assert calls[0][-2:-1] == ["forky"]
 
 
 def test_unknown_recipe_lists_the_known_ones() -> None:

@@ -27,6 +27,7 @@ from .report import (
     summary_line,
 )
 from .results import VERDICTS, CellResult, RunResult, counts
+from .sweep import run_changes, sweep_title
 
 #: bars in the chart of the slowest cells
 SLOWEST = 15
@@ -107,6 +108,29 @@ def _details(cells: list[CellResult], links: _Links) -> list[str]:
             f"<td>{ident}</td><td>{reason}</td><td>{rerun}</td></tr>"
         )
     out.append("</tbody></table>")
+    return out
+
+
+def _changes(run: RunResult) -> list[str]:
+    """Per version sweep: every cell whose verdict or reason changed, with both reasons."""
+    out: list[str] = []
+    for group, rows in run_changes(run):
+        out.append(f'<h2 id="changed">{esc(sweep_title(group, rows))}</h2>')
+        if not rows:
+            continue
+        out += [
+            '<table class="details changes"><thead><tr>',
+            "<th>cell</th><th>before</th><th>after</th><th>reason before</th><th>reason after</th>",
+            "</tr></thead><tbody>",
+        ]
+        for ch in rows:
+            cells = [f"<td>{esc(ch.row)}</td>"]
+            for label, verdict in ((ch.before, ch.before_verdict), (ch.after, ch.after_verdict)):
+                mark = esc(MARKS.get(verdict, verdict))
+                cells.append(f'<td class="v-{esc(verdict)}">{esc(label)} {mark}</td>')
+            cells += [f"<td>{esc(r or '(none)')}</td>" for r in (ch.before_reason, ch.after_reason)]
+            out.append("<tr>" + "".join(cells) + "</tr>")
+        out.append("</tbody></table>")
     return out
 
 
@@ -203,6 +227,7 @@ def render_html(run: RunResult, *, base: str = "", folders: Path | None = None) 
     for t in build_tables(run):
         body.extend(_table(t, links))
     body += _legend()
+    body += _changes(run)
     bad = attention_cells(run)
     if bad:
         body.extend(_details(bad, links))

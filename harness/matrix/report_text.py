@@ -25,6 +25,7 @@ from .report import (
     summary_line,
 )
 from .results import CellResult, RunResult
+from .sweep import run_changes, sweep_title
 
 #: well-known short names; other peers get a unique prefix
 ABBREVIATIONS = {"python": "py", "javascript": "js", "golang": "go", "dotnet": "net"}
@@ -117,6 +118,25 @@ def _attention_text(cells: list[CellResult], width: int) -> list[str]:
     return out
 
 
+def _changes_text(run: RunResult, width: int) -> list[str]:
+    """Per sweep: each changed cell, its two verdicts, and both reasons."""
+    out: list[str] = []
+    indent = " " * 8
+    for group, rows in run_changes(run):
+        out += ["", sweep_title(group, rows)]
+        for ch in rows:
+            was = MARKS.get(ch.before_verdict, ch.before_verdict)
+            now = MARKS.get(ch.after_verdict, ch.after_verdict)
+            out.append(f"  {ch.row}: {ch.before} {was} -> {ch.after} {now}")
+            for label, reason, mark in (
+                (ch.before, ch.before_reason, was),
+                (ch.after, ch.after_reason, now),
+            ):
+                text = f"{label}: {reason or f'({mark}, no reason)'}"
+                out += textwrap.wrap(text, width, initial_indent=indent, subsequent_indent=indent)
+    return out
+
+
 def render_text(run: RunResult, *, width: int = 100) -> str:
     """The terminal report: header, one table per broker, legend, non-passing cells, summary."""
     out = []
@@ -135,6 +155,7 @@ def render_text(run: RunResult, *, width: int = 100) -> str:
     if tables:
         out.append("")
         out.extend(textwrap.wrap(LEGEND, width))
+    out.extend(_changes_text(run, width))
     bad = attention_cells(run)
     if bad:
         out.append("")
@@ -188,6 +209,15 @@ def render_markdown(run: RunResult) -> str:
         out += ["", f"## {md_escape(t.title)}", ""]
         out.extend(_table_markdown(t))
     out += ["", md_escape(LEGEND)]
+    for group, rows in run_changes(run):
+        out += ["", f"## {md_escape(sweep_title(group, rows))}", ""]
+        for ch in rows:
+            out.append(
+                f"- {md_code(ch.row)}: {ch.before} **{ch.before_verdict}** -> {ch.after} "
+                f"**{ch.after_verdict}**"
+            )
+            out.append(f"  - {md_escape(ch.before)}: {md_escape(ch.before_reason or '(none)')}")
+            out.append(f"  - {md_escape(ch.after)}: {md_escape(ch.after_reason or '(none)')}")
     bad = attention_cells(run)
     if bad:
         out += ["", f"## Not passing ({len(bad)})", ""]

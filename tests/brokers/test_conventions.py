@@ -64,3 +64,35 @@ def test_capabilities_from_the_open_frame() -> None:
     assert fingerprints.capabilities_for(plain) == {DYNAMIC}
     assert fingerprints.capabilities_for(relay) == {DYNAMIC, ANONYMOUS_RELAY}
     assert fingerprints.capabilities_for(plain, restart=True) == {DYNAMIC, RESTART}
+
+
+@pytest.mark.parametrize(
+    ("version", "caps"),
+    [
+        ("3.10.8", ()),
+        ("4.0.5", ()),
+        ("4.1.0", ("temporary-queue",)),
+        ("4.2.0", ("rabbitmq:volatile-queue",)),
+        ("4.3.6", ("rabbitmq:volatile-queue",)),
+    ],
+)
+def test_the_open_frame_supplies_the_dynamic_capability(version: str, caps: tuple) -> None:
+    """RabbitMQ answers a dynamic source only with its own capability: 4.1.0 and 4.2.0 release notes."""
+    identity = BrokerIdentity(product="RabbitMQ", version=version)
+    assert fingerprints.dynamic_capabilities_for(identity) == caps
+    assert fingerprints.dynamic_capabilities_for(BrokerIdentity(product="X", version="1")) == ()
+
+
+def test_a_broker_adopts_its_fingerprint(tmp_path) -> None:
+    """A capability to put on dynamic sources means the broker answers them: it has dynamic."""
+    from harness.brokers.url import UrlBroker
+
+    b = UrlBroker("url:amqp://127.0.0.1:1", "amqp://127.0.0.1:1")
+    b.capabilities = frozenset({RESTART})
+    b.identity = BrokerIdentity(product="RabbitMQ", version="4.3.6")
+    b.adopt_fingerprint()
+    assert b.dynamic_capabilities == ("rabbitmq:volatile-queue",)
+    assert b.capabilities == {RESTART, DYNAMIC}
+    assert b.describe()["dynamic_capabilities"] == ["rabbitmq:volatile-queue"]
+    b.adopt_fingerprint(())  # a profile that says "none" wins over the fingerprint
+    assert b.dynamic_capabilities == () and "dynamic_capabilities" not in b.describe()
