@@ -59,6 +59,7 @@ SECTIONS: dict[str, str] = {
     "3.4": "delivery state",
     "3.4.2": "accepted",
     "3.5.3": "source: dynamic",
+    "3.5.4": "target: dynamic",
     "5.3.1": "SASL negotiation",
 }
 
