@@ -46,6 +46,7 @@ def write_outcome(st: CellState) -> None:
     data["failures"] = [
         {"rule": f.rule, "message": f.message, "detail": f.detail} for f in st.failures
     ]
+    data["timings"] = st.timings()  # where the wall time went (scripts/bench_matrix.py)
     (d / "verdict.json").write_text(json.dumps(data, indent=2) + "\n")
 
 

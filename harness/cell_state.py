@@ -105,14 +105,17 @@ class CellState:
     address: str = ""
     # set by listeners, taps and peers
     listen_ports: dict[str, int] = field(default_factory=dict)  # listening role -> its port
-    #: what fault rules ask of the harness (a broker restart), served by the drive stage
-    calls: queue.Queue[Call] = field(default_factory=queue.Queue)
+    #: what fault rules ask of the harness (a broker restart), served by the drive stage;
+    #: ``None`` is a peer's end (its stdout closed), which wakes the drive stage at once
+    calls: queue.Queue[Call | None] = field(default_factory=queue.Queue)
     taps: dict[str, Tap] = field(default_factory=dict)  # role label -> its tap
     procs: dict[str, ManagedProcess] = field(default_factory=dict)
     commands: list[str] = field(default_factory=list)
     start_error: str | None = None
     # set by drive and teardown
     stopped_early: set[str] = field(default_factory=set)
+    #: (label, rule, why) of peers the drive stage stopped as hopeless (harness.drive)
+    stops: list[tuple[str, str, str]] = field(default_factory=list)
     killed: set[str] = field(default_factory=set)
     events: list[TraceEvent] = field(default_factory=list)
     failures: list[Failure] = field(default_factory=list)
@@ -120,6 +123,10 @@ class CellState:
     # how the cell ended before its checks: a verdict decided early, or a harness fault
     decided: bool = False
     error: StageError | None = None
+    #: wall seconds spent in each stage that ran (verdict.json "timings"; scripts/bench_matrix.py)
+    stage_s: dict[str, float] = field(default_factory=dict)
+    #: CPU seconds of the cell's own thread in each stage (not the taps' loop or output readers)
+    stage_cpu_s: dict[str, float] = field(default_factory=dict)
 
     @classmethod
     def new(cls, cell: Cell, registry: PeerRegistry, opts: RunOptions) -> CellState:
@@ -156,3 +163,26 @@ class CellState:
 
     def remaining(self) -> float:
         return self.deadline - time.monotonic()
+
+    def peers_s(self) -> float:
+        """Wall seconds from the first peer's start to the last peer's end: the peers' own time.
+
+        A peer ends when its stdout closes (it exited); one still running at
+        teardown ends when the harness stopped it.
+        """
+        spans = [p.span() for p in self.procs.values()]
+        spans = [s for s in spans if s is not None]
+        if not spans:
+            return 0.0
+        return max(end for _, end in spans) - min(start for start, _ in spans)
+
+    def timings(self) -> dict[str, Any]:
+        """Where the cell's wall time went: per stage, the peers' own span, the harness's rest."""
+        total = time.monotonic() - self.started
+        peers = self.peers_s()
+        return {
+            "stages": {name: round(s, 4) for name, s in self.stage_s.items()},
+            "stages_cpu": {name: round(s, 4) for name, s in self.stage_cpu_s.items()},
+            "peers_s": round(peers, 4),
+            "overhead_s": round(max(0.0, total - peers), 4),
+        }

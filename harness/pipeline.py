@@ -46,6 +46,8 @@ __all__ = ["KILL_MARGIN", "STAGES", "CellSkipped", "RunOptions", "Stage", "run_c
 PEER_MARGIN = 2.0
 #: a listener or consumer gets at most this long to print its ready line
 READY_TIMEOUT = 15.0
+#: after the peers are gone, the taps get at most this long to see their connections end
+TAP_DRAIN_S = 1.0
 
 
 @dataclass(frozen=True)
@@ -69,6 +71,7 @@ def run_cell(
     for stage in STAGES:
         if st.stopped and not stage.always:
             continue
+        begun, cpu = time.monotonic(), time.thread_time()
         try:
             stage.run(st)
         except CellSkipped as e:
@@ -76,6 +79,9 @@ def run_cell(
         except Exception as e:  # noqa: BLE001 - the harness's own fault: verdict error
             if st.error is None:
                 st.error = StageError(stage.name, e, traceback.format_exc())
+        finally:
+            st.stage_s[stage.name] = time.monotonic() - begun
+            st.stage_cpu_s[stage.name] = time.thread_time() - cpu
     _finish(st)
     return st.result
 
@@ -233,8 +239,6 @@ def teardown(st: CellState) -> None:
     st.killed = {label for label, p in st.procs.items() if p.running()} - st.stopped_early
     for label in sorted(st.killed):
         st.note("timeout", peer=label, after_s=round(st.timeout + KILL_MARGIN, 1))
-    if st.procs:
-        time.sleep(0.05)  # let the peers' last frames pass the taps
     problems: list[BaseException] = []
     for p in st.procs.values():
         try:
@@ -245,8 +249,11 @@ def teardown(st: CellState) -> None:
         except Exception as e:  # noqa: BLE001 - stop the others first, then report
             problems.append(e)
     still_open: list[str] = []
+    drained_by = time.monotonic() + TAP_DRAIN_S
     for tap in st.taps.values():
         try:
+            # every peer is gone: each tap reads their last frames, then sees each connection end
+            tap.wait_idle(drained_by - time.monotonic())
             still_open += tap.stop()
         except Exception as e:  # noqa: BLE001
             problems.append(e)
@@ -280,6 +287,9 @@ def check(st: CellState) -> None:
         broker=st.broker.describe() if st.broker is not None else None,
     )
     st.failures += checks.assess(run, st.timeout)
+    for label, rule, why in st.stops:  # after the checks: what the peer got wrong leads
+        where = checks.last_frame_text(st.events, label)
+        st.failures.append(Failure(rule, f"{why}; trace stopped at: {where}"))
     st.result.figures = checks.figures(run)
     used = sorted({c for r in st.cell.scenario.roles for c in dynamic_capabilities(st, r)})
     if used:  # which broker-specific capability made the dynamic source work
@@ -358,6 +368,7 @@ def _start_peer(st: CellState, role: Role, url: str) -> ManagedProcess:
         label=f"{label}({impl.name})",
         clock=st.clock,
         on_line=lambda t, obj: st.trace.add(checks.peer_event(label, t, obj)),
+        on_eof=lambda: st.calls.put(None),  # wakes the drive stage: a peer has ended
         stderr_path=st.cell_dir / f"{label}.stderr.txt",
     )
     proc.start()

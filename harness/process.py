@@ -92,6 +92,7 @@ class ManagedProcess:
         cwd: str | os.PathLike[str] | None = None,
         env: dict[str, str] | None = None,
         on_line: LineHandler | None = None,
+        on_eof: Callable[[], None] | None = None,
         stderr_path: str | os.PathLike[str] | None = None,
         pdeathsig: bool = True,
         stdin: int | None = subprocess.DEVNULL,
@@ -102,6 +103,7 @@ class ManagedProcess:
         self.cwd = cwd
         self.env = env
         self.on_line = on_line
+        self.on_eof = on_eof
         self.stderr_path = Path(stderr_path) if stderr_path else None
         self.pdeathsig = pdeathsig
         self.stdin = stdin
@@ -114,6 +116,8 @@ class ManagedProcess:
         self.proc: subprocess.Popen[bytes] | None = None
         self.started_at: float | None = None
         self.ended_at: float | None = None
+        #: when stdout closed (clock time): the process exited, or is about to
+        self.eof_at: float | None = None
 
     # -- lifecycle ---------------------------------------------------------
 
@@ -143,6 +147,18 @@ class ManagedProcess:
         err.start()
         return self
 
+    def span(self) -> tuple[float, float] | None:
+        """(start, end) on the clock: end is when stdout closed, or when it was reaped."""
+        if self.started_at is None:
+            return None
+        end = self.eof_at if self.eof_at is not None else self.ended_at
+        return (self.started_at, end if end is not None else self.clock.now())
+
+    @property
+    def stdout_closed(self) -> bool:
+        with self._cond:
+            return self._stdout_done
+
     @property
     def pid(self) -> int | None:
         return self.proc.pid if self.proc else None
@@ -163,6 +179,16 @@ class ManagedProcess:
             raise ProcessTimeout(f"{self.label} still running after {timeout:g} s") from None
         self._finish()
         return rc
+
+    def wait_exit(self, timeout: float) -> bool:
+        """Wait at most ``timeout`` s for the process to exit (no reaping of threads); True if it did."""
+        if self.proc is None:
+            return False
+        try:
+            self.proc.wait(timeout=max(0.0, timeout))
+        except subprocess.TimeoutExpired:
+            return False
+        return True
 
     def signal(self, sig: int) -> None:
         if self.proc is None or self.proc.poll() is not None:
@@ -233,9 +259,13 @@ class ManagedProcess:
                         pass
         finally:
             with self._cond:
+                self.eof_at = self.clock.now()
                 self._stdout_done = True
                 self._cond.notify_all()
             stream.close()
+            if self.on_eof is not None:
+                with contextlib.suppress(Exception):  # a broken waker must not stop the reader
+                    self.on_eof()
 
     def _read_stderr(self) -> None:
         assert self.proc is not None and self.proc.stderr is not None

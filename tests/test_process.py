@@ -122,6 +122,26 @@ def test_ready_line_and_events(procs: list[ManagedProcess]) -> None:
     assert p not in live_processes()
 
 
+def test_the_end_of_stdout_is_announced_once_with_its_time(procs: list[ManagedProcess]) -> None:
+    """The drive stage wakes on this instead of polling whether the peers still run."""
+    ended = threading.Event()
+    calls: list[int] = []
+
+    def on_eof() -> None:
+        calls.append(1)
+        ended.set()
+
+    p = ManagedProcess(_py('print("{}", flush=True)'), label="t", on_eof=on_eof)
+    procs.append(p.start())
+    assert ended.wait(10)
+    assert p.stdout_closed
+    assert p.wait_exit(10) is True
+    assert calls == [1]
+    span = p.span()
+    assert span is not None and p.eof_at is not None
+    assert 0 <= span[0] <= span[1] == p.eof_at
+
+
 def test_wait_for_timeout_names_what_and_how_long(procs: list[ManagedProcess]) -> None:
     p = ManagedProcess(["sleep", "30"], label="sleeper")
     procs.append(p.start())

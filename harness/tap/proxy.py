@@ -93,6 +93,9 @@ class Tap:
         self.port = 0
         self._server: asyncio.base_events.Server | None = None
         self._open: dict[str, _Conn] = {}
+        #: set while no connection is open (the loop sets and clears it; any thread waits on it)
+        self._idle = threading.Event()
+        self._idle.set()
         self.connections = 0
         self.bytes_forwarded = 0
         # without fault rules nothing needs a decoded frame while bytes flow, so the
@@ -142,6 +145,15 @@ class Tap:
     def open_connections(self) -> list[str]:
         return sorted(self._open)
 
+    def wait_idle(self, timeout: float) -> bool:
+        """Wait until no connection is open (each has seen its end); True if so within ``timeout``.
+
+        After its peers have exited, a tap still has their last bytes to read
+        before it sees the end of each connection: waiting for that, rather
+        than for a fixed while, keeps every frame they sent.
+        """
+        return self._idle.wait(max(0.0, timeout))
+
     # -- loop side ---------------------------------------------------------
 
     async def _start(self) -> int:
@@ -161,6 +173,7 @@ class Tap:
         for name in still_open:
             self._emit(CONN, "close", conn=name, fields={"by": "tap-stop"})
         self._open.clear()
+        self._idle.set()
         return still_open
 
     def _emit(self, kind: str, name: str, t: float | None = None, **kw: object) -> None:
@@ -172,6 +185,7 @@ class Tap:
         self.connections += 1
         conn = _Conn(name=name, client_w=cw)
         self._open[name] = conn
+        self._idle.clear()
         self._emit(CONN, "accept", conn=name, src=self.client, dst=self.server)
         try:
             sr, sw = await asyncio.wait_for(
@@ -206,6 +220,8 @@ class Tap:
                 with contextlib.suppress(Exception):
                     w.close()
         self._open.pop(conn.name, None)
+        if not self._open:
+            self._idle.set()
         if event:
             self._emit(
                 CONN,

@@ -40,6 +40,10 @@ CONTRACT: dict[str, str] = {
     "peer-crash": "peer contract (peers/CONTRACT.md): exit codes are 0 to 3",
     "contract-output": "peer contract (peers/CONTRACT.md): JSON Lines on stdout, a result line",
     "cell-timeout": "the cell's deadline: every peer must end within --timeout",
+    "outlived-listener": "the direct topology (tutorial direct_send/direct_recv): once the "
+    "listener has ended nothing is left to connect to, so a connecting peer must end too",
+    "peer-stalled": "the cell's deadline, said sooner: a peer silent after every other peer "
+    "ended waits for what cannot come any more",
     "broker-restart": "the fault plan: the broker must come back after a restart",
 }
 

@@ -353,6 +353,25 @@ def test_stop_after_clean_close_reports_nothing(servers, taps) -> None:
     taps.remove(tap)
 
 
+def test_wait_idle_returns_once_every_connection_has_ended(servers, taps) -> None:
+    """Teardown waits on this instead of a fixed sleep, so a peer's last bytes are never lost."""
+    server = Server("echo")
+    servers.append(server)
+    rec = Recorder()
+    tap = start_tap(taps, server.port, rec)
+    assert tap.wait_idle(0) is True  # nothing connected yet
+    with connect(tap.port) as s:
+        s.sendall(encode_header())
+        assert read_exactly(s, 8) == encode_header()
+        assert tap.wait_idle(0.2) is False  # the connection is open
+    assert tap.wait_idle(5) is True
+    assert tap.open_connections == []
+    assert tap.stop() == []
+    taps.remove(tap)
+    headers = [e for e in rec.events if e.kind == HEADER and e.src == "client"]
+    assert headers, "the bytes read before the end were recorded"
+
+
 def _closed_port() -> int:
     s = socket.socket()
     s.bind(("127.0.0.1", 0))
