@@ -123,6 +123,9 @@ def builtin() -> dict[str, Implementation]:
         ),
         "java": _toolchain_impl("java", "protonj2 client; listens through its engine (peers/java)"),
         "jms": _toolchain_impl("jms", "Qpid JMS, client only (peers/jms)"),
+        "rust": _toolchain_impl(
+            "rust", "fe2o3-amqp on tokio; listens through its acceptor (peers/rust)"
+        ),
     }
 
 
