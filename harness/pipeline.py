@@ -377,15 +377,13 @@ def _start_peer(st: CellState, role: Role, url: str) -> ManagedProcess:
 
 
 def dynamic_capabilities(st: CellState, role: Role) -> list[str]:
-    """What a role's dynamic source carries: the broker's capabilities, unless the plan is plain.
-
-    Only a role that opens a dynamic receiver gets them; a ``plain_dynamic``
-    plan (request-response's ``tutorial-pure``) keeps the tutorial's source.
-    """
-    b = st.broker
-    if b is None or DYNAMIC not in role.needs or st.cell.fault.plain_dynamic:
-        return []
-    return list(b.dynamic_capabilities)
+    """The broker's ones for a role with a dynamic receiver; none under a plain_dynamic plan."""
+    b, plain = st.broker, st.cell.fault.plain_dynamic
+    return (
+        list(b.dynamic_capabilities)
+        if b is not None and DYNAMIC in role.needs and not plain
+        else []
+    )
 
 
 def _finish(st: CellState) -> None:
