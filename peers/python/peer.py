@@ -22,7 +22,17 @@ from collections.abc import Callable, Iterator
 from typing import Any, NoReturn
 from urllib.parse import SplitResult, unquote, urlsplit
 
-from proton import Condition, Data, Delivery, Endpoint, Link, Message, Terminus, symbol
+from proton import (
+    Condition,
+    Data,
+    Delivery,
+    Endpoint,
+    Link,
+    Message,
+    SSLUnavailable,
+    Terminus,
+    symbol,
+)
 from proton.handlers import MessagingHandler, Release
 from proton.reactor import AtLeastOnce, Container, LinkOption
 
@@ -1149,10 +1159,38 @@ def install_signal_handlers(peer: Peer) -> None:
     signal.signal(signal.SIGINT, handler)
 
 
+class _NoTLS:
+    """Stands in for proton's SSL configuration: "unavailable", so the Container makes none."""
+
+    def __init__(self) -> None:
+        raise SSLUnavailable("plain amqp: no TLS contexts needed")
+
+
+def make_container(handler: Any, url: str) -> Container:
+    """A reactor for ``handler``, without TLS contexts unless ``url`` asks for amqps.
+
+    Why: proton's Container builds a client and a server SSL context when it
+    is made (OpenSSL reads its configuration and CA store), which costs about
+    as much CPU as importing proton itself, at every start of a peer; a plain
+    amqp:// peer never uses them. An amqps:// URL keeps them (without them
+    proton would refuse it with "SSL libraries not found").
+    """
+    if urlsplit(url if "://" in url else "amqp://" + url).scheme == "amqps":
+        return Container(handler)
+    import proton._reactor as reactor  # the one name Container looks its SSL config up by
+
+    saved = reactor.SSLConfig
+    reactor.SSLConfig = _NoTLS
+    try:
+        return Container(handler)
+    finally:
+        reactor.SSLConfig = saved
+
+
 def run_peer(peer: Peer) -> int:
     """Run a peer's container to the end and return its exit code."""
     install_signal_handlers(peer)
-    container = Container(peer)
+    container = make_container(peer, peer.opts.url)
     container.container_id = f"amqp-interop-python-{peer.role}-{os.getpid()}"
     try:
         container.run()

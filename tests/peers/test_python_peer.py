@@ -371,3 +371,20 @@ def test_broker_restart_mid_stream_loses_nothing(procs: list[Proc], tmp_path) ->
     assert received["received"] == 5000 and received["missing"] == []
     assert received["reconnects"] >= 1
     assert sender.events("disconnected") and receiver.events("disconnected")
+
+
+def test_a_plain_amqp_peer_makes_no_tls_contexts() -> None:
+    """proton's TLS contexts cost as much CPU as importing proton at every peer start: only amqps gets them."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("amqp_interop_python_peer_tls", PEER)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    plain = module.make_container(None, "amqp://127.0.0.1:5672")
+    assert plain.ssl is None
+    secure = module.make_container(None, "amqps://127.0.0.1:5671")
+    assert secure.ssl is not None and secure.ssl.client is not None
+    import proton._reactor as reactor
+
+    assert reactor.SSLConfig is not module._NoTLS, "proton is left as it was"
