@@ -265,8 +265,8 @@ PEERS = {
 
 # The registry's module interface (harness/toolchains/__init__.py), for the protonj2 peer.
 NAME = "java"
-#: reconnect is the peer's own loop; dynamic reply receivers
-CAPABILITIES = frozenset({"reconnect", "dynamic"})
+#: receive --listen through protonj2's engine; reconnect is the peer's own loop; dynamic reply receivers
+CAPABILITIES = frozenset({"listen", "reconnect", "dynamic"})
 
 
 def unavailable() -> str | None:

@@ -1,7 +1,6 @@
 package interop.peer;
 
 import interop.common.PeerBase;
-import java.util.List;
 
 /**
  * The protonj2 reference peer of amqp-interop: one program, one role per run, JSON Lines on
@@ -12,6 +11,6 @@ public final class Main {
     private Main() {}
 
     public static void main(String[] argv) {
-        PeerBase.main(argv, List.of(), "protonj2's client cannot listen", ClientPeer::new);
+        PeerBase.main(argv, Listener.ROLES, "", o -> o.listen ? new Listener(o) : new ClientPeer(o));
     }
 }
