@@ -165,10 +165,16 @@ function untransmitted(sender) {
     return n;
 }
 
-/** How many messages may be sent now: the link credit not yet used by queued deliveries. */
+/**
+ * How many messages may be sent now: the link credit not yet used by queued deliveries, and no
+ * more than the session's outgoing buffer still holds (rhea keeps each unsettled delivery there,
+ * 2048 by default, and throws "circular buffer overflow" past it: a broker that grants more credit
+ * than that, as RabbitMQ does, and settles later would otherwise crash a long send).
+ */
 function budget(sender) {
     if (!sender || !sender.is_open() || !sender.sendable()) return 0;
-    return Math.max(0, sender.credit - untransmitted(sender));
+    const room = sender.session.outgoing.available();
+    return Math.max(0, Math.min(sender.credit - untransmitted(sender), room));
 }
 
 function messageFields(msg) {
