@@ -31,6 +31,8 @@ from .sweep import run_changes, sweep_title
 ABBREVIATIONS = {"python": "py", "javascript": "js", "golang": "go", "dotnet": "net"}
 _MIN_COL = max(len(m) for m in MARKS.values())
 _MIN_LABEL = 16
+#: a reason in the changed-between-versions list is cut here (report.html has it whole)
+_REASON_CHARS = 320
 
 
 def abbreviations(peers: list[str]) -> dict[str, str]:
@@ -132,6 +134,8 @@ def _changes_text(run: RunResult, width: int) -> list[str]:
                 (ch.before, ch.before_reason, was),
                 (ch.after, ch.after_reason, now),
             ):
+                if len(reason) > _REASON_CHARS:  # the whole reason is in report.html
+                    reason = reason[: _REASON_CHARS - 3] + "..."
                 text = f"{label}: {reason or f'({mark}, no reason)'}"
                 out += textwrap.wrap(text, width, initial_indent=indent, subsequent_indent=indent)
     return out

@@ -11,8 +11,10 @@ The API is one function over an ordered list of brokers' results
 each other on the command line whose open frames name the same product.
 
 Reasons carry what differs on every run (queue names with a random suffix,
-times, the broker's own name); they are compared with those parts blanked
-out, and shown as they were written.
+times, connection and delivery numbers, the broker's own name); they are
+compared with those parts blanked out, and shown as they were written. A
+known failure is compared by its entry: the same entry on both versions is
+the same reason, whatever the trace showed in detail.
 """
 
 from __future__ import annotations
@@ -64,19 +66,27 @@ class Change:
 
 _NOISE = (
     re.compile(r"\b[0-9a-f]{8,}\b"),  # queue suffixes, uuids, container ids
-    re.compile(r"\d+\.\d+(?:\s*s)?"),  # times and durations (c1 at 1.256 s)
-    re.compile(r"(?<=-)\d{3,}(?=-)"),  # process ids inside link names (python-hello-29320-)
+    re.compile(r"\b[0-9a-f]*\d[0-9a-f]*\b"),  # shorter hex ids with a digit (c12, 3af0)
+    re.compile(r"\d+(?:\.\d+)*"),  # times, counts, handles, connection numbers (c12)
 )
 
 
 def comparable(reason: str, broker: str) -> str:
-    """A reason with what differs from run to run blanked out (the broker's name, times, ids)."""
+    """A reason with what differs from run to run blanked out (the broker's name, numbers, ids)."""
     text = " ".join((reason or "").split())
     if broker:
         text = text.replace(broker, "BROKER")
     for pattern in _NOISE:
         text = pattern.sub("#", text)
     return text
+
+
+def _same(old: CellResult, new: CellResult, before: str, after: str) -> bool:
+    if old.verdict != new.verdict:
+        return False
+    if old.known or new.known:  # a known failure: its entry is its reason
+        return old.known == new.known
+    return comparable(old.reason, before) == comparable(new.reason, after)
 
 
 def _key(c: CellResult) -> tuple[str, str, str]:
@@ -96,10 +106,7 @@ def changes(brokers: Sequence[BrokerCells]) -> list[Change]:
             old = previous.get(_key(c))
             if old is None:
                 continue
-            same = old.verdict == c.verdict and comparable(old.reason, before.name) == comparable(
-                c.reason, after.name
-            )
-            if same:
+            if _same(old, c, before.name, after.name):
                 continue
             scenario, fault, pair = _key(c)
             out.append(

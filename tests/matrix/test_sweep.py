@@ -115,3 +115,27 @@ def test_reports_show_the_changed_table() -> None:
     assert "Dynamic source not supported" in html and '<td class="v-pass">4.3.6 pass</td>' in html
     md = render(run, "markdown")
     assert "## Changed between versions" in md and "`request-response python->js`" in md
+
+
+def test_a_known_failure_compares_by_its_entry() -> None:
+    """Same entry, other trace details: no change; another entry (or none): a change."""
+    old = cell("at-least-once", ("js", "python"), V310, "xfail", known="credit", reason="c1 x")
+    same = cell("at-least-once", ("js", "python"), V40, "xfail", known="credit", reason="c5 y +3")
+    other = cell("at-least-once", ("js", "python"), V43, "xfail", known="close", reason="c1 x")
+    group = [
+        BrokerCells(V310, "RabbitMQ", "3.10.8", (old,)),
+        BrokerCells(V40, "RabbitMQ", "4.0.5", (same,)),
+        BrokerCells(V43, "RabbitMQ", "4.3.6", (other,)),
+    ]
+    (row,) = changes(group)
+    assert (row.before, row.after, row.before_reason) == ("4.0.5", "4.3.6", "c5 y +3")
+
+
+def test_the_text_report_cuts_long_reasons() -> None:
+    run = sweep_run()
+    run.cells[3].reason = "x" * 1000  # 4.0's request-response reason
+    text = render(run, "text", width=100)
+    changed = text.split("Changed between versions")[1].split("Not passing")[0]
+    assert "x" * 300 in changed.replace("\n", "").replace(" ", "")
+    assert "x" * 400 not in changed.replace("\n", "").replace(" ", "")
+    assert "x" * 1000 in render(run, "html")
