@@ -16,8 +16,9 @@ from harness.trace.basis import BROKER, context, spec, tutorial
 from harness.trace.patterns import Pattern, conn, frame, gt, harness, present
 from harness.wire.faults import CutAfter, CutBeforeSettle, DelayFrames, RestartAfter
 
-#: how long slow-credit holds the broker's first flow to the sender
-CREDIT_DELAY_S = 1.0
+#: how long slow-credit holds the broker's first flow to the sender: a sender that does not
+#: wait for credit sends within milliseconds of its attach, so a fraction of a second shows it
+CREDIT_DELAY_S = 0.3
 
 
 def _k(count: int, fraction: float) -> int:
