@@ -29,9 +29,7 @@ def write_run_artifacts(st: CellState) -> None:
     (d / "trace.txt").write_text(render_trace(events) + "\n")
     (d / "commands.txt").write_text("\n".join(st.commands) + "\n")
     for label, p in st.procs.items():
-        (d / f"{label}.stdout.jsonl").write_text(
-            "".join(json.dumps(o) + "\n" for _, o in p.events())
-        )
+        (d / f"{label}.stdout.jsonl").write_text("".join(line + "\n" for line in p.printed()))
 
 
 def write_outcome(st: CellState) -> None:

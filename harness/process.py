@@ -108,6 +108,8 @@ class ManagedProcess:
         self.pdeathsig = pdeathsig
         self.stdin = stdin
         self.lines: list[tuple[float, dict[str, Any]]] = []
+        #: the text of each line in ``lines``, as the process printed it (the artifacts keep it)
+        self.texts: list[str] = []
         self.bad_lines: list[str] = []
         self._stderr_tail: deque[str] = deque(maxlen=200)
         self._cond = threading.Condition()
@@ -251,6 +253,7 @@ class ManagedProcess:
                     continue
                 with self._cond:
                     self.lines.append((t, obj))
+                    self.texts.append(text)
                     self._cond.notify_all()
                 if self.on_line is not None:
                     try:
@@ -332,6 +335,11 @@ class ManagedProcess:
                 if obj.get("kind") == "result":
                     return obj
         return None
+
+    def printed(self) -> list[str]:
+        """The JSON object lines as printed, without re-encoding them."""
+        with self._cond:
+            return list(self.texts)
 
     def events(self) -> list[tuple[float, dict[str, Any]]]:
         with self._cond:

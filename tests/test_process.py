@@ -116,6 +116,7 @@ def test_ready_line_and_events(procs: list[ManagedProcess]) -> None:
     assert p.result == {"kind": "result", "ok": True}
     assert [o["kind"] for _, o in p.events()] == ["event", "ready", "result"]
     assert [o for _, o in seen] == [o for _, o in p.events()]
+    assert [json.loads(text) for text in p.printed()] == [o for _, o in p.events()]
     times = [t for t, _ in p.events()]
     assert times == sorted(times) and times[0] >= 0
     assert p.bad_lines == []
