@@ -4,7 +4,9 @@
 ``artemis-2.31`` / ``artemis-2.44.0`` an explicit one. The distribution is
 fetched with Maven into the user's cache folder on first use
 (``artemis_dist``); each broker lease gets an instance of its own in the
-work folder (``artemis_instance``), on a free port written into broker.xml.
+work folder (``artemis_instance``: ``artemis create``'s output, copied from a
+template made once per version and profile, ``artemis_template``), on a free
+port written into broker.xml.
 
 Two profiles: the default makes bare addresses anycast (a queue per address,
 point-to-point, what the tutorial's peers expect of a broker); ``:stock`` keeps
@@ -29,7 +31,13 @@ import threading
 import time
 from pathlib import Path
 
-from harness.brokers import artemis_dist, artemis_instance, artemis_xml, startup_log
+from harness.brokers import (
+    artemis_dist,
+    artemis_instance,
+    artemis_template,
+    artemis_xml,
+    startup_log,
+)
 from harness.brokers.base import Broker, BrokerError, Provider, track, untrack
 from harness.brokers.local_node import free_ports
 from harness.brokers.probe import wait_ready
@@ -118,7 +126,15 @@ class ArtemisBroker(Broker):
         shutil.rmtree(instance, ignore_errors=True)
         (self.port,) = free_ports(1)
         try:
-            artemis_instance.create(home, instance, self.host, self.port, self.variant == ANYCAST)
+            artemis_template.instantiate(
+                home,
+                self.version,
+                instance,
+                self.host,
+                self.port,
+                self.variant == ANYCAST,
+                artemis_dist.root() / self.version,
+            )
         except artemis_instance.CreateError as e:
             shutil.rmtree(instance, ignore_errors=True)
             raise BrokerError(str(e)) from None

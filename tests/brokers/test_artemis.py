@@ -12,7 +12,7 @@ import pytest
 from proton import Message
 from proton.utils import BlockingConnection
 
-from harness.brokers import artemis, artemis_dist, artemis_instance, registry
+from harness.brokers import artemis, artemis_dist, artemis_instance, artemis_template, registry
 from harness.brokers.artemis import ArtemisBroker, ArtemisProvider, parse_spec
 from harness.brokers.base import BrokerError, BrokerUnavailable
 from harness.env import require
@@ -176,3 +176,22 @@ def test_stop_removes_the_instance_and_the_jvm(tmp_path: Path) -> None:
     b.stop()  # idempotent
     assert instance is not None and not instance.exists()
     assert pids and not any(os.path.exists(f"/proc/{p}") for p in pids)
+
+
+def test_instances_copied_from_one_template_point_at_themselves(tmp_path: Path) -> None:
+    _need_artemis()
+    first = ArtemisBroker("artemis", NEWEST, "anycast", str(tmp_path / "a"))
+    second = ArtemisBroker("artemis", NEWEST, "anycast", str(tmp_path / "b"))
+    for b in (first, second):
+        b._prepare()
+    template_root = str(artemis_dist.root() / NEWEST / "templates")
+    for b in (first, second):
+        assert b.instance is not None
+        for rel in artemis_template.PATH_FILES:
+            text = (b.instance / rel).read_text()
+            assert str(b.instance) in text and template_root not in text, rel
+        assert not any((b.instance / "data").iterdir())  # a node id of its own at first start
+    assert first.port != second.port
+    xml = {b.port: artemis_instance.broker_xml(b.instance).read_text() for b in (first, second)}  # type: ignore[arg-type]
+    for port, text in xml.items():
+        assert f"tcp://127.0.0.1:{port}?" in text
