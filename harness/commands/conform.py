@@ -14,7 +14,9 @@ and prints one line per requirement with PASS, FAIL (what it saw) or SKIP:
   reference peer: exit 0, JSON Lines only, event names in the vocabulary,
   the events the role must report (unless the result's ``unreported`` lists
   them), one result line, last, with the role's fields and ``options``
-  equal to peers/defaults.json (``request`` also gets ``--dynamic-capability``).
+  equal to peers/defaults.json (``request`` also gets ``--dynamic-capability``);
+- stdout hygiene: every line of every run above (and of one refused
+  connection, where libraries log the most) is a JSON object.
 
 Exit status 0 when every requirement passed, 1 when one failed.
 """
@@ -38,6 +40,7 @@ from typing import Any
 
 from harness import resources
 from harness.commands import CliError
+from harness.commands.conform_stdout import SEEN, check_stdout
 
 VOCABULARY = frozenset(
     "connection_opened link_opened sendable sent accepted released rejected modified settled "
@@ -94,7 +97,7 @@ class Proc:
     """A peer process read as JSON Lines; killed (its process group) when done with."""
 
     def __init__(self, argv: list[str]) -> None:
-        self.run = Run(argv)
+        self.run = SEEN.add(Run(argv))  # the stdout-hygiene requirement looks at every run
         self.t0 = time.monotonic()
         self.popen = subprocess.Popen(
             argv,
@@ -173,10 +176,6 @@ class Report:
         else:
             self.failed += 1
             print(f"FAIL  {name}  {problem}", flush=True)
-
-    def skip(self, name: str, why: str) -> None:
-        self.skipped += 1
-        print(f"SKIP  {name}  {why}", flush=True)
 
 
 def _shown(text: str, n: int = 160) -> str:
@@ -374,6 +373,7 @@ def run_checks(argv: list[str], impl: Any, report: Report) -> None:
     with embedded_broker() as url:
         for role in roles:
             check_role(argv, role, url, report)
+    check_stdout(argv, report, Proc)
 
 
 def cmd_conform(args: argparse.Namespace) -> int:

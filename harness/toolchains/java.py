@@ -3,7 +3,7 @@
 Each peer is a Maven project (peers/java/pom.xml, peers/jms/pom.xml, exact
 versions) built into ONE runnable jar (maven-shade-plugin) once per distinct
 (sources, ``java -version``, ``mvn -v``) into ``<cache>/<name>/<digest>/peer``
-(the jar itself), under the ``fcntl`` lock and atomic rename of
+(the jar itself; a jar built before runs without Maven installed), under the ``fcntl`` lock and atomic rename of
 harness/toolchains/binary.py. Maven runs in a copy of the sources inside the
 cache (never in the clone) with its local repository under ``<cache>/maven``.
 The jms peer's build also gets the shared classes of peers/java
@@ -57,16 +57,17 @@ class JavaPeer:
     name: str
     library: str  # groupId:artifactId
     version_property: str  # the pom property that pins the library's version
+    root: Path | None = None  # the peer's folder when not peers/NAME (tests)
 
     @property
     def source_dir(self) -> Path:
-        return resources.peer_dir(self.name)
+        return self.root or resources.peer_dir(self.name)
 
     def sources(self) -> list[tuple[str, Path]]:
         """(path in the build folder, file): the peer's pom and src, plus the shared classes."""
         out = []
         roots = [(self.source_dir, Path())]
-        if self.name != "java":
+        if self.name != "java" and self.root is None:
             roots.append((resources.peer_dir("java") / SHARED, SHARED))
         for root, prefix in roots:
             if root == self.source_dir:
@@ -104,18 +105,28 @@ class JavaPeer:
         return None
 
     def digest(self, java: str) -> str:
-        """Hash of everything that decides the jar: sources, ``java -version``, ``mvn -v``."""
+        """The build folder's name: hash of the sources and ``java -version``, then of ``mvn -v``."""
         h = hashlib.sha256()
         for rel, f in self.sources():
             h.update(rel.encode() + b"\0" + f.read_bytes() + b"\0")
+        h.update(f"{_java_version(java)}".encode())
         mvn = _tool("MVN", "mvn")
-        h.update(f"{_java_version(java)}\0{_mvn_version(mvn) if mvn else ''}".encode())
-        return h.hexdigest()[:32]
+        maven = hashlib.sha256(_mvn_version(mvn).encode() if mvn else b"").hexdigest()
+        return f"{h.hexdigest()[:24]}-{maven[:8]}"
+
+    def _target_dir(self, cache_dir: Path, java: str) -> Path | None:
+        """Where the jar is (or goes). Without mvn: a jar built earlier by any Maven, else None."""
+        base = Path(cache_dir) / self.name
+        key = self.digest(java)
+        if _tool("MVN", "mvn") is not None:
+            return base / key
+        built = sorted(base.glob(f"{key.split('-')[0]}-*/peer"))
+        return built[0].parent if built else None
 
     def _built(self, java: str) -> bool:
         from harness.env import cache_dir
 
-        return (cache_dir() / "peers" / self.name / self.digest(java) / "peer").is_file()
+        return self._target_dir(cache_dir() / "peers", java) is not None
 
     def build(self, cache_dir: Path) -> list[str]:
         """Build the jar once per digest (and its class-data archive); return the argv prefix."""
@@ -124,7 +135,9 @@ class JavaPeer:
             raise RuntimeError(reason)
         java = _tool("JAVA", "java")
         assert java is not None
-        target_dir = Path(cache_dir) / self.name / self.digest(java)
+        target_dir = self._target_dir(cache_dir, java)
+        if target_dir is None:
+            raise RuntimeError(f"mvn not found on PATH ({INSTALL_HINT})")
         repo = Path(cache_dir) / "maven" / "repository"
         what = f"built the {self.name} peer ({self.library} {self.pinned()}) with Maven"
         jar = build_once(target_dir, what, lambda tmp: self._package(tmp, target_dir, repo))

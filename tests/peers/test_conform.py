@@ -15,7 +15,7 @@ import pytest
 from harness.cli import main
 from harness.peers import PeerRegistry
 
-IMPLS = ["python", "cpp", "js", "go", "pyamqp"]
+IMPLS = ["python", "cpp", "js", "go", "pyamqp", "java", "jms"]
 
 
 @pytest.mark.parametrize("impl", IMPLS)
@@ -29,10 +29,10 @@ def test_every_builtin_peer_conforms(impl: str, capsys: pytest.CaptureFixture[st
     out = capsys.readouterr().out
     assert code == 0, out
     lines = out.splitlines()
-    assert lines[-1].startswith("16 passed, 0 failed"), out
-    for requirement in ("usage-bad-url", "timeout-serve", "broker-request"):
+    assert lines[-1].startswith("17 passed, 0 failed"), out
+    for requirement in ("usage-bad-url", "timeout-serve", "broker-request", "stdout-json-only"):
         assert any(ln.startswith(f"PASS  {requirement}") for ln in lines), out
-    listen = "listen-ready" if impl in ("python", "cpp", "js") else "listen-refused"
+    listen = "listen-ready" if impl in ("python", "cpp", "js", "java") else "listen-refused"
     assert any(ln.startswith(f"PASS  {listen}") for ln in lines), out
 
 
@@ -46,8 +46,9 @@ def test_a_peer_that_breaks_the_contract_fails_naming_the_requirement(
     assert code == 1
     assert "FAIL  usage-no-role  exit 0, expected 2" in out
     assert "non-JSON on stdout: 'connecting...'" in out
+    assert "FAIL  stdout-json-only  non-JSON on stdout" in out
     assert "PASS" not in out
-    assert out.splitlines()[-1].startswith("0 passed, 16 failed")
+    assert out.splitlines()[-1].startswith("0 passed, 17 failed")
 
 
 def test_an_unknown_peer_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
