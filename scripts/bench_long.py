@@ -61,12 +61,21 @@ def _trace_bytes(cell_dir: Path) -> int:
 
 def child(args: argparse.Namespace) -> int:
     """One cell in this process; one JSON line on stdout with what it did."""
-    import scenarios.at_least_once as alo
+    import harness.scenarios.at_least_once as alo
+
     from harness.brokers.url import UrlBroker
     from harness.cells import Cell
     from harness.matrix import known as known_mod
     from harness.pipeline import RunOptions, run_cell
 
+    if not args.events:
+        # The drive stage stops a peer that prints nothing for drive.STALL_S after the
+        # other peer ended; a --quiet receiver still draining the queue prints nothing
+        # per message, so that watch would stop it mid-way. It waits for the cell's
+        # deadline here instead (the peers' own --timeout still bounds the cell).
+        import harness.drive as drive
+
+        drive.STALL_S = args.timeout
     plan = alo.LONG if args.plan == "long" else alo.NO_FAULTS
     sc = alo.SCENARIO
     if not args.events:
