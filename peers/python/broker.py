@@ -432,6 +432,24 @@ class _Later:
             log(f"error in a timer: {exc}\n{traceback.format_exc()}")
 
 
+class _IOOnly:
+    """The reactor's global handler, minus the detour for events it has nothing to do with.
+
+    Proton's Container wraps its IOHandler in a handler that, for every event
+    (each delivery, each flow), looks for per-connection overrides (used only
+    by connections the container dials) and then falls back to the IOHandler
+    through ``on_unhandled``. Binding only the IOHandler's own event methods
+    here makes a delivery event cost one failed attribute lookup in the global
+    handler instead of that chain (about a tenth of the broker's CPU per
+    message; scripts/bench_throughput.py).
+    """
+
+    def __init__(self, io: IOHandler) -> None:
+        for name in dir(io):
+            if name.startswith("on_") and name != "on_unhandled":
+                setattr(self, name, getattr(io, name))
+
+
 class _Stop(BaseException):
     """Raised from the signal handler to leave the reactor loop.
 
@@ -914,6 +932,7 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     container = Container(broker)
+    container.global_handler = _IOOnly(IOHandler())  # the broker dials no connections
     container.container_id = CONTAINER_ID
     code = 0
     try:
