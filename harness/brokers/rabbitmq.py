@@ -80,8 +80,9 @@ class RabbitMQBroker(Broker):
     """One isolated RabbitMQ node on 127.0.0.1.
 
     Capabilities (``rabbitmq_config.capabilities``): ``RESTART``, and from 4.0
-    ANONYMOUS-RELAY. No version answers a plain dynamic source, so that is never
-    claimed. ``version`` defaults to the installed one.
+    ANONYMOUS-RELAY. No version answers a plain dynamic source; from 4.2 one with
+    ``rabbitmq:volatile-queue`` is, and the fingerprint adds ``dynamic`` with that
+    capability. ``version`` defaults to the installed one.
     """
 
     def __init__(self, workdir: str, name: str = "rabbitmq", version: str | None = None) -> None:

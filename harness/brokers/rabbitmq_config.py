@@ -96,9 +96,10 @@ def convention(version: str) -> str:
 def capabilities(version: str) -> frozenset[str]:
     """RESTART always (the harness kills and restarts the node); ANONYMOUS-RELAY from 4.0.
 
-    Dynamic sources are not claimed: before 4.1 they end the session
+    Dynamic sources are not claimed here: before 4.1 they end the session
     (the ``lacks`` entry in known_failures.json says so with its reference),
-    and from 4.1 only a source with a RabbitMQ capability is answered.
+    and from 4.1 only a source with a RabbitMQ capability is answered, which
+    the broker's fingerprint supplies once it answered (``adopt_fingerprint``).
     """
     return frozenset({RESTART} if major(version) < 4 else {RESTART, ANONYMOUS_RELAY})
 
