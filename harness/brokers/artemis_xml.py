@@ -20,7 +20,10 @@ The edits (``configure``):
 ``artemis create --java-memory`` sets ``-Xmx`` only and leaves the template's
 ``-Xms512M`` in ``etc/artemis.profile``, so a smaller heap would not start
 ("Initial heap size set to a larger value than the maximum heap size"):
-``initial_heap`` makes ``-Xms`` equal ``-Xmx``.
+``jvm_options`` makes ``-Xms`` equal ``-Xmx``. It also swaps G1 for the serial
+collector and stops the JIT at C1: measured side by side on a loaded 2-core
+machine, start-up went from 28-30 s to 11-22 s and a crash restart from
+34-44 s to 14-15 s, and a broker of one cell's messages needs no C2 code.
 
 ``read_profile`` reports what the file says (routing, fsync, journal type,
 auto-delete), which results record as the broker's profile.
@@ -33,7 +36,7 @@ import re
 import sys
 from collections.abc import Sequence
 
-__all__ = ["ConfigError", "configure", "configure_instance", "initial_heap", "read_profile"]
+__all__ = ["ConfigError", "configure", "configure_instance", "jvm_options", "read_profile"]
 
 _ACCEPTOR = re.compile(r'<acceptor\s+name="(?P<name>[^"]+)"\s*>(?P<url>.*?)</acceptor>', re.S)
 _MATCH_ALL = re.compile(r'<address-setting\s+match="#"\s*>')
@@ -87,12 +90,27 @@ def configure(text: str, host: str, port: int, anycast: bool) -> str:
     return out
 
 
-def initial_heap(profile: str) -> str:
-    """``etc/artemis.profile`` with ``-Xms`` set to its ``-Xmx`` (unchanged without an -Xmx)."""
-    m = re.search(r"-Xmx(\S+)", profile)
+#: JVM options that trade peak throughput for a faster, lighter start (see the module doc)
+LEAN_JVM = "-XX:+UseSerialGC -XX:TieredStopAtLevel=1"
+_G1_ONLY = re.compile(r"\s*-XX:\+(UseG1GC|UseStringDeduplication|UseParallelGC)\b")
+
+
+def jvm_options(profile: str) -> str:
+    """``etc/artemis.profile`` with ``-Xms`` = ``-Xmx`` and the lean JVM options in JAVA_ARGS.
+
+    Only the first (the effective) ``JAVA_ARGS="..."`` assignment changes; a
+    profile without one is returned as it is.
+    """
+    m = re.search(r'^(\s*JAVA_ARGS=")([^"]*)"', profile, re.M)
     if not m:
         return profile
-    return re.sub(r"-Xms\S+", f"-Xms{m.group(1)}", profile)
+    args = m.group(2)
+    heap = re.search(r"-Xmx(\S+)", args)
+    if heap:
+        args = re.sub(r"-Xms\S+", f"-Xms{heap.group(1)}", args)
+    if LEAN_JVM not in args:
+        args = LEAN_JVM + " " + _G1_ONLY.sub("", args).strip()
+    return profile[: m.start(2)] + args + profile[m.end(2) :]
 
 
 def configure_instance(instance: str, host: str, port: int, anycast: bool) -> None:
@@ -101,7 +119,7 @@ def configure_instance(instance: str, host: str, port: int, anycast: bool) -> No
     prof = os.path.join(instance, "etc", "artemis.profile")
     for path, edit in (
         (xml, lambda text: configure(text, host, port, anycast)),
-        (prof, initial_heap),
+        (prof, jvm_options),
     ):
         try:
             with open(path, encoding="utf-8") as f:

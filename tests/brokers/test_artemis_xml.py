@@ -86,10 +86,21 @@ def test_a_file_without_the_amqp_acceptor_is_one_line() -> None:
         artemis_xml.configure(text, "127.0.0.1", 1, anycast=False)
 
 
-def test_initial_heap_follows_the_maximum() -> None:
-    prof = 'JAVA_ARGS="-XX:+UseG1GC -Xms512M -Xmx256M -Dx=y"\n'
-    assert artemis_xml.initial_heap(prof) == 'JAVA_ARGS="-XX:+UseG1GC -Xms256M -Xmx256M -Dx=y"\n'
-    assert artemis_xml.initial_heap("no heap here\n") == "no heap here\n"
+def test_jvm_options_heap_and_lean_collector() -> None:
+    prof = (
+        '# JAVA_ARGS="$JAVA_ARGS -Xms1G"\n'
+        'if [ -z "$JAVA_ARGS" ]; then\n'
+        '    JAVA_ARGS="-XX:AutoBoxCacheMax=20000 -XX:+UseG1GC -XX:+UseStringDeduplication '
+        '-Xms512M -Xmx256M -Dx=y"\nfi\n'
+    )
+    out = artemis_xml.jvm_options(prof)
+    assert out.startswith('# JAVA_ARGS="$JAVA_ARGS -Xms1G"\n')  # comments stay as they are
+    assert (
+        '    JAVA_ARGS="-XX:+UseSerialGC -XX:TieredStopAtLevel=1 -XX:AutoBoxCacheMax=20000 '
+        '-Xms256M -Xmx256M -Dx=y"\n' in out
+    )
+    assert artemis_xml.jvm_options(out) == out
+    assert artemis_xml.jvm_options("no java args\n") == "no java args\n"
 
 
 def test_script_edits_an_instance_folder(tmp_path: Path) -> None:
