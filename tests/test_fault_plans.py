@@ -7,6 +7,8 @@ expectations are wrong would pass or fail cells for the wrong reason.
 
 from __future__ import annotations
 
+import itertools
+
 import harness.scenarios as scenarios
 
 from harness.fault_plans import NO_FAULTS, ArmedPlan, FaultPlan
@@ -51,3 +53,39 @@ def test_at_least_once_plans_say_what_their_rules_do() -> None:
             continue
         assert cutting == set(plan.cuts), plan.name
         assert plan.duplicates_allowed == bool(plan.cuts), plan.name
+
+
+def test_spread_cuts_take_turns_and_spread_evenly() -> None:
+    from harness.fault_plans import spread_cuts
+
+    rules = spread_cuts(100_000, 20, {"sender": "sender", "receiver": "broker"})
+    assert [len(rules["sender"]), len(rules["receiver"])] == [10, 10]
+    ks = sorted([(r.k, r.src) for rs in rules.values() for r in rs])
+    assert ks[0] == (4761, "sender") and ks[1] == (9523, "broker") and ks[-1] == (95238, "broker")
+    gaps = {b[0] - a[0] for a, b in itertools.pairwise(ks)}
+    assert gaps <= {4761, 4762}  # even spacing
+    assert all(r.name == "transfer" and not r.before for rs in rules.values() for r in rs)
+    # more cuts than transfers: those on the same transfer merge; never a cut at 0
+    small = spread_cuts(3, 20, {"sender": "sender"})
+    assert sorted(r.k for r in small["sender"]) == [1, 2]
+
+
+def test_spread_cuts_rejects_nonsense() -> None:
+    import pytest
+
+    from harness.fault_plans import spread_cuts
+
+    for args in ((0, 5, {"s": "s"}), (10, -1, {"s": "s"}), (10, 5, {})):
+        with pytest.raises(ValueError):
+            spread_cuts(*args)
+
+
+def test_the_long_plan_is_opt_in() -> None:
+    from harness.scenarios.at_least_once import FAULTS, LONG, LONG_COUNT, LONG_CUTS
+
+    assert LONG not in FAULTS  # never in the default matrix: minutes per cell
+    assert "long" not in {f.name for f in FAULTS}
+    armed = LONG.arm(LONG_COUNT)
+    assert sum(len(r) for r in armed.rules.values()) == LONG_CUTS == 20
+    assert LONG.loses_connection("sender") and LONG.loses_connection("receiver")
+    assert LONG.duplicates_allowed
