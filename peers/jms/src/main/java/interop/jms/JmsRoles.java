@@ -153,6 +153,8 @@ final class JmsRoles {
         final int total;
         final Set<Integer> confirmed = new HashSet<>();
         final Set<Integer> everSent = new HashSet<>();
+        /** held from send() to the "sent" line, so that "accepted" comes after it */
+        final Object sending = new Object();
         int sent;
         int resent;
 
@@ -165,29 +167,63 @@ final class JmsRoles {
         public void run(Session session) throws Exception {
             stage("the attach of the producer's link to " + p.opts.address);
             MessageProducer producer = session.createProducer(session.createQueue(p.opts.address));
-            producer.setDeliveryMode(DeliveryMode.PERSISTENT); // synchronous: send() waits for the outcome
+            producer.setDeliveryMode(DeliveryMode.PERSISTENT); // durable, and its outcome awaited
             linkOpened(p, "sender", p.opts.address);
-            for (int id = 1; id <= total; id++) {
-                synchronized (p.lock) {
-                    if (confirmed.contains(id)) {
-                        continue;
+            // JMS 2 asynchronous sends: send() hands the message over, a CompletionListener hears
+            // that the remote accepted it (or that it did not: an exception, outcome unnamed)
+            java.util.concurrent.BlockingQueue<Integer> again = new java.util.concurrent.LinkedBlockingQueue<>();
+            List<Integer> queue = new ArrayList<>();
+            synchronized (p.lock) {
+                for (int id = 1; id <= total; id++) {
+                    if (!confirmed.contains(id)) {
+                        queue.add(id);
                     }
-                    stage = "the outcome of message " + id + " (JMS send() waits for credit and outcome)";
                 }
+            }
+            while (true) {
+                p.check();
+                synchronized (p.lock) {
+                    if (confirmed.size() == total) {
+                        break;
+                    }
+                }
+                Integer id = queue.isEmpty() ? again.poll(JmsRoles.POLL_MS, java.util.concurrent.TimeUnit.MILLISECONDS)
+                        : queue.remove(0);
+                if (id == null) {
+                    stage("accepted outcomes (CompletionListener)");
+                    continue;
+                }
+                stage("credit for message " + id + " (JMS send() waits for it inside the library)");
                 MapMessage m = session.createMapMessage();
                 m.setLong("sequence", id);
-                p.ids.next((long) id);
                 synchronized (p.lock) {
                     sent++;
                     if (!everSent.add(id)) {
                         resent++;
                     }
                 }
-                producer.send(m); // returns once the remote accepted it (JMS hides credit and settlement)
-                p.out.event("sent", "id", id);
-                p.out.event("accepted", "id", id);
-                synchronized (p.lock) {
-                    confirmed.add(id);
+                synchronized (sending) {
+                    p.ids.next((long) id);
+                    producer.send(m, new jakarta.jms.CompletionListener() {
+                        @Override
+                        public void onCompletion(Message message) {
+                            synchronized (sending) { // after the "sent" line of the same message
+                                p.out.event("accepted", "id", id);
+                            }
+                            synchronized (p.lock) {
+                                confirmed.add(id);
+                            }
+                        }
+
+                        @Override
+                        public void onException(Message message, Exception e) {
+                            Out.stderr("jms: message " + id + " not accepted: " + JmsPeer.describe(e));
+                            if (p.lost.get() == null) {
+                                again.add(id); // not delivered: at-least-once sends it again
+                            }
+                        }
+                    });
+                    p.out.event("sent", "id", id);
                 }
             }
             closeAll(producer);
