@@ -185,6 +185,11 @@ RECIPES: dict[str, Recipe] = {
     ]
 }
 
+# Artemis: a recipe per pinned version, in its own module (harness/brokers/artemis_image.py)
+from harness.brokers import artemis_image  # noqa: E402 - needs Recipe defined above
+
+RECIPES.update((r.name, r) for r in artemis_image.recipes())
+
 
 def list_recipes() -> list[Recipe]:
     """Every recipe, sorted by name."""

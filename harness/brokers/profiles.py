@@ -186,3 +186,8 @@ PROFILES: dict[str, Profile] = {
         ),
     ]
 }
+
+# Artemis images built here, a profile per pinned version (harness/brokers/artemis_image.py)
+from harness.brokers import artemis_image  # noqa: E402 - needs Profile defined above
+
+PROFILES.update((p.name, p) for p in artemis_image.profiles())
