@@ -160,13 +160,15 @@ def test_missing_peers_file_is_a_usage_error(tmp_path: Path) -> None:
 
 def test_registry_names_and_unknown_peer_message() -> None:
     reg = PeerRegistry()
-    assert reg.names() == ["python", "cpp", "js", "go", "pyamqp"]
+    assert reg.names() == ["python", "cpp", "js", "go", "pyamqp", "java", "jms", "rust"]
     with pytest.raises(UsageError) as info:
         reg.get("nosuch")
-    assert str(info.value) == "unknown peer 'nosuch' (known: python, cpp, js, go, pyamqp)"
-    with pytest.raises(UsageError, match="unknown peer 'rust'"):
-        reg.select(["python", "rust"])
-    assert [i.name for i in reg.select(None)] == ["python", "cpp", "js", "go", "pyamqp"]
+    assert str(info.value) == (
+        "unknown peer 'nosuch' (known: python, cpp, js, go, pyamqp, java, jms, rust)"
+    )
+    with pytest.raises(UsageError, match="unknown peer 'ruby'"):
+        reg.select(["python", "ruby"])
+    assert [i.name for i in reg.select(None)] == reg.names()
     assert [i.name for i in reg.select(["js"])] == ["js"]
 
 
@@ -174,7 +176,7 @@ def test_registry_extra_peers_are_added_and_may_override() -> None:
     mine = parse_peer_option("mine=/bin/true")
     mypy = parse_peer_option("python=/bin/true")
     reg = PeerRegistry([mine, mypy])
-    assert reg.names() == ["python", "cpp", "js", "go", "pyamqp", "mine"]
+    assert reg.names() == ["python", "cpp", "js", "go", "pyamqp", "java", "jms", "rust", "mine"]
     assert reg.get("python") is mypy
     with pytest.raises(UsageError, match=r"known: python, cpp, js, go, pyamqp, mine"):
         reg.get("other")
