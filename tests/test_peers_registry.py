@@ -178,7 +178,9 @@ def test_registry_extra_peers_are_added_and_may_override() -> None:
     reg = PeerRegistry([mine, mypy])
     assert reg.names() == ["python", "cpp", "js", "go", "pyamqp", "java", "jms", "rust", "mine"]
     assert reg.get("python") is mypy
-    with pytest.raises(UsageError, match=r"known: python, cpp, js, go, pyamqp, mine"):
+    with pytest.raises(
+        UsageError, match=r"known: python, cpp, js, go, pyamqp, java, jms, rust, mine"
+    ):
         reg.get("other")
 
 
