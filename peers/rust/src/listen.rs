@@ -206,10 +206,24 @@ async fn on_connection(peer: &Arc<Peer>, stream: TcpStream) -> Result<bool, Fail
         .map_err(|e| classify("accepting a session", &e))?;
     let acceptor = link_acceptor();
     let role = peer.opts.role.clone();
-    let outcome = match role.as_str() {
-        "send" => listen_send(peer, &acceptor, &mut session).await,
-        "serve" => listen_serve(peer, &acceptor, &mut session).await,
-        _ => listen_receive(peer, &acceptor, &mut session).await,
+    let work = async {
+        match role.as_str() {
+            "send" => listen_send(peer, &acceptor, &mut session).await,
+            "serve" => listen_serve(peer, &acceptor, &mut session).await,
+            _ => listen_receive(peer, &acceptor, &mut session).await,
+        }
+    };
+    // the connection's end ends the work on it (fe2o3 would keep a link waiting)
+    let mut closed_by_client = false;
+    let outcome = tokio::select! {
+        r = work => r,
+        r = conn.on_close() => match r {
+            Ok(()) => {
+                closed_by_client = true;
+                Err(Failure::Lost("the client closed the connection".into()))
+            }
+            Err(e) => Err(classify("the connection", &e)),
+        },
     };
     match outcome {
         Ok(()) => {
@@ -221,10 +235,11 @@ async fn on_connection(peer: &Arc<Peer>, stream: TcpStream) -> Result<bool, Fail
         }
         Err(Failure::Lost(reason)) => {
             // the client went away (closed or dropped): its business; listen on
-            let closed = matches!(
-                tokio::time::timeout(Duration::from_millis(200), conn.on_close()).await,
-                Ok(Ok(()))
-            );
+            let closed = closed_by_client
+                || matches!(
+                    tokio::time::timeout(Duration::from_millis(200), conn.on_close()).await,
+                    Ok(Ok(()))
+                );
             if closed {
                 peer.event("connection_closed", json!({}));
             } else {

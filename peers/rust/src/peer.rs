@@ -222,6 +222,10 @@ pub async fn open_to(
 
 /// Ends the session and closes the connection, each within CLOSE_WAIT.
 pub async fn close<R>(peer: &Peer, mut session: SessionHandle<R>, mut conn: ConnectionHandle<()>) {
+    if conn.is_closed() {
+        peer.event("connection_closed", json!({}));
+        return; // the remote closed it already (its error, if any, is reported)
+    }
     let _ = tokio::time::timeout(CLOSE_WAIT, session.end()).await;
     match tokio::time::timeout(CLOSE_WAIT, conn.close()).await {
         Ok(Ok(())) => {}
@@ -247,6 +251,14 @@ fn settle(peer: &Peer, f: Failure) -> Failure {
     }
 }
 
+/// What a connection's end means when it came before the role was done.
+pub fn stopped(r: Result<(), fe2o3_amqp::connection::Error>) -> Failure {
+    match r {
+        Ok(()) => Failure::Lost("the remote closed the connection".into()),
+        Err(e) => classify("the connection", &e),
+    }
+}
+
 /// One connection's life: open, session, the role, a clean close.
 async fn connection(peer: &Arc<Peer>) -> Result<(), Failure> {
     let container = format!(
@@ -267,7 +279,14 @@ async fn connection(peer: &Arc<Peer>) -> Result<(), Failure> {
     let mut session = Session::begin(&mut conn)
         .await
         .map_err(|e| settle(peer, classify("the session's begin", &e)))?;
-    match roles::run(peer, &mut session).await {
+    // fe2o3 0.18 keeps a link's sends and outcomes pending for ever once its connection
+    // engine stopped (a send returns Ok, its outcome never comes): the peer watches the
+    // connection itself, and its end ends the role's work on it.
+    let outcome = tokio::select! {
+        r = roles::run(peer, &mut session) => r,
+        r = conn.on_close() => Err(stopped(r)),
+    };
+    match outcome {
         Ok(()) => {
             peer.st().done = true;
             close(peer, session, conn).await;

@@ -165,6 +165,9 @@ pub async fn send_loop(peer: &Arc<Peer>, sender: &mut Sender) -> Result<(), Fail
                 }
                 peer.event("sent", json!({"id": id}));
                 watch_outcome(peer.clone(), id, fut, tx.clone());
+                // let the connection watcher (peer.rs) run: fe2o3 accepts sends on a
+                // stopped connection, so a tight loop would "send" into the void
+                tokio::task::yield_now().await;
             }
             None => {
                 let confirmed = peer.st().confirmed.len();
