@@ -207,22 +207,35 @@ def open_taps(st: CellState) -> None:
 
 
 def start_peers(st: CellState) -> None:
-    """The connecting peers, consumers first, each waiting for its ready line if it has one."""
+    """The connecting peers: consumers first, the others while the consumers get ready.
+
+    A consumer (a role with a ready line) must be attached before anyone
+    sends. The other peers start at once anyway, so their start-up overlaps
+    the consumers', but their taps hold their connections until every
+    consumer has printed its ready line.
+    """
     if st.start_error:
         return
     roles = [r for r in st.cell.scenario.roles if not r.listen]
-    for role in [r for r in roles if r.ready] + [r for r in roles if not r.ready]:
-        if st.broker is None:
-            limit = min(READY_TIMEOUT, st.timeout)
-        else:
-            limit = max(1.0, min(st.timeout, st.remaining()))
-        try:
-            p = _start_peer(st, role, f"amqp://127.0.0.1:{st.taps[role.label].port}")
-            if role.ready:
-                p.wait_ready(timeout=limit)
-        except ProcessError as e:
-            st.start_error = str(e)
-            return
+    consumers = [r for r in roles if r.ready]
+    others = [r for r in roles if not r.ready]
+    if st.broker is None:
+        limit = min(READY_TIMEOUT, st.timeout)
+    else:
+        limit = max(1.0, min(st.timeout, st.remaining()))
+    try:
+        started = [(role, _start_peer(st, role, _tap_url(st, role))) for role in consumers]
+        for role in others:
+            if consumers:
+                st.taps[role.label].hold()
+            _start_peer(st, role, _tap_url(st, role))
+        for _, p in started:
+            p.wait_ready(timeout=limit)
+    except ProcessError as e:
+        st.start_error = str(e)
+        return
+    for role in others:
+        st.taps[role.label].release()
 
 
 def run_peers(st: CellState) -> None:
@@ -341,6 +354,10 @@ STAGES: tuple[Stage, ...] = (
 
 
 # -- helpers -------------------------------------------------------------------
+
+
+def _tap_url(st: CellState, role: Role) -> str:
+    return f"amqp://127.0.0.1:{st.taps[role.label].port}"
 
 
 def _start_peer(st: CellState, role: Role, url: str) -> ManagedProcess:

@@ -96,6 +96,10 @@ class Tap:
         #: set while no connection is open (the loop sets and clears it; any thread waits on it)
         self._idle = threading.Event()
         self._idle.set()
+        # hold(): new connections wait (accepted, nothing read or forwarded) until release()
+        self._held = False
+        self._gate: asyncio.Event | None = None
+        self._stopping = False
         self.connections = 0
         self.bytes_forwarded = 0
         # without fault rules nothing needs a decoded frame while bytes flow, so the
@@ -145,6 +149,27 @@ class Tap:
     def open_connections(self) -> list[str]:
         return sorted(self._open)
 
+    def hold(self) -> None:
+        """Keep new connections waiting, unread and not forwarded, until ``release()``.
+
+        Why: a sender may start while its consumer is still getting ready;
+        its process start-up (an interpreter, a JVM) then overlaps the
+        consumer's, and its connection reaches the server only once the
+        consumer is ready. Nothing of it is recorded before then, so the
+        trace reads as if it had connected at that moment.
+        """
+        self._held = True
+
+    def release(self) -> None:
+        """Let held and later connections through (any thread)."""
+        self._held = False
+        loop = ioloop.get_loop()
+        loop.call_soon_threadsafe(self._open_gate)
+
+    def _open_gate(self) -> None:
+        if self._gate is not None:
+            self._gate.set()
+
     def wait_idle(self, timeout: float) -> bool:
         """Wait until no connection is open (each has seen its end); True if so within ``timeout``.
 
@@ -157,10 +182,13 @@ class Tap:
     # -- loop side ---------------------------------------------------------
 
     async def _start(self) -> int:
+        self._gate = asyncio.Event()
         self._server = await asyncio.start_server(self._accept, "127.0.0.1", 0, limit=_READ_SIZE)
         return self._server.sockets[0].getsockname()[1]
 
     async def _stop(self) -> list[str]:
+        self._stopping = True
+        self._open_gate()  # held connections end without being forwarded
         if self._server is not None:
             self._server.close()
             with contextlib.suppress(Exception):
@@ -181,6 +209,12 @@ class Tap:
         self._joiner.add(TraceEvent(t=when, kind=kind, name=name, **kw))  # type: ignore[arg-type]
 
     async def _accept(self, cr: asyncio.StreamReader, cw: asyncio.StreamWriter) -> None:
+        if self._held and self._gate is not None:
+            await self._gate.wait()
+        if self._stopping:
+            with contextlib.suppress(Exception):
+                cw.close()
+            return
         name = self.conns.next()
         self.connections += 1
         conn = _Conn(name=name, client_w=cw)

@@ -372,6 +372,41 @@ def test_wait_idle_returns_once_every_connection_has_ended(servers, taps) -> Non
     assert headers, "the bytes read before the end were recorded"
 
 
+def test_a_held_tap_forwards_nothing_until_released(servers, taps) -> None:
+    """A sender starts while its consumer gets ready; its bytes wait in the tap, unrecorded."""
+    server = Server("echo")
+    servers.append(server)
+    rec = Recorder()
+    tap = start_tap(taps, server.port, rec)
+    tap.hold()
+    with connect(tap.port) as s:
+        s.sendall(encode_header())
+        s.settimeout(0.3)
+        with pytest.raises(TimeoutError):
+            s.recv(8)
+        assert rec.of(CONN) == [] and tap.open_connections == []
+        tap.release()
+        s.settimeout(5)
+        assert read_exactly(s, 8) == encode_header()
+    rec.wait_for(CONN, "close")
+    assert [e.name for e in rec.of(CONN)][:2] == ["accept", "connect"]
+
+
+def test_stop_ends_a_held_connection_without_forwarding_it(servers, taps) -> None:
+    server = Server("echo")
+    servers.append(server)
+    rec = Recorder()
+    tap = start_tap(taps, server.port, rec)
+    tap.hold()
+    with connect(tap.port) as s:
+        s.sendall(encode_header())
+        time.sleep(0.1)
+        assert tap.stop() == []
+        taps.remove(tap)
+        assert read_until_closed(s) == b""
+    assert rec.of(CONN) == []
+
+
 def _closed_port() -> int:
     s = socket.socket()
     s.bind(("127.0.0.1", 0))
