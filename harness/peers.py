@@ -47,6 +47,7 @@ class Implementation:
     toolchain: str | None = None  # module under harness.toolchains with unavailable/build/version
     static_version: str = ""
     _argv: list[str] | None = field(default=None, repr=False)
+    _version: str | None = field(default=None, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def _module(self) -> Any:
@@ -86,11 +87,18 @@ class Implementation:
     def version(self) -> str:
         if self.static_version:
             return self.static_version
+        if self._version is not None:
+            return self._version
         if self.toolchain:
             try:
-                return str(self._module().version())
+                found = str(self._module().version())
             except Exception as e:  # a version is informative only
                 return f"unknown ({e})"
+            if self._argv is not None:
+                # built: it stays what it is for this process; every cell's verdict asks
+                # (known failures match on it), and asking runs dpkg-query or node --version
+                self._version = found
+            return found
         return "external"
 
     def supports(self, role: str, needs: frozenset[str] = frozenset()) -> bool:

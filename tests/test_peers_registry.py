@@ -208,3 +208,21 @@ def test_peers_file_names_are_checked_like_peer_options(tmp_path):
     f.write_text('[peers."my peer!"]\ncommand = ["/bin/true"]\n')
     with pytest.raises(UsageError, match="bad peer name"):
         load_peers_file(f)
+
+
+def test_a_built_toolchain_peer_is_asked_its_version_once(monkeypatch) -> None:
+    """Every cell's verdict asks for its peers' versions; asking runs a program (dpkg-query, node)."""
+    import types
+
+    asked: list[int] = []
+    module = types.SimpleNamespace(
+        unavailable=lambda: None,
+        build=lambda cache: ["/bin/true"],
+        version=lambda: asked.append(1) or f"fake {len(asked)}",
+    )
+    impl = Implementation("fake", toolchain="fake")
+    monkeypatch.setattr(impl, "_module", lambda: module)
+    assert impl.version() == "fake 1"  # not built yet: not kept (it may change with the build)
+    impl.argv()
+    assert impl.version() == "fake 2"
+    assert impl.version() == "fake 2" and len(asked) == 2
