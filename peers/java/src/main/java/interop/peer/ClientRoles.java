@@ -16,6 +16,7 @@ import java.util.concurrent.TimeUnit;
 import org.apache.qpid.protonj2.client.Connection;
 import org.apache.qpid.protonj2.client.Delivery;
 import org.apache.qpid.protonj2.client.DeliveryMode;
+import org.apache.qpid.protonj2.client.ExpiryPolicy;
 import org.apache.qpid.protonj2.client.Link;
 import org.apache.qpid.protonj2.client.Message;
 import org.apache.qpid.protonj2.client.Receiver;
@@ -51,6 +52,13 @@ final class ClientRoles {
         // at-least-once: unsettled deliveries, accepted by the peer itself
         return new ReceiverOptions().linkName(name).autoAccept(false).creditWindow(CREDIT)
                 .deliveryMode(DeliveryMode.AT_LEAST_ONCE);
+    }
+
+    /** Accepts a delivery; a pre-settled one (a settled reply source) needs no disposition. */
+    static void acceptUnlessSettled(Delivery d) throws Exception {
+        if (!d.remoteSettled()) {
+            d.accept();
+        }
     }
 
     static void closeAll(List<? extends Link<?>> links) {
@@ -433,8 +441,12 @@ final class ClientRoles {
         public void run(Connection conn) throws Exception {
             stage("the attach of the dynamic reply receiver (its address)");
             ReceiverOptions ro = receiverOptions("request-replies");
-            if (!p.opts.dynamicCapabilities.isEmpty()) { // --dynamic-capability: on the dynamic source
+            if (!p.opts.dynamicCapabilities.isEmpty()) {
+                // --dynamic-capability: the broker's own kind of node (RabbitMQ 4.2+ Direct Reply-To),
+                // which lives as long as the link and delivers pre-settled (peers/CONTRACT.md)
                 ro.sourceOptions().capabilities(p.opts.dynamicCapabilities.toArray(new String[0]));
+                ro.sourceOptions().expiryPolicy(ExpiryPolicy.LINK_CLOSE);
+                ro.deliveryMode(DeliveryMode.AT_MOST_ONCE);
             }
             Receiver replies = conn.openDynamicReceiver(ro);
             String address = replies.address(); // blocks until the remote's attach
@@ -498,12 +510,12 @@ final class ClientRoles {
                 Map<String, Object> f = Values.fields(m);
                 if (index < 0) {
                     p.out.event("message", f);
-                    d.accept();
+                    acceptUnlessSettled(d);
                     throw new Fatal("reply with an unknown correlation_id: " + Values.key(corr));
                 }
                 f.put("request", requests.get(index));
                 p.out.event("message", f);
-                d.accept();
+                acceptUnlessSettled(d);
                 String want = requests.get(index).toUpperCase(java.util.Locale.ROOT);
                 String got = Values.text(m);
                 if (!got.equals(want)) {
