@@ -14,7 +14,7 @@ time, and the size on disk of the cell's trace (trace.jsonl + trace.txt,
 folded: see harness/trace/fold.py). Then a table with the cut/uncut time
 ratio (target <= 2.0).
 
-    python scripts/bench_long.py [--count 100000] [--peers python,cpp,js,go,pyamqp]
+    python scripts/bench_long.py [--count 100000] [--peers IMPL,...]
         [--brokers embedded,rabbitmq] [--out DIR] [--timeout 1800] [--events]
 
 Peers run with ``--quiet`` (no per-message event lines) unless ``--events``
@@ -191,7 +191,7 @@ def _row(impl: str, spec: str, cut: dict, plain: dict) -> str:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--count", type=int, default=100_000)
-    ap.add_argument("--peers", default="python,cpp,js,go,pyamqp")
+    ap.add_argument("--peers", help="comma list (default: every available implementation)")
     ap.add_argument("--brokers", default="embedded,rabbitmq")
     ap.add_argument("--out", default=None, help="artifact folder (default: a new temporary one)")
     ap.add_argument("--timeout", type=float, default=1800.0, help="per cell, seconds")
@@ -210,7 +210,13 @@ def main() -> int:
     args.out = args.out or tempfile.mkdtemp(prefix="bench-long-")
     reg = PeerRegistry()
     try:
-        impls = [i.name for i in reg.select(args.peers.split(",")) if not i.unavailable()]
+        chosen = reg.select(args.peers.split(",") if args.peers else None)
+        needs = frozenset({"reconnect"})
+        impls = [
+            i.name
+            for i in chosen
+            if not i.unavailable() and i.supports("send", needs) and i.supports("receive", needs)
+        ]
         specs = brokers.parse_specs(args.brokers)
     except Exception as e:  # noqa: BLE001 - a bad name: one line, exit 2
         print(f"error: {' '.join(str(e).split())}", file=sys.stderr)

@@ -11,7 +11,7 @@ with the ratio embedded / RabbitMQ for the same peers (>= 1.0: the
 embedded broker is not what limits them).
 
     python scripts/bench_throughput.py [--count 20000] [--rounds 3]
-        [--peers python,cpp,js,go,pyamqp] [--brokers embedded,rabbitmq] [--receiver IMPL]
+        [--peers IMPL,...] [--brokers embedded,rabbitmq] [--receiver IMPL]
 
 A pair that fails (a known library or broker limit) is reported with its
 peer's last stderr line instead of a figure; the script goes on.
@@ -137,7 +137,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--count", type=int, default=20000)
     ap.add_argument("--rounds", type=int, default=3)
-    ap.add_argument("--peers", default="python,cpp,js,go,pyamqp")
+    ap.add_argument("--peers", help="comma list (default: every available implementation)")
     ap.add_argument("--brokers", default="embedded,rabbitmq")
     ap.add_argument("--receiver", help="receive with this implementation for every sender")
     ap.add_argument("--timeout", type=float, default=300.0, help="per pair, seconds")
@@ -147,7 +147,14 @@ def main() -> int:
         return 2
     reg = PeerRegistry()
     try:
-        impls = [i for i in reg.select(args.peers.split(",")) if not i.unavailable()]
+        chosen = reg.select(args.peers.split(",") if args.peers else None)
+        impls = [
+            i
+            for i in chosen
+            if not i.unavailable()
+            and i.supports("send", frozenset())
+            and i.supports("receive", frozenset())
+        ]
         recv_impl = reg.get(args.receiver) if args.receiver else None
         specs = brokers.parse_specs(args.brokers)
     except Exception as e:  # noqa: BLE001 - a bad name: one line, exit 2
