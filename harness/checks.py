@@ -201,6 +201,8 @@ def figures(run: CellRun) -> dict[str, Any]:
         for key in _FIGURE_KEYS:
             if isinstance(res.get(key), int):
                 figs[f"{label}.{key}"] = res[key]
+        if isinstance(res.get("reply_via"), str):  # which dynamic form gave the reply address
+            figs[f"{label}.reply_via"] = res["reply_via"]
     figs["frames"] = sum(1 for e in run.trace if e.kind == FRAME)
     figs["connections"] = len({e.conn for e in run.trace if e.conn})
     return figs
