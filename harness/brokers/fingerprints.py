@@ -92,6 +92,16 @@ FINGERPRINTS: tuple[Fingerprint, ...] = (
         "(4.3.6 here)",
         dynamic_capabilities=("rabbitmq:volatile-queue",),
     ),
+    Fingerprint(
+        "apache-activemq-artemis",
+        ">=2.31",
+        "bare",
+        "Artemis (its open frame keeps this product name after the 2.50 rename; 2.31.2, "
+        "2.44.0, 2.56.0 here): an address and its queue are made on attach, a plain "
+        "dynamic source gets a temporary queue; a bare address is a queue only where "
+        "default-address-routing-type is ANYCAST (the artemis provider; artemis create "
+        "leaves it MULTICAST)",
+    ),
 )
 
 

@@ -195,3 +195,14 @@ def test_instances_copied_from_one_template_point_at_themselves(tmp_path: Path) 
     xml = {b.port: artemis_instance.broker_xml(b.instance).read_text() for b in (first, second)}  # type: ignore[arg-type]
     for port, text in xml.items():
         assert f"tcp://127.0.0.1:{port}?" in text
+
+
+def test_artemis_known_by_its_open_frame_gets_bare_addresses_and_plain_dynamic_sources() -> None:
+    from harness.brokers import fingerprints
+    from harness.brokers.base import BrokerIdentity
+
+    for version in artemis_dist.PINNED:
+        identity = BrokerIdentity(product="apache-activemq-artemis", version=version)
+        found = fingerprints.lookup(identity)
+        assert found is not None and found.dynamic_capabilities == ()
+        assert fingerprints.convention_for(identity).address_for("q") == "q"
