@@ -11,6 +11,7 @@ authentication refused, each naming the address.
 from __future__ import annotations
 
 import socket
+import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -32,6 +33,8 @@ __all__ = [
     "wait_ready",
 ]
 
+#: seconds a failed connection attempt may take to clean up after its timeout
+_CLEANUP_GRACE = 2.0
 #: the SASL layer's protocol header: what a client sends first to an AMQP 1.0 server with SASL
 _SASL_HEADER = b"AMQP\x03\x01\x00\x00"
 
@@ -46,8 +49,8 @@ def _hostport(host: str, port: int) -> str:
 
 def _plain(value: Any) -> Any:
     """Proton's symbol/described types as plain JSON-friendly values."""
-    if isinstance(value, bytes):
-        return value.decode("utf-8", "replace")
+    if isinstance(value, bytes | bytearray | memoryview):  # proton gives binary as a memoryview
+        return bytes(value).decode("utf-8", "replace")
     if isinstance(value, str):
         return str(value)
     if isinstance(value, dict):
@@ -69,17 +72,32 @@ def _sniff(host: str, port: int, timeout: float) -> bytes | None:
         return None
 
 
+def _remote(conn: Any, attr: str) -> Any:
+    """A field of the broker's open as proton converts it; None when proton cannot.
+
+    The open frame is the broker's input to us: capabilities that are not
+    symbols make proton's own conversion raise TypeError.
+    """
+    try:
+        return getattr(conn, attr)
+    except (TypeError, ValueError):
+        return None
+
+
 def _identity(conn: Any) -> BrokerIdentity:
-    props = _plain(dict(conn.remote_properties or {}))
-    caps = conn.remote_offered_capabilities
+    # the identity is informational: odd types (a list for properties, an int for
+    # capabilities) are read as well as they can be, never a raw exception
+    props = _remote(conn, "remote_properties")
+    props = _plain(dict(props)) if isinstance(props, dict) else {}
+    caps = _remote(conn, "remote_offered_capabilities")
     if caps is None:
         caps = []
-    elif isinstance(caps, (str, bytes)):
+    elif not isinstance(caps, list | tuple):
         caps = [caps]
     return BrokerIdentity(
         product=str(props.get("product", "")),
         version=str(props.get("version", "")),
-        container_id=str(conn.remote_container or ""),
+        container_id=str(_remote(conn, "remote_container") or ""),
         offered_capabilities=[str(c) for c in caps],
         properties=props,
     )
@@ -93,7 +111,27 @@ def _connect(
         kwargs.update(user=user, password=password or "", allowed_mechs="PLAIN")
     else:
         kwargs["allowed_mechs"] = "ANONYMOUS"
-    return BlockingConnection(f"amqp://{_hostport(host, port)}", timeout=timeout, **kwargs)
+    # BlockingConnection's own timeout does not bound its cleanup: a server that stops in
+    # the middle of a frame (and keeps the socket open) held it in close() for good. So it
+    # runs in a thread of its own, and the wait for it has a deadline.
+    got: dict[str, Any] = {}
+
+    def attempt() -> None:
+        try:
+            got["conn"] = BlockingConnection(
+                f"amqp://{_hostport(host, port)}", timeout=timeout, **kwargs
+            )
+        except BaseException as e:  # handed to the caller's thread as it is
+            got["error"] = e
+
+    t = threading.Thread(target=attempt, name=f"probe-{port}", daemon=True)
+    t.start()
+    t.join(timeout + _CLEANUP_GRACE)
+    if t.is_alive():
+        raise Timeout(f"no open within {timeout:g} s (the server stalled mid-frame)")
+    if "error" in got:
+        raise got["error"]
+    return got["conn"]
 
 
 def probe(
