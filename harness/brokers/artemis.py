@@ -70,10 +70,16 @@ def parse_spec(spec: str) -> tuple[str, str]:
 
 class ArtemisProvider(Provider):
     name = "artemis"
-    description = (
-        f"Apache ActiveMQ Artemis {artemis_dist.NEWEST} (pinned: {', '.join(artemis_dist.PINNED)};"
-        " artemis-VER, :stock) fetched by Maven, an instance per lease, anycast defaults"
-    )
+
+    @property
+    def description(self) -> str:  # type: ignore[override]
+        """The version this spec runs, the pinned ones, and which are fetched into the cache."""
+        fetched = [v for v in artemis_dist.PINNED if artemis_dist.installed(v)]
+        return (
+            f"Apache ActiveMQ Artemis {self.version} (pinned: {', '.join(artemis_dist.PINNED)}; "
+            f"fetched: {', '.join(fetched) or 'none'}; artemis-VER, :stock) by Maven, "
+            "an instance per lease, anycast defaults"
+        )
 
     def __init__(self, spec: str = "artemis") -> None:
         try:
