@@ -75,12 +75,14 @@ def _sniff(host: str, port: int, timeout: float) -> bytes | None:
 def _remote(conn: Any, attr: str) -> Any:
     """A field of the broker's open as proton converts it; None when proton cannot.
 
-    The open frame is the broker's input to us: capabilities that are not
-    symbols make proton's own conversion raise TypeError.
+    The open frame is the broker's input to us, and proton's own conversion
+    raises on odd values: TypeError for capabilities that are not symbols,
+    UnicodeDecodeError for a container-id that is not UTF-8, OverflowError for
+    a char beyond Unicode (found by scripts/fuzz.py). Any of them means "unreadable".
     """
     try:
         return getattr(conn, attr)
-    except (TypeError, ValueError):
+    except Exception:
         return None
 
 

@@ -114,6 +114,8 @@ def test_the_opens_that_used_to_raise() -> None:
         ident = probe("127.0.0.1", port, timeout=3)
         json.dumps(ident.properties)
         assert "memory at" not in ident.product
+    big_char = b"\xc1\x0b\x02\xa3\x07product\x73\xff\xff\xff\xff"  # a char beyond Unicode
+    json.dumps(probe("127.0.0.1", _broker_saying(_open(props=big_char)), timeout=3).properties)
     bad_utf8 = _open().replace(b"\xa1\x01c", b"\xa1\x01\xff")  # container-id not UTF-8
     assert probe("127.0.0.1", _broker_saying(bad_utf8), timeout=3).container_id == ""
 
