@@ -11,7 +11,9 @@ between runs and its checksum check applies) and unpacked into the user's
 cache folder, ``artemis/VERSION/apache-artemis-VERSION``, never into a clone.
 
 ``python3 -m harness.brokers.artemis_dist fetch [VERSION...]`` fetches ahead
-of a run (what ``.ci/run`` does); the provider fetches on first use otherwise.
+of a run (what ``.ci/run`` does) and makes the instance templates
+(``artemis_template``), so no cell's broker lease pays for ``artemis create``;
+the provider fetches and makes them on first use otherwise.
 """
 
 from __future__ import annotations
@@ -257,6 +259,24 @@ def fetch(version: str, force: bool = False) -> Path:
     return home(version)
 
 
+def _templates(version: str) -> None:
+    """Make the instance templates of both profiles now (a JVM each), not in a first lease.
+
+    Without Java there is nothing to make them with; the provider says why when it runs.
+    """
+    from harness.brokers import artemis_instance, artemis_template
+
+    if java_problem(version):
+        return
+    for anycast in (True, False):
+        try:
+            artemis_template.template(
+                home(version), version, anycast, root() / version / "templates"
+            )
+        except artemis_instance.CreateError as e:
+            raise DistError(f"Artemis {version}: {e}") from None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """``fetch [VERSION...]`` (default: every pinned version) and ``list``."""
     args = list(sys.argv[1:] if argv is None else argv)
@@ -275,6 +295,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         versions = [pick(v) for v in args[1:]] or list(PINNED)
         for v in versions:
             print(fetch(v))
+            _templates(v)
     except (ValueError, DistError) as e:
         print(f"artemis_dist: {e}", file=sys.stderr)
         return 1

@@ -60,6 +60,9 @@ def template(artemis_home: Path, version: str, anycast: bool, root: Path) -> Pat
                 artemis_instance.create(artemis_home, made, "127.0.0.1", 5672, anycast)
                 _rewrite(made, str(made), str(folder))
                 os.replace(made, folder)
+            for stale in root.glob(f"{name.split('-')[0]}-*"):  # made with other options or code
+                if stale != folder:
+                    shutil.rmtree(stale, ignore_errors=True)
         finally:
             fcntl.flock(lock, fcntl.LOCK_UN)
     return folder

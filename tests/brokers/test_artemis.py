@@ -206,3 +206,14 @@ def test_artemis_known_by_its_open_frame_gets_bare_addresses_and_plain_dynamic_s
         found = fingerprints.lookup(identity)
         assert found is not None and found.dynamic_capabilities == ()
         assert fingerprints.convention_for(identity).address_for("q") == "q"
+
+
+def test_fetch_command_also_makes_both_profiles_templates() -> None:
+    _need_artemis()
+    assert artemis_dist.main(["fetch", NEWEST]) == 0
+    made = sorted(
+        p.name.split("-")[0]
+        for p in (artemis_dist.root() / NEWEST / "templates").iterdir()
+        if not p.name.startswith(".")
+    )
+    assert {"anycast", "stock"} <= set(made)
