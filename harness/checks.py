@@ -14,7 +14,7 @@ from typing import Any
 
 from harness.process import ManagedProcess
 from harness.scenario import CellRun, Failure, PeerRun
-from harness.trace.model import FRAME, PEER, TraceEvent
+from harness.trace.model import FRAME, HARNESS, PEER, TraceEvent
 from harness.trace.render import render_event
 
 #: seconds the harness waits beyond a peer's own --timeout before killing it
@@ -96,7 +96,34 @@ def assess(run: CellRun, timeout: float) -> list[Failure]:
     if cause and failures:  # the headline quotes the wire before the timeout that followed
         first = failures[0]
         failures[0] = dataclasses.replace(first, message=f"{cause}; then {first.message}")
-    return failures
+    return malformed_frames(run.trace) + failures
+
+
+def malformed_frames(trace: list[TraceEvent]) -> list[Failure]:
+    """Bytes on the wire the tap could not decode, one failure per direction, first in line.
+
+    The tap records its decoder's ``DecodeError`` as a ``decode-error`` event
+    and keeps forwarding; whatever the peers made of those bytes, the cell's
+    headline says who sent what: "malformed frame from broker on c1 at
+    offset 8: unknown performative descriptor 0x99". TLS bytes are not
+    malformed, only opaque, and do not count.
+    """
+    out = []
+    for ev in trace:
+        if ev.kind != HARNESS or ev.name != "decode-error":
+            continue
+        reason = str(ev.fields.get("reason", ""))
+        if reason.startswith("TLS"):
+            continue
+        where = f" on {ev.conn}" if ev.conn else ""
+        out.append(
+            Failure(
+                "wire-malformed",
+                f"malformed frame from {ev.src}{where} at offset {ev.fields.get('offset')}: "
+                f"{reason}",
+            )
+        )
+    return out
 
 
 #: performatives that carry an ``error`` (AMQP 1.0 2.7.6, 2.7.7, 2.7.9), as what their sender did

@@ -28,6 +28,8 @@ INVARIANTS: dict[str, str] = {
     "delivery ids increase per session",
     "settled-or-resent": f"{_SPEC} 2.6.12-2.6.13 (transferring and resuming deliveries) and the "
     "tutorial's at-least-once sender: what was not settled is sent again",
+    "wire-malformed": f"{_SPEC} 2.3 (framing), 2.7 (performatives), 1.2-1.6 (the type system): "
+    "every frame on the wire decodes",
     "detach-before-close": "not an AMQP rule (2.4.3: a close ends every link); the tutorial's "
     "clean shutdown, which every reference peer follows",
 }
