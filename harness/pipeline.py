@@ -17,7 +17,6 @@ everything the earlier stages saw is on disk.
 
 from __future__ import annotations
 
-import shlex
 import time
 import traceback
 import uuid
@@ -25,25 +24,22 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
-from harness import artifacts, checks, drive
+from harness import artifacts, checks, drive, launch
 from harness.broker_pool import BrokerLease
 from harness.brokers.base import Broker
-from harness.capabilities import DYNAMIC
 from harness.cell_state import CellSkipped, CellState, RunOptions, StageError
 from harness.cells import DIRECT, Cell
 from harness.checks import KILL_MARGIN
 from harness.env import in_ci
 from harness.matrix import known as known_mod
 from harness.matrix.results import ERROR, FAIL, PASS, SKIPPED, UNSUPPORTED, CellResult
-from harness.peers import PeerRegistry, PeerUnavailable
-from harness.process import ManagedProcess, ProcessError
-from harness.scenario import CellRun, Failure, Role
+from harness.peers import PeerRegistry
+from harness.process import ProcessError
+from harness.scenario import CellRun, Failure
 from harness.tap import ConnCounter, Tap
 
 __all__ = ["KILL_MARGIN", "STAGES", "CellSkipped", "RunOptions", "Stage", "run_cell"]
 
-#: a peer's --timeout is the cell's minus this, so the peer reports what it awaited first
-PEER_MARGIN = 2.0
 #: a listener or consumer gets at most this long to print its ready line
 READY_TIMEOUT = 15.0
 #: after the peers are gone, the taps get at most this long to see their connections end
@@ -166,7 +162,7 @@ def start_listeners(st: CellState) -> None:
         if not role.listen:
             continue
         try:
-            p = _start_peer(st, role, "amqp://127.0.0.1:0")
+            p = launch.start_peer(st, role, "amqp://127.0.0.1:0")
             ready = p.wait_ready(timeout=min(READY_TIMEOUT, st.timeout))
         except ProcessError as e:
             st.start_error = str(e)
@@ -224,11 +220,13 @@ def start_peers(st: CellState) -> None:
     else:
         limit = max(1.0, min(st.timeout, st.remaining()))
     try:
-        started = [(role, _start_peer(st, role, _tap_url(st, role))) for role in consumers]
+        started = [
+            (role, launch.start_peer(st, role, launch.tap_url(st, role))) for role in consumers
+        ]
         for role in others:
             if consumers:
                 st.taps[role.label].hold()
-            _start_peer(st, role, _tap_url(st, role))
+            launch.start_peer(st, role, launch.tap_url(st, role))
         for _, p in started:
             p.wait_ready(timeout=limit)
     except ProcessError as e:
@@ -304,7 +302,7 @@ def check(st: CellState) -> None:
         where = checks.last_frame_text(st.events, label)
         st.failures.append(Failure(rule, f"{why}; trace stopped at: {where}"))
     st.result.figures = checks.figures(run)
-    used = sorted({c for r in st.cell.scenario.roles for c in dynamic_capabilities(st, r)})
+    used = sorted({c for r in st.cell.scenario.roles for c in launch.dynamic_capabilities(st, r)})
     if used:  # which broker-specific capability made the dynamic source work
         st.result.figures["dynamic_capabilities"] = used
 
@@ -354,53 +352,6 @@ STAGES: tuple[Stage, ...] = (
 
 
 # -- helpers -------------------------------------------------------------------
-
-
-def _tap_url(st: CellState, role: Role) -> str:
-    return f"amqp://127.0.0.1:{st.taps[role.label].port}"
-
-
-def _start_peer(st: CellState, role: Role, url: str) -> ManagedProcess:
-    impl = st.registry.get(st.cell.role_map[role.label])
-    try:
-        argv = impl.argv()
-    except PeerUnavailable as e:
-        raise CellSkipped(str(e)) from e
-    argv += [role.peer_role, "--url", url, "--address", st.address, "--count", str(st.count)]
-    argv += ["--timeout", f"{max(1.0, st.timeout - PEER_MARGIN):g}"]
-    if role.listen:
-        argv.append("--listen")
-    b = st.broker
-    if b is not None and b.user is not None:
-        argv += ["--user", b.user]
-        if b.password is not None:
-            argv += ["--password", b.password]
-    for capability in dynamic_capabilities(st, role):
-        argv += ["--dynamic-capability", capability]
-    argv += list(role.args)
-    st.commands.append(f"# {role.label} ({impl.name})\n{shlex.join(argv)}")
-    label = role.label
-    proc = ManagedProcess(
-        argv,
-        label=f"{label}({impl.name})",
-        clock=st.clock,
-        on_line=lambda t, obj: st.trace.add(checks.peer_event(label, t, obj)),
-        on_eof=lambda: st.calls.put(None),  # wakes the drive stage: a peer has ended
-        stderr_path=st.cell_dir / f"{label}.stderr.txt",
-    )
-    proc.start()
-    st.procs[label] = proc
-    return proc
-
-
-def dynamic_capabilities(st: CellState, role: Role) -> list[str]:
-    """The broker's ones for a role with a dynamic receiver; none under a plain_dynamic plan."""
-    b, plain = st.broker, st.cell.fault.plain_dynamic
-    return (
-        list(b.dynamic_capabilities)
-        if b is not None and DYNAMIC in role.needs and not plain
-        else []
-    )
 
 
 def _finish(st: CellState) -> None:

@@ -23,9 +23,9 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from harness.tap import ioloop
+from harness.tap import ioloop, recording
 from harness.trace.deliveries import DeliveryJoiner
-from harness.trace.model import CONN, FRAME, HARNESS, HEADER, TraceEvent
+from harness.trace.model import CONN, HARNESS, TraceEvent
 from harness.wire.codec import DecodeError, Frame, FrameDecoder, ProtocolHeader
 from harness.wire.faults import Call, Cut, Delay, FrameView, Rule
 
@@ -125,25 +125,10 @@ class Tap:
             still_open = sorted(self._open)
         recordings, self._recordings = self._recordings, []
         for name, src, dst, chunks in recordings:
-            self._decode_recording(name, src, dst, chunks)
+            recording.decode_recording(self._emit, name, src, dst, chunks)
             self._joiner.flush(name, src)  # a delivery cut off mid-way, as it stood
         self._joiner.flush()
         return still_open
-
-    def _decode_recording(
-        self, name: str, src: str, dst: str, chunks: list[tuple[float, bytes]]
-    ) -> None:
-        decoder = FrameDecoder()
-        for t, data in chunks:
-            try:
-                items = decoder.feed(data)
-            except DecodeError as e:
-                for item in e.items:
-                    self._record_item(name, item, src, dst, t)
-                self._decode_error(name, src, dst, e, t)
-                return
-            for item in items:
-                self._record_item(name, item, src, dst, t)
 
     @property
     def open_connections(self) -> list[str]:
@@ -306,7 +291,7 @@ class Tap:
                 try:
                     items = decoder.feed(data)
                 except DecodeError as e:
-                    self._decode_error(conn.name, src, dst, e)
+                    recording.decode_error(self._emit, conn.name, src, dst, e)
                     decoder = None  # stay transparent: forward the rest undecoded
                     items = e.items  # what came before the bad item is still recorded
                 sent = 0  # bytes of ``data`` already forwarded
@@ -374,24 +359,11 @@ class Tap:
                 try:
                     decoder.eof()
                 except DecodeError as e:
-                    self._decode_error(conn.name, src, dst, e)
-
-    def _decode_error(
-        self, conn: str, src: str, dst: str, e: DecodeError, t: float | None = None
-    ) -> None:
-        self._emit(
-            HARNESS,
-            "decode-error",
-            conn=conn,
-            src=src,
-            dst=dst,
-            t=t,
-            fields={"offset": e.offset, "reason": e.reason},
-        )
+                    recording.decode_error(self._emit, conn.name, src, dst, e)
 
     def _record(self, conn: _Conn, item: Frame | ProtocolHeader, src: str, dst: str):
         """Record one decoded item now and ask the fault rules what to do about it."""
-        fields = self._record_item(conn.name, item, src, dst, None)
+        fields = recording.record_item(self._emit, conn.name, item, src, dst, None)
         if fields is None or not self.rules:
             return None
         view = FrameView(conn=conn.name, src=src, dst=dst, name=item.name, fields=fields)
@@ -400,36 +372,3 @@ class Tap:
             if action is not None:
                 return action
         return None
-
-    def _record_item(
-        self, conn: str, item: Frame | ProtocolHeader, src: str, dst: str, t: float | None
-    ) -> dict | None:
-        """Emit the trace event for one item; returns a frame's fields (None for a header)."""
-        if isinstance(item, ProtocolHeader):
-            self._emit(
-                HEADER,
-                item.name,
-                conn=conn,
-                src=src,
-                dst=dst,
-                t=t,
-                fields={"version": f"{item.major}.{item.minor}.{item.revision}"},
-            )
-            return None
-        name = item.name
-        fields = dict(item.performative.fields) if item.performative is not None else {}
-        if (
-            name == "sasl_init"
-            and fields.get("mechanism") == "PLAIN"
-            and fields.get("initial_response")
-        ):
-            fields["initial_response"] = "<redacted>"  # PLAIN carries the password
-        if name == "transfer":
-            msg = item.message
-            if msg is not None:
-                fields["message"] = msg
-            fields["payload_size"] = item.payload_size
-        self._emit(
-            FRAME, name, conn=conn, src=src, dst=dst, channel=item.channel, t=t, fields=fields
-        )
-        return fields
