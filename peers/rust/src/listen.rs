@@ -218,18 +218,25 @@ async fn on_connection(peer: &Arc<Peer>, stream: TcpStream) -> Result<bool, Fail
     let outcome = tokio::select! {
         r = work => r,
         r = conn.on_close() => match r {
-            Ok(()) => {
+            Ok(()) | Err(fe2o3_amqp::connection::Error::RemoteClosed) => {
                 closed_by_client = true;
                 Err(Failure::Lost("the client closed the connection".into()))
             }
             Err(e) => Err(classify("the connection", &e)),
         },
     };
+    if outcome.is_err() && peer.st().done {
+        // the client closed while we were closing: the role is done
+        peer.event("connection_closed", json!({}));
+        return Ok(true);
+    }
     match outcome {
         Ok(()) => {
             peer.st().done = true;
-            let _ = tokio::time::timeout(CLOSE_WAIT, session.end()).await;
-            let _ = tokio::time::timeout(CLOSE_WAIT, conn.close()).await;
+            if !conn.is_closed() {
+                let _ = tokio::time::timeout(CLOSE_WAIT, session.end()).await;
+                let _ = tokio::time::timeout(CLOSE_WAIT, conn.close()).await;
+            }
             peer.event("connection_closed", json!({}));
             Ok(true)
         }

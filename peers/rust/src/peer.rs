@@ -254,7 +254,9 @@ fn settle(peer: &Peer, f: Failure) -> Failure {
 /// What a connection's end means when it came before the role was done.
 pub fn stopped(r: Result<(), fe2o3_amqp::connection::Error>) -> Failure {
     match r {
-        Ok(()) => Failure::Lost("the remote closed the connection".into()),
+        Ok(()) | Err(fe2o3_amqp::connection::Error::RemoteClosed) => {
+            Failure::Lost("the remote closed the connection".into())
+        }
         Err(e) => classify("the connection", &e),
     }
 }
@@ -282,10 +284,13 @@ async fn connection(peer: &Arc<Peer>) -> Result<(), Failure> {
     // fe2o3 0.18 keeps a link's sends and outcomes pending for ever once its connection
     // engine stopped (a send returns Ok, its outcome never comes): the peer watches the
     // connection itself, and its end ends the role's work on it.
-    let outcome = tokio::select! {
+    let mut outcome = tokio::select! {
         r = roles::run(peer, &mut session) => r,
         r = conn.on_close() => Err(stopped(r)),
     };
+    if outcome.is_err() && peer.st().done {
+        outcome = Ok(()); // the remote closed first while we were closing: the role is done
+    }
     match outcome {
         Ok(()) => {
             peer.st().done = true;

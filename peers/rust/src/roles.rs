@@ -147,6 +147,7 @@ pub async fn send_loop(peer: &Arc<Peer>, sender: &mut Sender) -> Result<(), Fail
             settled(s, &mut queue)?;
         }
         if peer.st().confirmed.len() as u64 >= total {
+            peer.st().done = true; // the goal is reached: what follows is the close
             return Ok(());
         }
         match queue.pop_front() {
@@ -215,8 +216,9 @@ pub async fn receive_loop(peer: &Arc<Peer>, receiver: &mut Receiver) -> Result<(
     let addr = peer.opts.address.clone();
     loop {
         {
-            let st = peer.st();
+            let mut st = peer.st();
             if total > 0 && st.seen.len() as u64 >= total {
+                st.done = true; // the goal is reached: what follows is the close
                 return Ok(());
             }
         }
@@ -309,6 +311,7 @@ pub async fn serve_loop<P: Replies>(
     loop {
         let served = peer.st().served;
         if total > 0 && served >= total {
+            peer.st().done = true; // the goal is reached: what follows is the close
             return Ok(());
         }
         peer.stage(format!("requests on {addr} (served {served})"));
@@ -530,6 +533,7 @@ async fn request<R>(peer: &Arc<Peer>, session: &mut SessionHandle<R>) -> Result<
         }
         peer.st().answered.insert(index);
     }
+    peer.st().done = true;
     close_sender(sender).await;
     close_receiver(replies).await;
     Ok(())
@@ -614,5 +618,7 @@ pub async fn hello_exchange(
 ) -> Result<(), Failure> {
     let outcome = hello_send(peer, sender).await?;
     hello_receive(peer, receiver).await?;
-    hello_outcome(outcome).await
+    hello_outcome(outcome).await?;
+    peer.st().done = true;
+    Ok(())
 }
