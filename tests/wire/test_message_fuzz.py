@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from proton import Message
 
-from harness.wire.message import MAX_BODY_STRING, summarize_message
+from harness.wire.message import MAX_BODY_STRING, MAX_SECTIONS, summarize_message
 
 from .amqp_strategies import mutate, mutation
 
@@ -78,3 +78,11 @@ def test_mutated_messages(m: Message, muts) -> None:
 @given(st.binary(max_size=300))
 def test_random_payloads(data: bytes) -> None:
     _summary(data)
+
+
+def test_a_payload_of_countless_sections_is_not_summarized() -> None:
+    """Each section costs a proton decode: 4-byte sections filling a frame are not a message."""
+    data = b"\x00\x53\x75\xa0\x00"  # an empty data section
+    assert summarize_message(data * MAX_SECTIONS) is not None
+    assert summarize_message(data * (MAX_SECTIONS + 1)) is None
+    assert summarize_message(b"\x00\x53\x70\x45" * 250_000) is None  # a MiB of headers
