@@ -452,9 +452,21 @@ def test_attach_excused_when_the_attaching_side_hangs_up_at_once():
         tb = TraceBuilder(step=0.01)
         c = tb.conn("client")
         c.open()
-        c.c("attach", name="s", handle=0, role="sender", target={"address": "q"})
+        c.attach_pair("r", "receiver")
+        c.s("detach", handle=0, closed=True, error={"condition": "amqp:invalid-field"})
+        c.c("attach", name="s", handle=1, role="sender", target={"address": "q"})
         if ending == "close":
             c.close()
         else:
             tb.add(kind="conn", name="close", conn="c1", fields={"by": "client"})
         assert only(tb.events, "attach-answered") == [], ending
+
+
+def test_a_quick_hang_up_without_a_refusal_still_counts():
+    """Nothing refused: an attach the broker never answered is reported however soon the close."""
+    tb = TraceBuilder(step=0.01)
+    c = tb.conn("client")
+    c.open()
+    c.c("attach", name="reply", handle=0, role="receiver", source={"dynamic": True})
+    c.close()
+    assert len(only(tb.events, "attach-answered")) == 1

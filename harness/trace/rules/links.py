@@ -21,9 +21,21 @@ from harness.trace.rules.base import (
 __all__ = ["attach_answered", "dynamic_address"]
 
 
-#: an attaching side that ends the connection sooner than this after its attach gave
-#: the other side no chance to answer (a peer closing at once after a refused link)
+#: an attaching side that ends the connection sooner than this after its attach, once
+#: the other side has refused something, gave it no chance to answer (a peer closing
+#: at once after a refused link: not "not answered within 0.0 s")
 NO_CHANCE_S = 0.5
+
+
+def _refused_before(info: TraceInfo, conn: str, i: int, by: str | None) -> bool:
+    """Whether ``by`` sent a detach, end or close with an error on ``conn`` before index ``i``."""
+    return any(
+        j < i
+        and f.src == by
+        and f.name in ("detach", "end", "close")
+        and isinstance(f.fields.get("error"), dict)
+        for j, f in info.frames(conn)
+    )
 
 
 def _what_then(info: TraceInfo, conn: str, e: TraceEvent, i: int) -> tuple[str, float] | None:
@@ -35,7 +47,8 @@ def _what_then(info: TraceInfo, conn: str, e: TraceEvent, i: int) -> tuple[str, 
         return "the trace ended with the connection open", info.events[-1].t - e.t
     assert j is not None
     if how in ("close", "tcp") and by == e.src and info.events[j].t - e.t < NO_CHANCE_S:
-        return None  # the attaching side hung up at once: no answer was owed yet
+        if _refused_before(info, conn, i, e.dst):
+            return None  # refused, the attaching side hung up at once: no answer was owed yet
     what = "closed the connection" if how == "close" else "dropped the TCP connection"
     if by in (None, "tap", "tap-stop"):  # the harness ended the cell
         then = f"then the harness stopped the tap at {info.events[j].t:.3f}"
