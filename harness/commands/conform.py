@@ -41,6 +41,7 @@ from typing import Any
 from harness import resources
 from harness.commands import CliError
 from harness.commands.conform_stdout import SEEN, check_stdout
+from harness.peer_lines import parse_line
 
 VOCABULARY = frozenset(
     "connection_opened link_opened sendable sent accepted released rejected modified settled "
@@ -112,11 +113,8 @@ class Proc:
         text = raw.decode(errors="replace").strip()
         if not text:
             return
-        try:
-            obj = json.loads(text)
-        except ValueError:
-            obj = None
-        if isinstance(obj, dict):
+        obj = parse_line(text)  # the peer under test is foreign: never raises
+        if obj is not None:
             self.run.lines.append(obj)
         else:
             self.run.bad.append(text)
