@@ -18,6 +18,7 @@ use fe2o3_amqp::acceptor::{
     ConnectionAcceptor, LinkAcceptor, LinkEndpoint, ListenerConnectionHandle,
     ListenerSessionHandle, SaslAcceptor, SessionAcceptor,
 };
+use tokio::sync::{mpsc, watch};
 use fe2o3_amqp::link::{Receiver, Sender};
 use fe2o3_amqp::types::messaging::Source;
 use fe2o3_amqp::types::primitives::{Array, Symbol};
@@ -140,16 +141,44 @@ fn link_acceptor() -> Acceptor {
         .build()
 }
 
+/// The links the client attaches, on any of its sessions (Qpid JMS, for one, begins two
+/// and attaches on the second): one task per accepted session accepts its links and hands
+/// them over; the session stays with its task, which ends it when told to stop.
+type Links = mpsc::UnboundedReceiver<LinkEndpoint>;
+
+fn spawn_session(
+    mut session: ListenerSessionHandle,
+    links: mpsc::UnboundedSender<LinkEndpoint>,
+    mut stop: watch::Receiver<bool>,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let acceptor = link_acceptor();
+        loop {
+            tokio::select! {
+                link = acceptor.accept(&mut session) => match link {
+                    Ok(link) => {
+                        if links.send(link).is_err() {
+                            break;
+                        }
+                    }
+                    Err(e) => {
+                        eprintln!("listener: no more links on a session: {e}");
+                        return; // the session or the connection ended
+                    }
+                },
+                _ = stop.changed() => break,
+            }
+        }
+        let _ = tokio::time::timeout(CLOSE_WAIT, session.end()).await;
+    })
+}
+
 /// The next link the client attaches, reported.
-async fn next_link(
-    peer: &Peer,
-    acceptor: &Acceptor,
-    session: &mut ListenerSessionHandle,
-) -> Result<LinkEndpoint, Failure> {
-    let link = acceptor
-        .accept(session)
+async fn next_link(peer: &Peer, links: &mut Links) -> Result<LinkEndpoint, Failure> {
+    let link = links
+        .recv()
         .await
-        .map_err(|e| classify("accepting a link", &e))?;
+        .ok_or_else(|| Failure::Lost("the client's sessions ended".into()))?;
     match &link {
         LinkEndpoint::Sender(s) => {
             let addr = s.source().as_ref().and_then(|x| x.address.clone());
@@ -166,8 +195,7 @@ async fn next_link(
 /// serve --listen: replies go over the links the clients attached (their reply
 /// receivers), found by the address of their source.
 struct AttachedReplies<'s> {
-    session: &'s mut ListenerSessionHandle,
-    acceptor: &'s Acceptor,
+    links: &'s mut Links,
     senders: HashMap<String, Sender>,
 }
 
@@ -181,13 +209,30 @@ impl Replies for AttachedReplies<'_> {
         async move {
             while !self.senders.contains_key(reply_to) {
                 peer.stage(format!("a client's link for replies to {reply_to}"));
-                if let LinkEndpoint::Sender(s) = next_link(peer, self.acceptor, self.session).await? {
+                if let LinkEndpoint::Sender(s) = next_link(peer, self.links).await? {
                     let addr = s.source().as_ref().and_then(|x| x.address.clone());
                     self.senders.insert(addr.unwrap_or_default(), s);
                 }
             }
             Ok(self.senders.get_mut(reply_to).expect("present"))
         }
+    }
+}
+
+/// The role's work on the links of one connection.
+async fn work(peer: &Arc<Peer>, links: &mut Links) -> Result<(), Failure> {
+    match peer.opts.role.as_str() {
+        "send" => listen_send(peer, links).await,
+        "serve" => listen_serve(peer, links).await,
+        "hello" => {
+            // helloworld_direct.py's listener half: the message arrives; the client closes
+            peer.stage("the hello client's sender link");
+            let mut receiver = first_receiver(peer, links).await?;
+            roles::hello_receive(peer, &mut receiver).await?;
+            peer.stage("the hello client's close");
+            std::future::pending::<Result<(), Failure>>().await
+        }
+        _ => listen_receive(peer, links).await,
     }
 }
 
@@ -200,90 +245,94 @@ async fn on_connection(peer: &Arc<Peer>, stream: TcpStream) -> Result<bool, Fail
         st.ever_opened = true;
         st.conn_up = true;
     }
-    let mut session = SessionAcceptor::new()
-        .accept(&mut conn)
-        .await
-        .map_err(|e| classify("accepting a session", &e))?;
-    let acceptor = link_acceptor();
-    let role = peer.opts.role.clone();
-    let work = async {
-        match role.as_str() {
-            "send" => listen_send(peer, &acceptor, &mut session).await,
-            "serve" => listen_serve(peer, &acceptor, &mut session).await,
-            _ => listen_receive(peer, &acceptor, &mut session).await,
+    let (links_tx, mut links) = mpsc::unbounded_channel();
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let mut sessions = Vec::new();
+    let session_acceptor = SessionAcceptor::new();
+    let outcome = {
+        let work = work(peer, &mut links);
+        tokio::pin!(work);
+        loop {
+            // accepting sessions ends with the connection (fe2o3 would keep a link waiting)
+            tokio::select! {
+                r = &mut work => break r,
+                s = session_acceptor.accept(&mut conn) => match s {
+                    Ok(session) => {
+                        sessions.push(spawn_session(session, links_tx.clone(), stop_rx.clone()))
+                    }
+                    Err(e) => break Err(classify("the connection", &e)),
+                },
+            }
         }
     };
-    // the connection's end ends the work on it (fe2o3 would keep a link waiting)
-    let mut closed_by_client = false;
-    let outcome = tokio::select! {
-        r = work => r,
-        r = conn.on_close() => match r {
-            Ok(()) | Err(fe2o3_amqp::connection::Error::RemoteClosed) => {
-                closed_by_client = true;
-                Err(Failure::Lost("the client closed the connection".into()))
-            }
-            Err(e) => Err(classify("the connection", &e)),
-        },
+    let _ = stop_tx.send(true);
+    for task in sessions {
+        let _ = tokio::time::timeout(CLOSE_WAIT, task).await;
+    }
+    let finished = outcome.is_ok() || peer.finished().await;
+    let ended = if conn.is_closed() {
+        None
+    } else if finished {
+        Some(tokio::time::timeout(CLOSE_WAIT, conn.close()).await)
+    } else {
+        Some(tokio::time::timeout(Duration::from_millis(200), conn.on_close()).await)
     };
-    if outcome.is_err() && peer.st().done {
-        // the client closed while we were closing: the role is done
+    let closed = match ended {
+        None => true,
+        Some(Ok(Ok(()))) | Some(Ok(Err(fe2o3_amqp::connection::Error::RemoteClosed))) => true,
+        Some(Ok(Err(e))) => {
+            if let Failure::Remote(r, t) = classify("the connection", &e) {
+                peer.remote_error(&r, None);
+                if !finished {
+                    return Err(Failure::Fatal(t));
+                }
+            }
+            false
+        }
+        Some(Err(_)) => false,
+    };
+    peer.st().conn_up = false;
+    if finished {
+        peer.st().done = true;
         peer.event("connection_closed", json!({}));
         return Ok(true);
     }
     match outcome {
-        Ok(()) => {
-            peer.st().done = true;
-            if !conn.is_closed() {
-                let _ = tokio::time::timeout(CLOSE_WAIT, session.end()).await;
-                let _ = tokio::time::timeout(CLOSE_WAIT, conn.close()).await;
-            }
-            peer.event("connection_closed", json!({}));
-            Ok(true)
-        }
+        Ok(()) => Ok(true), // (an Ok outcome is finished, above)
         Err(Failure::Lost(reason)) => {
             // the client went away (closed or dropped): its business; listen on
-            let closed = closed_by_client
-                || matches!(
-                    tokio::time::timeout(Duration::from_millis(200), conn.on_close()).await,
-                    Ok(Ok(()))
-                );
             if closed {
                 peer.event("connection_closed", json!({}));
             } else {
                 peer.event("disconnected", json!({"reason": reason}));
             }
-            peer.st().conn_up = false;
             Ok(false)
         }
         Err(f) => Err(f),
     }
 }
 
-async fn listen_receive(
-    peer: &Arc<Peer>,
-    acceptor: &Acceptor,
-    session: &mut ListenerSessionHandle,
-) -> Result<(), Failure> {
-    peer.stage("a client's sender link");
-    let mut receiver: Receiver = loop {
-        match next_link(peer, acceptor, session).await? {
-            LinkEndpoint::Receiver(r) => break r,
+async fn first_receiver(peer: &Arc<Peer>, links: &mut Links) -> Result<Receiver, Failure> {
+    loop {
+        match next_link(peer, links).await? {
+            LinkEndpoint::Receiver(r) => return Ok(r),
             LinkEndpoint::Sender(s) => roles::close_sender(s).await,
         }
-    };
+    }
+}
+
+async fn listen_receive(peer: &Arc<Peer>, links: &mut Links) -> Result<(), Failure> {
+    peer.stage("a client's sender link");
+    let mut receiver = first_receiver(peer, links).await?;
     roles::receive_loop(peer, &mut receiver).await?;
     roles::close_receiver(receiver).await;
     Ok(())
 }
 
-async fn listen_send(
-    peer: &Arc<Peer>,
-    acceptor: &Acceptor,
-    session: &mut ListenerSessionHandle,
-) -> Result<(), Failure> {
+async fn listen_send(peer: &Arc<Peer>, links: &mut Links) -> Result<(), Failure> {
     peer.stage("a client's receiver link");
     let mut sender: Sender = loop {
-        match next_link(peer, acceptor, session).await? {
+        match next_link(peer, links).await? {
             LinkEndpoint::Sender(s) => break s,
             LinkEndpoint::Receiver(r) => roles::close_receiver(r).await,
         }
@@ -293,15 +342,11 @@ async fn listen_send(
     Ok(())
 }
 
-async fn listen_serve(
-    peer: &Arc<Peer>,
-    acceptor: &Acceptor,
-    session: &mut ListenerSessionHandle,
-) -> Result<(), Failure> {
+async fn listen_serve(peer: &Arc<Peer>, links: &mut Links) -> Result<(), Failure> {
     let mut senders = HashMap::new();
     peer.stage("a client's request link");
     let mut receiver: Receiver = loop {
-        match next_link(peer, acceptor, session).await? {
+        match next_link(peer, links).await? {
             LinkEndpoint::Receiver(r) => break r,
             LinkEndpoint::Sender(s) => {
                 let addr = s.source().as_ref().and_then(|x| x.address.clone());
@@ -309,11 +354,7 @@ async fn listen_serve(
             }
         }
     };
-    let mut replies = AttachedReplies {
-        session,
-        acceptor,
-        senders,
-    };
+    let mut replies = AttachedReplies { links, senders };
     roles::serve_loop(peer, &mut receiver, &mut replies).await?;
     for (_, s) in replies.senders.drain() {
         roles::close_sender(s).await;
@@ -348,38 +389,18 @@ async fn listen_hello(peer: &Arc<Peer>, listener: TcpListener, port: u16) -> Res
         .await
         .map_err(|e| format!("accepting a connection: {e}"))?;
     drop(listener);
-    let served = async {
-        let mut conn = accept_connection(peer, stream).await?;
-        peer.event("connection_opened", json!({"container": null}));
-        peer.st().conn_up = true;
-        let mut session = SessionAcceptor::new()
-            .accept(&mut conn)
-            .await
-            .map_err(|e| classify("accepting a session", &e))?;
-        let acceptor = link_acceptor();
-        let mut receiver = loop {
-            match next_link(peer, &acceptor, &mut session).await? {
-                LinkEndpoint::Receiver(r) => break r,
-                LinkEndpoint::Sender(s) => roles::close_sender(s).await,
-            }
-        };
-        roles::hello_receive(peer, &mut receiver).await?;
-        // the client closes its link and connection once its message is accepted
-        let _ = tokio::time::timeout(CLOSE_WAIT, conn.on_close()).await;
-        Ok::<(), Failure>(())
+    let served = on_connection(peer, stream).await;
+    let client = client
+        .await
+        .map_err(|e| format!("the client half stopped: {e}"))?;
+    let text = |f: Failure| match f {
+        Failure::Lost(t) | Failure::Fatal(t) | Failure::Remote(_, t) => t,
     };
-    let served = served.await;
-    let client = client.await.map_err(|e| format!("the client half stopped: {e}"))?;
-    for r in [served, client] {
-        match r {
-            Ok(()) => {}
-            Err(Failure::Lost(t)) | Err(Failure::Fatal(t)) | Err(Failure::Remote(_, t)) => {
-                return Err(t)
-            }
-        }
+    client.map_err(text)?;
+    match served.map_err(text)? {
+        true => Ok(()),
+        false => Err("the hello message did not arrive before the client left".into()),
     }
-    peer.st().done = true;
-    Ok(())
 }
 
 pub async fn run(peer: Arc<Peer>) -> Result<(), String> {

@@ -116,6 +116,24 @@ impl Peer {
         }
     }
 
+    /// Whether the role's goal is reached (N confirmed, N received, N served, every reply,
+    /// the hello message back), after letting the outcome watchers that a closing remote
+    /// just woke catch up: a remote that closes right after its last disposition ends a
+    /// finished role, not a connection to reconnect.
+    pub async fn finished(&self) -> bool {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let st = self.st();
+        let n = self.opts.count_or_zero();
+        st.done
+            || match self.opts.role.as_str() {
+                "send" => st.confirmed.len() as u64 >= n,
+                "receive" => n > 0 && st.seen.len() as u64 >= n,
+                "serve" => n > 0 && st.served >= n,
+                "request" => st.answered.len() == self.opts.requests.len(),
+                _ => !st.received.is_empty(),
+            }
+    }
+
     /// Whether --count 0 was asked of a role that then runs until killed.
     pub fn countless(&self) -> bool {
         matches!(self.opts.role.as_str(), "receive" | "serve") && self.opts.count == Some(0)
@@ -288,7 +306,7 @@ async fn connection(peer: &Arc<Peer>) -> Result<(), Failure> {
         r = roles::run(peer, &mut session) => r,
         r = conn.on_close() => Err(stopped(r)),
     };
-    if outcome.is_err() && peer.st().done {
+    if outcome.is_err() && peer.finished().await {
         outcome = Ok(()); // the remote closed first while we were closing: the role is done
     }
     match outcome {
