@@ -34,7 +34,7 @@ from harness.wire.faults import Call
 #: once a peer has failed, the others get this long to finish before the harness stops them
 EARLY_STOP_GRACE = 2.0
 #: a connecting peer still running this long after its listener ended well is stopped
-ORPHAN_GRACE_S = 3.0
+ORPHAN_GRACE_S = 5.0
 #: a peer silent this long after every other peer ended well is stopped as stalled
 STALL_S = 10.0
 #: the longest the loop waits without news; a peer's end and a fault rule's call wake it at once
