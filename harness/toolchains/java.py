@@ -143,7 +143,9 @@ class JavaPeer:
         jar = build_once(target_dir, what, lambda tmp: self._package(tmp, target_dir, repo))
         jsa = _class_data(java, jar, target_dir, self.name)
         shared = [f"-XX:SharedArchiveFile={jsa}"] if jsa else []
-        return [java, *JVM_FLAGS, *shared, "-jar", str(jar)]
+        # netty unpacks its native transport library here, not in /tmp
+        native = f"-Dio.netty.native.workdir={target_dir}"
+        return [java, *JVM_FLAGS, *shared, native, "-jar", str(jar)]
 
     def _package(self, out: Path, target_dir: Path, repo: Path) -> None:
         mvn = _tool("MVN", "mvn")

@@ -54,6 +54,26 @@ final class ClientRoles {
                 .deliveryMode(DeliveryMode.AT_LEAST_ONCE);
     }
 
+    /**
+     * The delivery's message. protonj2 decodes it lazily, here; a failure is the library's, not
+     * a lost connection: the role fails with it (the stack trace goes to stderr).
+     */
+    @SuppressWarnings("unchecked")
+    static Message<Object> decode(Delivery d) throws Exception {
+        try {
+            return (Message<Object>) d.message();
+        } catch (Exception e) {
+            Throwable root = e;
+            while (root.getCause() != null) {
+                root = root.getCause();
+            }
+            java.io.StringWriter trace = new java.io.StringWriter();
+            root.printStackTrace(new java.io.PrintWriter(trace));
+            System.err.print(trace);
+            throw new Fatal("protonj2 could not decode a delivery: " + root);
+        }
+    }
+
     /** Accepts a delivery; a pre-settled one (a settled reply source) needs no disposition. */
     static void acceptUnlessSettled(Delivery d) throws Exception {
         if (!d.remoteSettled()) {
@@ -254,7 +274,7 @@ final class ClientRoles {
             }
             while (true) {
                 Delivery d = receiver.receive();
-                Message<Object> m = d.message();
+                Message<Object> m = decode(d);
                 String key = Values.key(m.messageId());
                 boolean duplicate;
                 boolean finished;
@@ -361,7 +381,7 @@ final class ClientRoles {
                     stage = "requests on " + p.opts.address + " (served " + served + ")";
                 }
                 Delivery d = receiver.receive();
-                Message<Object> m = d.message();
+                Message<Object> m = decode(d);
                 p.out.event("message", Values.fields(m));
                 String replyTo = m.replyTo();
                 if (replyTo == null) {
@@ -499,7 +519,7 @@ final class ClientRoles {
                     stage = "replies (" + answered.size() + " of " + requests.size() + ")";
                 }
                 Delivery d = replies.receive();
-                Message<Object> m = d.message();
+                Message<Object> m = decode(d);
                 Object corr = m.correlationId();
                 int index = -1;
                 for (int i = 0; i < requests.size(); i++) {
@@ -563,7 +583,7 @@ final class ClientRoles {
             p.out.event("sent", "body", BODY);
             stage("the message back from " + p.opts.address);
             Delivery d = receiver.receive();
-            Message<Object> m = d.message();
+            Message<Object> m = decode(d);
             synchronized (p.lock) {
                 received.add(Values.json(m.body()));
             }
