@@ -19,6 +19,7 @@ not) and ``check()``, which runs them and caps floods.
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
@@ -157,9 +158,19 @@ def check(
         raise ValueError(f"unknown invariant {unknown[0]!r}; known: {', '.join(RULES)}")
     info = TraceInfo(events)
     out: list[Violation] = []
-    for name in names:
-        if name not in skip:
-            out += _capped(name, RULES[name].fn(info))
+    # The rules build indexes of every frame (a 100,000-message trace has 200,000
+    # transfers) and make no reference cycles; the cyclic collector would walk the
+    # whole trace again and again meanwhile (a third of the CPU time). Off while
+    # they run, back on (and free to collect) after.
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        for name in names:
+            if name not in skip:
+                out += _capped(name, RULES[name].fn(info))
+    finally:
+        if was_enabled:
+            gc.enable()
     out.sort(key=lambda v: v.index if v.index is not None else -1)
     return out
 
