@@ -31,6 +31,7 @@ import threading
 import time
 from pathlib import Path
 
+from harness import orphan_guard
 from harness.brokers import (
     artemis_dist,
     artemis_instance,
@@ -169,7 +170,10 @@ class ArtemisBroker(Broker):
         self._console().parent.mkdir(parents=True, exist_ok=True)
         with open(self._console(), "ab") as out:
             self.proc = subprocess.Popen(
-                [str(self.instance / "bin" / "artemis"), "run"],
+                # the guard stops the JVM and removes the instance if this process is killed
+                orphan_guard.guarded(
+                    [str(self.instance / "bin" / "artemis"), "run"], cleanup=[str(self.instance)]
+                ),
                 cwd=self.instance,
                 stdin=subprocess.DEVNULL,
                 stdout=out,

@@ -31,6 +31,7 @@ import threading
 import time
 import uuid
 
+from harness import orphan_guard
 from harness.brokers import conventions, rabbitmq_config, startup_log
 from harness.brokers.base import Broker, BrokerError, Provider, track, untrack
 from harness.brokers.local_node import free_ports, kill_marked, marked_pids, traversable_by_others
@@ -168,8 +169,9 @@ class RabbitMQBroker(Broker):
         started = time.monotonic()
         out = open(os.path.join(self.dir, "log", "stdout.log"), "ab")
         try:
+            # the guard stops the node and removes its folder if this process is killed
             self.proc = subprocess.Popen(
-                self._argv(),
+                orphan_guard.guarded(self._argv(), cleanup=[self.dir]),
                 env=self._env(),
                 cwd=self.dir,
                 stdin=subprocess.DEVNULL,
