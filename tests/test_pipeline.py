@@ -9,6 +9,7 @@ stopped, and on disk whatever the stages before it produced.
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import replace
 
 import harness.scenarios as scenarios
@@ -174,3 +175,17 @@ def test_a_passing_cell_goes_through_every_stage(tmp_path, embedded_broker):
         "hello.stdout.jsonl",
     } <= names
     assert "error.txt" not in names and "broker.log.txt" not in names
+
+
+def test_a_slow_broker_start_does_not_eat_the_cells_time(tmp_path, embedded_broker):
+    """A first lease that starts a JVM or a container takes seconds; the cell's deadline
+    starts after it (a 38 s RabbitMQ start under load left a hello-world cell no time)."""
+    reg, cell = _hello_cell()
+
+    class SlowPool:
+        def lease(self, spec: str) -> BrokerLease:
+            time.sleep(9.0)  # longer than the timeout below and its kill margin
+            return BrokerLease(spec, broker=embedded_broker)
+
+    res = pipeline.run_cell(cell, SlowPool(), reg, RunOptions(out_dir=tmp_path, timeout=3.0))
+    assert res.verdict == PASS, res.reason
