@@ -180,8 +180,12 @@ def _compound(children: st.SearchStrategy[tuple[tuple, Any]]) -> st.SearchStrate
             {_key(k[1]): v[1] for k, v in kvs},
         )
     )
+    # a described value whose value is described again is left out: proton-c 0.40 decodes
+    # list[described(a, described(b, x)), y] as list[described(a, described(b, x))], losing
+    # y (and every later sibling): a silent mis-decode of the library, not of harness/wire
     described = st.tuples(
-        st.integers(0x100, 2**64 - 1) | _ascii.map(lambda s: "x:" + s), children
+        st.integers(0x100, 2**64 - 1) | _ascii.map(lambda s: "x:" + s),
+        children.filter(lambda c: c[0][0] != "described"),
     ).map(lambda dv: (("described", dv[0], dv[1][0]), {"descriptor": dv[0], "value": dv[1][1]}))
     arrays = st.sampled_from(_INTS[:8]).flatmap(
         lambda t: st.lists(st.integers(t[1], t[2]), max_size=5).map(
