@@ -194,7 +194,7 @@ def test_wheel_in_a_clean_venv_runs_the_matrix_and_a_downstream_project(tmp_path
             downstream,
             env,
         )
-        assert "2 passed" in out, out
+        assert "3 passed" in out, out  # hello-world, request-response and its tutorial-pure plan
         mine = f"mine={interop} peer python"  # an external program through --peer NAME=COMMAND
         out = _run(
             [*pytest_argv, "--peer", mine, "--peers", "python,mine", "--scenario", "hello-world"],

@@ -38,7 +38,7 @@ def _client_attach(folder: Path) -> dict:
     raise AssertionError(f"no receiver attach from the client in {folder}")
 
 
-@pytest.mark.parametrize("impl", ["python", "cpp", "js", "go", "pyamqp"])
+@pytest.mark.parametrize("impl", ["python", "cpp", "js", "go", "pyamqp", "java", "rust"])
 def test_the_capability_reaches_the_wire(
     impl: str, embedded_broker: EmbeddedBroker, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
