@@ -8,16 +8,16 @@ While the peers work, the harness serves what the fault rules ask of it
 - a peer that failed (the others get a short grace and are stopped, since
   they would only wait for their own timeouts; that failure speaks);
 - a direct cell's listener that ended while a connecting peer goes on:
-  nothing is left to connect to, so after a grace the harness stops it,
-  and the cell fails with ``outlived-listener`` (it would have run into
-  its own timeout);
+  nothing is left to connect to, so after a grace the harness stops it
+  (``outlived-listener`` in the trace); what the peer then reports and the
+  scenario's checks decide the cell;
 - a peer that prints nothing for ``STALL_S`` after every other peer ended
   well: it waits for something that cannot come any more (a receiver whose
-  credit ran out), and the cell fails with ``peer-stalled``.
+  credit ran out), and the cell fails with ``peer-stalled`` unless the
+  peer had printed its result (then it was only slow to exit).
 
 The last two only say sooner what the peer's timeout would have said
-later: the cell fails either way, with the reason it would have had, and
-the stop and its rule are in the trace and the verdict.
+later; the stop and its reason are in the trace.
 """
 
 from __future__ import annotations
@@ -135,10 +135,19 @@ def _stop_hopeless(st: CellState) -> float | None:
 
 
 def _stop(st: CellState, label: str, rule: str, text: str) -> None:
-    """Mark ``label`` for teardown to stop, with the failure the checks stage adds after its own."""
+    """Mark ``label`` for teardown to stop; a failure of its own only when it cannot have finished.
+
+    A peer that outlived its listener is only stopped: what it reports on
+    SIGTERM (its confirmed count) and the scenario's checks decide the cell,
+    so a peer slow to exit after a clean close is not failed. A stalled peer
+    fails the cell unless it had already printed its result line (then it
+    was only slow to exit).
+    """
     st.stopped_early.add(label)
     st.note("stopped", peer=label, because=rule)
-    st.stops.append((label, rule, text))
+    printed_result = st.procs[label].result is not None
+    if rule == "peer-stalled" and not printed_result:
+        st.stops.append((label, rule, text))
 
 
 def _end(p: ManagedProcess) -> float:
