@@ -15,7 +15,7 @@ import pytest
 from harness.cli import main
 from harness.peers import PeerRegistry
 
-IMPLS = ["python", "cpp", "js", "go", "pyamqp", "java", "jms"]
+IMPLS = ["python", "cpp", "js", "go", "pyamqp", "java", "jms", "rust"]
 
 
 @pytest.mark.parametrize("impl", IMPLS)
@@ -32,7 +32,7 @@ def test_every_builtin_peer_conforms(impl: str, capsys: pytest.CaptureFixture[st
     assert lines[-1].startswith("17 passed, 0 failed"), out
     for requirement in ("usage-bad-url", "timeout-serve", "broker-request", "stdout-json-only"):
         assert any(ln.startswith(f"PASS  {requirement}") for ln in lines), out
-    listen = "listen-ready" if impl in ("python", "cpp", "js", "java") else "listen-refused"
+    listen = "listen-ready" if impl in ("python", "cpp", "js", "java", "rust") else "listen-refused"
     assert any(ln.startswith(f"PASS  {listen}") for ln in lines), out
 
 
