@@ -25,12 +25,22 @@ from typing import Any
 from harness.brokers import artemis_dist, artemis_instance
 from harness.capabilities import ANONYMOUS_RELAY, DYNAMIC, RESTART
 
-__all__ = ["INSTANCE", "name_of", "profiles", "recipes", "setup_script"]
+__all__ = ["INSTANCE", "PROFILE", "name_of", "profiles", "recipes", "setup_script"]
 
 #: the instance's folder inside the image
 INSTANCE = "/var/lib/artemis/instance"
 #: the user the broker runs as (not root), written without useradd
 _UID = 1001
+#: the image's instance as results record it, the local provider's anycast profile
+#: (``artemis_xml.read_profile`` of the image's broker.xml, checked against a running
+#: container in tests/brokers/test_artemis_image.py; ``--no-fsync`` makes a MAPPED journal)
+PROFILE: tuple[tuple[str, object], ...] = (
+    ("variant", "anycast"),
+    ("routing", "anycast"),
+    ("fsync", False),
+    ("journal", "MAPPED"),
+    ("auto_delete_queues", False),
+)
 
 
 #: the JRE's postinst links its man pages with update-alternatives, which fails when
@@ -110,6 +120,7 @@ def profiles() -> list[Any]:
             ready_timeout=180.0,
             notes="the local provider's instance in a container: bare addresses anycast, "
             "no fsync, SASL ANONYMOUS allowed",
+            broker_profile=PROFILE,
         )
         for v in artemis_dist.PINNED
     ]

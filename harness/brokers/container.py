@@ -312,6 +312,8 @@ class ContainerBroker(Broker):
     def describe(self) -> dict[str, object]:
         d = super().describe()
         d["image"] = self.image
+        if self.profile.broker_profile:
+            d["profile"] = dict(self.profile.broker_profile)
         if self.convention is not None:
             d["convention"] = self.convention.name
         return d

@@ -53,6 +53,9 @@ class Profile:
     #: what a dynamic source must carry here (the peers' ``--dynamic-capability``);
     #: None: the fingerprint of who answered decides
     dynamic_capabilities: tuple[str, ...] | None = None
+    #: how the broker inside is configured, as results record it (``describe()``'s
+    #: ``profile``): ``interop compare`` never takes two profiles for one broker
+    broker_profile: tuple[tuple[str, object], ...] = ()
 
     @property
     def addressing(self) -> Convention | None:

@@ -58,7 +58,8 @@ class Change:
     def describe(self) -> str:
         """One line: ``regression at-least-once-python->js-embedded: pass -> fail (reason)``."""
         if self.kind in (BROKER, PEER):
-            return f"{self.kind} {self.id}: {self.old or '(absent)'} -> {self.new or '(absent)'}"
+            text = f"{self.kind} {self.id}: {self.old or '(absent)'} -> {self.new or '(absent)'}"
+            return f"{text} ({self.new_reason})" if self.new_reason else text
         if self.kind == NEW:
             text = f"new {self.id}: {self.new}"
             return f"{text} ({self.new_reason})" if self.new_reason else text
@@ -87,30 +88,58 @@ def classify(old: str, new: str) -> str | None:
     return CHANGED
 
 
+def profile_text(profile: Any) -> str:
+    """``[auto_delete_queues=False fsync=False journal=MAPPED routing=anycast]``, or ``""``."""
+    if not isinstance(profile, dict) or not profile:
+        return ""
+    return "[" + " ".join(f"{k}={profile[k]}" for k in sorted(profile)) + "]"
+
+
 def _identity(entry: dict[str, Any]) -> str:
-    return " ".join(str(entry.get(k) or "") for k in ("product", "version")).strip() or "?"
+    """Product, version and profile: what makes two runs' brokers the same broker."""
+    words = [str(entry.get(k) or "") for k in ("product", "version")]
+    words.append(profile_text(entry.get("profile")))
+    return " ".join(w for w in words if w) or "?"
 
 
-def _environment(old: RunResult, new: RunResult) -> list[Change]:
+def _product(entry: dict[str, Any] | None) -> tuple[str, str]:
+    return (str(entry.get("product") or ""), str(entry.get("version") or "")) if entry else ("", "")
+
+
+def _environment(old: RunResult, new: RunResult) -> tuple[list[Change], set[str]]:
+    """Broker and peer changes, and the brokers whose cells must not be compared.
+
+    A broker whose product and version stayed but whose profile changed is
+    another broker: its cells are left out, and its line says why.
+    """
     out = []
-    old_b = {str(b.get("name")): _identity(b) for b in old.brokers}
-    new_b = {str(b.get("name")): _identity(b) for b in new.brokers}
-    for name in [*old_b, *(n for n in new_b if n not in old_b)]:
-        if old_b.get(name) != new_b.get(name):
-            out.append(Change(BROKER, name, old_b.get(name), new_b.get(name)))
+    apart: set[str] = set()
+    old_e = {str(b.get("name")): b for b in old.brokers}
+    new_e = {str(b.get("name")): b for b in new.brokers}
+    for name in [*old_e, *(n for n in new_e if n not in old_e)]:
+        o, n = old_e.get(name), new_e.get(name)
+        was, now = (_identity(o) if o else None), (_identity(n) if n else None)
+        if was == now:
+            continue
+        why = ""
+        if o and n and _product(o) == _product(n):
+            apart.add(name)
+            cells = sum(1 for c in new.cells if c.broker == name)
+            why = f"different profiles: another broker, its {cells} cells are not compared"
+        out.append(Change(BROKER, name, was, now, new_reason=why))
     old_p = {str(p.get("name")): str(p.get("version") or "?") for p in old.peers}
     new_p = {str(p.get("name")): str(p.get("version") or "?") for p in new.peers}
     for name in [*old_p, *(n for n in new_p if n not in old_p)]:
         if old_p.get(name) != new_p.get(name):
             out.append(Change(PEER, name, old_p.get(name), new_p.get(name)))
-    return out
+    return out, apart
 
 
 def compare(old: RunResult, new: RunResult) -> list[Change]:
     """Every difference between two runs: environment first, then cells by kind, in run order."""
-    changes = _environment(old, new)
-    old_cells: dict[str, CellResult] = {c.id: c for c in old.cells}
-    new_cells: dict[str, CellResult] = {c.id: c for c in new.cells}
+    changes, apart = _environment(old, new)
+    old_cells: dict[str, CellResult] = {c.id: c for c in old.cells if c.broker not in apart}
+    new_cells: dict[str, CellResult] = {c.id: c for c in new.cells if c.broker not in apart}
     cell_changes: list[Change] = []
     for cid, n in new_cells.items():
         o = old_cells.get(cid)

@@ -11,7 +11,7 @@ from proton import Message
 from proton.utils import BlockingConnection
 
 from harness import images
-from harness.brokers import artemis_dist, artemis_image, artemis_instance
+from harness.brokers import artemis_dist, artemis_image, artemis_instance, artemis_xml
 from harness.brokers.container import ContainerBroker, ContainerProvider
 from harness.brokers.profiles import PROFILES
 from harness.capabilities import ANONYMOUS_RELAY, DYNAMIC, RESTART
@@ -34,6 +34,18 @@ def test_a_recipe_and_a_profile_per_pinned_version() -> None:
         assert profile.capabilities == {DYNAMIC, ANONYMOUS_RELAY, RESTART}
         assert artemis_dist.PINNED[v].artifact_spec in recipe.setup
     assert len({images.get_recipe(n).digest() for n in names}) == 3
+
+
+def test_results_record_the_images_profile(tmp_path: Path) -> None:
+    b = ContainerProvider().create(f"container:{NEWEST}", str(tmp_path))
+    assert isinstance(b, ContainerBroker)
+    profile = b.describe()["profile"]
+    assert profile == dict(artemis_image.PROFILE)
+    assert profile["variant"] == "anycast" and profile["routing"] == "anycast"
+    assert (
+        "profile"
+        not in ContainerProvider().create("container:rabbitmq-4.3", str(tmp_path)).describe()
+    )
 
 
 def test_the_setup_uses_the_providers_own_create_options_and_config_code() -> None:
@@ -77,6 +89,15 @@ def test_container_identity_and_anycast(broker: ContainerBroker) -> None:
         assert conn.create_receiver(None, dynamic=True).remote_source.address
     finally:
         conn.close()
+
+
+def test_the_recorded_profile_is_what_the_images_broker_xml_says(broker: ContainerBroker) -> None:
+    assert broker.container is not None
+    path = f"{artemis_image.INSTANCE}/etc/broker.xml"
+    code, out = broker.container.exec(["cat", path])
+    assert code == 0, out
+    read = artemis_xml.read_profile(out.decode("utf-8"))
+    assert broker.describe()["profile"] == {"variant": "anycast", **read}
 
 
 def test_container_restart_is_a_crash_that_keeps_messages(broker: ContainerBroker) -> None:

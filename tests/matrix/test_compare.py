@@ -1,3 +1,5 @@
+from typing import Any
+
 import pytest
 
 from harness.matrix.compare import (
@@ -8,7 +10,7 @@ from harness.matrix.compare import (
     render_changes,
     summary,
 )
-from tests.matrix.sample import RABBIT, cell, full_run, run
+from tests.matrix.sample import EMBEDDED, RABBIT, cell, full_run, run
 
 
 @pytest.mark.parametrize(
@@ -162,3 +164,54 @@ def test_a_shard_or_a_cover_never_reports_the_rest_as_gone():
     # results written before selections were recorded: every missing cell is gone, as before
     new.selection = None
     assert kinds.keys() == {c.id for c in compare(old, new) if c.kind == "removed"}
+
+
+_ANYCAST = {"variant": "anycast", "routing": "anycast", "fsync": False, "journal": "MAPPED"}
+_STOCK = {"variant": "stock", "routing": "multicast", "fsync": False, "journal": "MAPPED"}
+
+
+def _artemis_run(profile: dict | None, verdict: str = "pass") -> Any:
+    entry = {"name": "artemis", "product": "apache-activemq-artemis", "version": "2.56.0"}
+    if profile is not None:
+        entry["profile"] = dict(profile)
+    cells = [
+        cell("at-least-once", ("python", "js"), "artemis"),
+        cell("hello-world", ("js",), "embedded"),
+    ]
+    cells[0].verdict = verdict
+    return run(cells, brokers=[dict(EMBEDDED), entry])
+
+
+def test_same_version_other_profile_is_another_broker_not_a_regression():
+    changes = compare(_artemis_run(_ANYCAST), _artemis_run(_STOCK, verdict="fail"))
+    assert [c.kind for c in changes] == ["broker"]  # the failing cell is not diffed
+    line = changes[0].describe()
+    assert line == (
+        "broker artemis: apache-activemq-artemis 2.56.0"
+        " [fsync=False journal=MAPPED routing=anycast variant=anycast] ->"
+        " apache-activemq-artemis 2.56.0"
+        " [fsync=False journal=MAPPED routing=multicast variant=stock]"
+        " (different profiles: another broker, its 1 cells are not compared)"
+    )
+    assert compare_exit_code(changes) == 0
+    assert render_changes(changes).splitlines()[1] == f"  {line}"
+
+
+def test_a_profile_recorded_on_one_side_only_is_a_different_profile():
+    changes = compare(_artemis_run(None), _artemis_run(_ANYCAST, verdict="fail"))
+    assert [c.kind for c in changes] == ["broker"]
+    assert "not compared" in changes[0].describe()
+
+
+def test_same_profile_cells_are_compared_and_the_profile_is_in_the_identity():
+    assert compare(_artemis_run(_ANYCAST), _artemis_run(dict(_ANYCAST))) == []
+    changes = compare(_artemis_run(_ANYCAST), _artemis_run(_ANYCAST, verdict="fail"))
+    assert [c.kind for c in changes] == ["regression"]
+    old, new = _artemis_run(_ANYCAST), _artemis_run(_ANYCAST, verdict="fail")
+    new.brokers[1]["version"] = "2.44.0"  # another version: its cells are compared as before
+    changes = compare(old, new)
+    assert [c.kind for c in changes] == ["broker", "regression"]
+    assert changes[0].new == "apache-activemq-artemis 2.44.0 " + (
+        "[fsync=False journal=MAPPED routing=anycast variant=anycast]"
+    )
+    assert changes[0].new_reason == ""
