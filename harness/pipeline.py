@@ -99,6 +99,7 @@ def plan(st: CellState) -> None:
     st.deadline = st.started + st.timeout + KILL_MARGIN
     st.armed = st.cell.fault.arm(st.count)
     st.queue_name = f"{sc.name}-{uuid.uuid4().hex[:8]}"
+    launch.build_peers(st)
 
 
 def lease_broker(st: CellState) -> None:

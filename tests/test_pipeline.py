@@ -189,3 +189,24 @@ def test_a_slow_broker_start_does_not_eat_the_cells_time(tmp_path, embedded_brok
 
     res = pipeline.run_cell(cell, SlowPool(), reg, RunOptions(out_dir=tmp_path, timeout=3.0))
     assert res.verdict == PASS, res.reason
+
+
+def test_a_peer_built_on_first_use_does_not_eat_the_cells_time(
+    tmp_path, monkeypatch, embedded_broker
+):
+    """A first run compiles a peer (17.7 s for the C++ one under load): the cell's
+    deadline starts after the build, which happens before any peer starts."""
+    reg, cell = _hello_cell()
+    impl = reg.get("python")
+    real_argv, built = impl.argv, []
+
+    def slow_first_argv():
+        if not built:
+            built.append(True)
+            time.sleep(9.0)  # longer than the timeout below and its kill margin
+        return real_argv()
+
+    monkeypatch.setattr(impl, "argv", slow_first_argv)
+    res = pipeline.run_cell(cell, embedded_broker, reg, RunOptions(out_dir=tmp_path, timeout=3.0))
+    assert res.verdict == PASS, res.reason
+    assert built
