@@ -165,7 +165,10 @@ def generate(
         choices = []
         for role in sc.roles:
             choices.append([i.name for i in impls if i.supports(role.peer_role, role.needs)])
-        plans = [f for f in sc.faults if wanted_faults is None or f.name in wanted_faults]
+        if wanted_faults is None:
+            plans = list(sc.faults)  # opt-in plans run only when named
+        else:
+            plans = [f for f in (*sc.faults, *sc.opt_in_faults) if f.name in wanted_faults]
         targets = [DIRECT] if sc.topology == "direct" else brokers
         for broker in targets:
             picked = combos(pair_mode_for(broker, pairs), choices)

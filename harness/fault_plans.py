@@ -48,6 +48,10 @@ class FaultPlan:
     #: the tutorial's own dynamic source, without the capabilities a broker asks for
     #: (``Broker.dynamic_capabilities``, the peers' ``--dynamic-capability``)
     plain_dynamic: bool = False
+    #: a plan about scale brings its own message count and timeout (``--count`` and
+    #: ``--timeout`` still override them)
+    count: int | None = None
+    timeout: float | None = None
 
     @property
     def injects(self) -> bool:

@@ -94,8 +94,10 @@ class BrokerSource(Protocol):
 def plan(st: CellState) -> None:
     """What runs where: counts, the deadline, fresh fault rules, the cell's own queue."""
     sc, opts = st.cell.scenario, st.opts
-    st.count = opts.count if opts.count is not None and sc.scalable_count else sc.count
-    st.timeout = opts.timeout if opts.timeout is not None else sc.timeout
+    fp = st.cell.fault
+    default_count = fp.count if fp.count is not None and sc.scalable_count else sc.count
+    st.count = opts.count if opts.count is not None and sc.scalable_count else default_count
+    st.timeout = opts.timeout if opts.timeout is not None else (fp.timeout or sc.timeout)
     st.deadline = st.started + st.timeout + KILL_MARGIN
     st.armed = st.cell.fault.arm(st.count)
     st.queue_name = f"{sc.name}-{uuid.uuid4().hex[:8]}"

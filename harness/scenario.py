@@ -115,6 +115,8 @@ class Scenario:
     #: one the cell is ``unsupported`` without running
     broker_needs: frozenset[str] = frozenset()
     faults: tuple[FaultPlan, ...] = (NO_FAULTS,)
+    #: plans that run only when named with ``--fault`` (a 100,000-message run)
+    opt_in_faults: tuple[FaultPlan, ...] = ()
     checks: tuple[Check, ...] = ()
     skip_invariants: frozenset[str] = frozenset()
     #: invariants beyond the protocol's defaults that the suite holds peers to:
@@ -135,8 +137,8 @@ class Scenario:
         return self.marker or self.name.replace("-", "_")
 
     def fault(self, name: str) -> FaultPlan:
-        for f in self.faults:
+        for f in (*self.faults, *self.opt_in_faults):
             if f.name == name:
                 return f
-        known = ", ".join(f.name for f in self.faults)
+        known = ", ".join(f.name for f in (*self.faults, *self.opt_in_faults))
         raise KeyError(f"scenario {self.name} has no fault plan {name!r} (known: {known})")

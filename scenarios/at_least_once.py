@@ -83,6 +83,8 @@ LONG = FaultPlan(
     rules=lambda n: spread_cuts(n, LONG_CUTS, {"sender": "sender", "receiver": "broker"}),
     cuts=frozenset({"sender", "receiver"}),
     duplicates_allowed=True,
+    count=LONG_COUNT,
+    timeout=1800.0,
 )
 
 SEND, RECV = "simple_send.py", "simple_recv.py"
@@ -281,6 +283,7 @@ SCENARIO = Scenario(
     count=1000,
     timeout=60.0,
     faults=FAULTS,
+    opt_in_faults=(LONG,),
     checks=(
         expect("send-flow", flow),
         _faulted("sender"),

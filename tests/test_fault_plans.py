@@ -89,3 +89,24 @@ def test_the_long_plan_is_opt_in() -> None:
     assert sum(len(r) for r in armed.rules.values()) == LONG_CUTS == 20
     assert LONG.loses_connection("sender") and LONG.loses_connection("receiver")
     assert LONG.duplicates_allowed
+
+
+def test_the_long_plan_runs_only_when_named_and_brings_its_count() -> None:
+    from harness.scenarios.at_least_once import LONG_COUNT, SCENARIO
+
+    from harness.cells import generate
+    from harness.peers import builtin
+
+    python = [builtin()["python"]]
+    default = {c.fault.name for c in generate([SCENARIO], python, ["embedded"])}
+    assert "long" not in default and "none" in default
+    named = generate([SCENARIO], python, ["embedded"], faults=["long"])
+    assert [c.fault.name for c in named] == ["long"]
+    assert SCENARIO.fault("long").count == LONG_COUNT and SCENARIO.fault("long").timeout
+
+
+def test_interop_run_accepts_the_long_plan(tmp_path) -> None:
+    from harness.selection import Selection, resolve
+
+    cells = resolve(Selection(peers="python", fault="long", scenario="at-least-once")).cells
+    assert [c.fault.name for c in cells] == ["long"]

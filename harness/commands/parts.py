@@ -114,6 +114,8 @@ def cmd_scenarios(args: argparse.Namespace) -> int:
         )
         print(f"{s.name:<18} {s.topology:<7} {roles}")
         print(f"{'':<18} faults: {', '.join(f.name for f in s.faults)}")
+        if s.opt_in_faults:
+            print(f"{'':<18} opt-in (--fault): {', '.join(f.name for f in s.opt_in_faults)}")
         print(f"{'':<18} {s.description}")
     return 0
 
