@@ -182,6 +182,7 @@ class ArtemisBroker(Broker):
             )
         track(self)
         self.identity = wait_ready(self.host, self.port, timeout, alive=self._alive)
+        self.identity.profile = self.profile()  # known failures match on its routing
         self.start_seconds = time.monotonic() - started
 
     def start(self, timeout: float = READY_TIMEOUT_S) -> None:

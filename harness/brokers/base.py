@@ -41,6 +41,9 @@ class BrokerIdentity:
     container_id: str = ""
     offered_capabilities: list[str] = field(default_factory=list)
     properties: dict[str, Any] = field(default_factory=dict)
+    #: how the broker is configured where known (a provider's profile, the url
+    #: provider's routing probe): known failures may match on it (matrix/known.py)
+    profile: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -245,6 +245,7 @@ class ContainerBroker(Broker):
             probe_timeout=self.profile.probe_timeout,
             alive=self._alive,
         )
+        self.identity.profile = dict(self.profile.broker_profile)  # known failures match on it
 
     def _save_logs(self) -> None:
         text = self.logs()

@@ -8,6 +8,11 @@ declared through its ``/management`` node, anything else the bare name. The
 ``address-format`` option (``--address-format`` on ``interop run``) overrides
 it: a convention's name (``bare``, ``rabbitmq-v1``, ``rabbitmq-v2``) or a
 template such as ``/queues/{name}`` (then the harness declares nothing).
+
+An Artemis says nothing in its open or attach about how it routes a bare
+address, so its routing is probed (``routing_probe.py``) and recorded as the
+broker's profile (``{"routing": "anycast"|"multicast"}``): a stock multicast
+instance's subscription losses then get their known cause.
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ from __future__ import annotations
 import threading
 from urllib.parse import parse_qsl, quote, unquote, urlsplit, urlunsplit
 
-from harness.brokers import fingerprints
+from harness.brokers import fingerprints, routing_probe
 from harness.brokers.base import Broker, BrokerError, Provider
 from harness.brokers.conventions import Convention, parse_address_format
 
@@ -23,6 +28,8 @@ __all__ = ["UrlBroker", "UrlProvider", "address_format_of", "parse_amqp_url", "w
 
 #: the one option a url broker's query may carry
 ADDRESS_FORMAT = "address-format"
+#: the open frame's product of Artemis (fingerprints.py), whose routing is probed
+ARTEMIS = "apache-activemq-artemis"
 
 
 def address_format_of(url: str) -> Convention | None:
@@ -106,6 +113,10 @@ class UrlBroker(Broker):
         self.convention = self.address_format or fingerprints.convention_for(self.identity)
         self.capabilities = fingerprints.capabilities_for(self.identity)
         self.adopt_fingerprint()
+        if self.identity.product == ARTEMIS:
+            routing = routing_probe.probe_routing(self.host, self.port, self.user, self.password)
+            if routing is not None:
+                self.identity.profile = {"routing": routing}
 
     def address(self, queue: str) -> str:
         """The convention's address for ``queue``, declaring the queue first where it needs that."""
@@ -121,6 +132,8 @@ class UrlBroker(Broker):
         if self.convention is not None:
             d["convention"] = self.convention.name
             d["address_format"] = self.convention.address
+        if self.identity.profile:
+            d["profile"] = dict(self.identity.profile)
         return d
 
     def stop(self) -> None:

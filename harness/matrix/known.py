@@ -9,7 +9,9 @@ matching cell passes (the known failure is gone: update the registry).
 
 Entries match on the broker's *identity* as it announced itself in its open
 frame (product and version), not on the provider name, so a RabbitMQ reached
-through ``url:`` or a container matches the same entries.
+through ``url:`` or a container matches the same entries. ``broker_profile``
+(``{"routing": "multicast"}``) narrows an entry to brokers whose identity carries
+that profile (a provider's configuration, or the ``url:`` provider's probe).
 
 An entry with ``lacks`` (a capability name: ``dynamic``, ``anonymous-relay``,
 ``restart``) says that the broker, in that version range, does not have that
@@ -44,6 +46,7 @@ _KEYS = {
     "fault",
     "broker_product",
     "broker_version",
+    "broker_profile",
     "peers",
     "peer_versions",
     "verdict",
@@ -66,6 +69,13 @@ def _get(identity: Any, key: str) -> str:
     return str(getattr(identity, key, "") or "")
 
 
+def _profile(identity: Any) -> Mapping[str, Any]:
+    """The broker's profile from a BrokerIdentity or a results.json broker dict ({} if none)."""
+    is_map = isinstance(identity, Mapping)
+    found = identity.get("profile") if is_map else getattr(identity, "profile", None)
+    return found if isinstance(found, Mapping) else {}
+
+
 @dataclass(frozen=True)
 class KnownFailure:
     """One registry entry. ``source`` is the file it came from, for error messages."""
@@ -78,6 +88,8 @@ class KnownFailure:
     fault: str = "*"
     broker_product: str = "*"
     broker_version: str = "*"
+    #: every key must be in the broker's profile with this value (as text)
+    broker_profile: dict[str, str] = field(default_factory=dict)
     peers: dict[str, str] = field(default_factory=dict)
     peer_versions: dict[str, str] = field(default_factory=dict)
     #: when set, the entry covers a failing cell only if every rule it broke is listed
@@ -120,6 +132,9 @@ class KnownFailure:
             return False
         if not version_matches(self.broker_version, _get(broker_identity, "version")):
             return False
+        profile = _profile(broker_identity)
+        if any(str(profile.get(k)).lower() != v.lower() for k, v in self.broker_profile.items()):
+            return False
         for role, pattern in self.peers.items():
             names = list(cell.roles.values()) if role == "*" else [cell.roles.get(role)]
             if not any(n is not None and _name_matches(pattern, n) for n in names):
@@ -142,6 +157,8 @@ class KnownFailure:
             "broker_product": self.broker_product,
             "broker_version": self.broker_version,
         }
+        if self.broker_profile:
+            d["broker_profile"] = dict(self.broker_profile)
         if self.peers:
             d["peers"] = dict(self.peers)
         if self.peer_versions:
@@ -177,7 +194,7 @@ class KnownFailure:
             value = d.get(key, "*")
             if not isinstance(value, str) or (key != "reference" and not value.strip()):
                 raise ValueError(f"{where}: '{key}' must be a non-empty string")
-        for key in ("peers", "peer_versions"):
+        for key in ("peers", "peer_versions", "broker_profile"):
             value = d.get(key) or {}
             if not isinstance(value, Mapping) or not all(
                 isinstance(k, str) and isinstance(v, str) and v.strip() for k, v in value.items()
@@ -208,6 +225,7 @@ class KnownFailure:
             fault=d.get("fault", "*"),
             broker_product=d.get("broker_product", "*"),
             broker_version=d.get("broker_version", "*"),
+            broker_profile=dict(d.get("broker_profile") or {}),
             peers=dict(d.get("peers") or {}),
             peer_versions=dict(d.get("peer_versions") or {}),
             rules=tuple(rules),

@@ -361,3 +361,25 @@ def test_rabbitmq_43_refuses_only_the_tutorial_pure_dynamic_source():
     assert "4.2.0" in reg.get(eid).reference and "#14474" in reg.get(eid).reference
     # the cell with the broker's capability is judged as it comes
     assert apply("fail", refusal, with_cap, RABBIT_43, {}, reg, messages=[refusal])[0] == "fail"
+
+
+def test_broker_profile_entry_matches_the_identitys_profile():
+    e = entry(broker_profile={"routing": "multicast"})
+    c = cell("at-least-once", ("python", "js"), "url:amqp://127.0.0.1:5672")
+    artemis = {"product": "apache-activemq-artemis", "version": "2.56.0"}
+    assert e.matches(c, {**artemis, "profile": {"routing": "multicast", "fsync": False}})
+    assert not e.matches(c, {**artemis, "profile": {"routing": "anycast"}})
+    assert not e.matches(c, artemis)  # no profile known: not this entry's broker
+    ident = Identity("apache-activemq-artemis", "2.56.0")
+    ident.profile = {"routing": "MULTICAST"}  # a BrokerIdentity's attribute; case is not a value
+    assert e.matches(c, ident)
+    assert parse_registry([e.to_json()], "x")[0] == KnownFailure.from_json(e.to_json(), "x")
+    assert e.to_json()["broker_profile"] == {"routing": "multicast"}
+
+
+def test_broker_profile_must_map_names_to_strings(tmp_path):
+    path = tmp_path / "bad.json"
+    bad = {"id": "a", "verdict": "xfail", "reason": "r", "broker_profile": {"routing": 1}}
+    path.write_text(json.dumps({"entries": [bad]}))
+    with pytest.raises(ValueError, match="'broker_profile' must map"):
+        load_registry([path])
