@@ -8,11 +8,7 @@ import java.net.InetSocketAddress;
 import java.nio.ByteBuffer;
 import java.nio.channels.ServerSocketChannel;
 import java.nio.channels.SocketChannel;
-import java.util.ArrayList;
-import java.util.HashSet;
 import java.util.List;
-import java.util.Map;
-import java.util.Set;
 import org.apache.qpid.protonj2.buffer.ProtonBuffer;
 import org.apache.qpid.protonj2.buffer.ProtonBufferAllocator;
 import org.apache.qpid.protonj2.client.Message;
@@ -22,38 +18,78 @@ import org.apache.qpid.protonj2.engine.Engine;
 import org.apache.qpid.protonj2.engine.EngineFactory;
 import org.apache.qpid.protonj2.engine.IncomingDelivery;
 import org.apache.qpid.protonj2.engine.Receiver;
+import org.apache.qpid.protonj2.engine.Sender;
 import org.apache.qpid.protonj2.engine.sasl.SaslOutcome;
 import org.apache.qpid.protonj2.engine.sasl.SaslServerContext;
 import org.apache.qpid.protonj2.engine.sasl.SaslServerListener;
 import org.apache.qpid.protonj2.types.Symbol;
-import org.apache.qpid.protonj2.types.messaging.Accepted;
-import org.apache.qpid.protonj2.types.messaging.Target;
 import org.apache.qpid.protonj2.types.transport.AMQPHeader;
-import org.apache.qpid.protonj2.types.transport.ReceiverSettleMode;
+import org.apache.qpid.protonj2.types.transport.ErrorCondition;
 
 /**
- * {@code receive --listen}: the tutorial's direct_recv on protonj2's engine, the protocol core
- * under its client, acting as a server (SASL server, connection, session and link handlers) over
- * a plain blocking java.nio socket. One connection is served; when it has closed (and the role
- * is done) the acceptor closes and the peer exits.
+ * {@code --listen}: protonj2's engine, the protocol core under its client, acting as a server
+ * (SASL server, connection, session and link handlers) over a plain blocking java.nio socket. One
+ * connection is served; when it has closed (and the role is done) the acceptor closes and the
+ * peer exits. The roles (the tutorial's direct_* examples) are subclasses that answer the links
+ * the connecting peer attaches: {@link ListenReceive}, {@link ListenSend}, {@link ListenServe}.
  */
-final class Listener extends PeerBase implements PeerBase.Role {
-    /** the roles this peer does with --listen (the direct scenario's listener receives) */
-    static final List<String> ROLES = List.of("receive");
+abstract class Listener extends PeerBase implements PeerBase.Role {
+    /** the roles this peer does with --listen */
+    static final List<String> ROLES = List.of("receive", "send", "serve");
     static final int CREDIT = 100;
     private static final long CLOSE_WAIT_MS = 2000;
-    private final int total;
-    private final Set<String> seen = new HashSet<>();
-    private int duplicates;
+    protected final int total;
     private boolean accepted;
     private boolean remoteClosed;
     private SocketChannel channel;
-    private Connection connection;
+    protected Connection connection;
 
     Listener(Options o) {
         super(o);
         total = o.count;
         role = this;
+    }
+
+    /** The listener for o.role (o.listen is set and the role is one of {@link #ROLES}). */
+    static Listener create(Options o) {
+        switch (o.role) {
+            case "send": return new ListenSend(o);
+            case "serve": return new ListenServe(o);
+            default: return new ListenReceive(o);
+        }
+    }
+
+    /** Under {@link #lock}: the role has nothing left to do (done, or nothing was asked). */
+    protected abstract boolean finished();
+
+    /** What is missing when the connection ended before the role was done. */
+    protected abstract String unfinished();
+
+    /** The connector attached a sender: by default this listener does not receive. */
+    protected void receiverOpened(Receiver r) {
+        refuse(r, "this listener does not receive");
+    }
+
+    /** The connector attached a receiver: by default this listener does not send. */
+    protected void senderOpened(Sender s) {
+        refuse(s, "this listener does not send");
+    }
+
+    private static void refuse(org.apache.qpid.protonj2.engine.Link<?> link, String why) {
+        link.open();
+        link.setCondition(new ErrorCondition(Symbol.valueOf("amqp:not-implemented"), why));
+        link.close();
+    }
+
+    /** The role is done: close the link and the connection (the direct examples close both). */
+    protected void complete(org.apache.qpid.protonj2.engine.Link<?> link) {
+        synchronized (lock) {
+            done = true;
+        }
+        if (link != null) {
+            link.close();
+        }
+        connection.close();
     }
 
     @Override
@@ -76,7 +112,7 @@ final class Listener extends PeerBase implements PeerBase.Role {
         String problem = serve();
         boolean ok;
         synchronized (lock) {
-            ok = done || (total == 0 && problem == null);
+            ok = finished() && problem == null || done;
         }
         finish(ok ? OK : FAILED, ok ? null : problem, null);
     }
@@ -93,7 +129,7 @@ final class Listener extends PeerBase implements PeerBase.Role {
 
             @Override
             public void handleSaslInit(SaslServerContext ctx, Symbol mechanism, ProtonBuffer initResponse) {
-                ctx.sendOutcome(SaslOutcome.SASL_OK, null); // the tutorial's direct_recv takes anyone
+                ctx.sendOutcome(SaslOutcome.SASL_OK, null); // the tutorial's direct examples take anyone
             }
 
             @Override
@@ -116,22 +152,17 @@ final class Listener extends PeerBase implements PeerBase.Role {
         });
         connection.sessionOpenHandler(s -> s.open());
         connection.receiverOpenHandler(this::receiverOpened);
-        connection.senderOpenHandler(s -> {
-            s.open();
-            s.setCondition(new org.apache.qpid.protonj2.types.transport.ErrorCondition(
-                    Symbol.valueOf("amqp:not-implemented"), "this listener only receives"));
-            s.close();
-        });
+        connection.senderOpenHandler(this::senderOpened);
         ByteBuffer in = ByteBuffer.allocate(64 * 1024);
         long closingSince = 0;
         try {
             while (true) {
                 synchronized (lock) {
-                    if (remoteClosed && (done || total == 0)) {
+                    if (remoteClosed && (done || finished())) {
                         return null;
                     }
                     if (remoteClosed) {
-                        return "the connection closed before " + total + " distinct messages came";
+                        return "the connection closed before " + unfinished();
                     }
                     if (done && closingSince == 0) {
                         closingSince = System.currentTimeMillis();
@@ -146,14 +177,14 @@ final class Listener extends PeerBase implements PeerBase.Role {
                 in.clear();
                 int n = channel.read(in);
                 if (n < 0) {
-                    boolean finished;
+                    boolean over;
                     synchronized (lock) {
-                        finished = done || total == 0;
+                        over = done || finished();
                     }
-                    if (!finished) {
+                    if (!over) {
                         out.event("disconnected", "reason", "the connector closed the socket");
                     }
-                    return finished ? null : "the connection was lost before " + total + " distinct messages came";
+                    return over ? null : "the connection was lost before " + unfinished();
                 }
                 engine.ingest(ProtonBufferAllocator.defaultAllocator().copy(in.array(), 0, n));
             }
@@ -175,58 +206,34 @@ final class Listener extends PeerBase implements PeerBase.Role {
         }
     }
 
-    /** The connector attached a sender: our end receives, grants credit, accepts each message. */
-    private void receiverOpened(Receiver r) {
-        r.setSource(r.getRemoteSource());
-        r.setTarget((Target) r.getRemoteTarget());
-        r.setReceiverSettleMode(ReceiverSettleMode.FIRST);
-        r.deliveryReadHandler(this::delivery);
-        r.open();
-        Target target = r.getRemoteTarget();
-        out.event("link_opened", "link", r.getName(), "role", "receiver",
-                "address", target == null ? null : target.getAddress());
-        r.addCredit(CREDIT); // the tutorial's prefetch
+    /** Prints the outcome events of an engine delivery the connector settled; returns the outcome. */
+    static String outcome(Out out, org.apache.qpid.protonj2.types.transport.DeliveryState state, Object id) {
+        String name = "settled";
+        if (state != null) {
+            switch (state.getType()) {
+                case Accepted: name = "accepted"; break;
+                case Released: name = "released"; break;
+                case Modified: name = "modified"; break;
+                case Rejected: name = "rejected"; break;
+                default: break;
+            }
+        }
+        if (!name.equals("settled")) {
+            out.event(name, "id", id);
+        }
+        out.event("settled", "id", id);
+        return name;
     }
 
-    private void delivery(IncomingDelivery d) {
-        if (d.isPartial() || d.isAborted()) {
-            return;
-        }
-        Receiver r = d.getLink();
-        Map<String, Object> fields;
-        try {
-            @SuppressWarnings("unchecked")
-            Message<Object> m = (Message<Object>) ClientMessageSupport.decodeMessage(d.readAll(), null);
-            fields = Values.fields(m);
-        } catch (Exception e) {
-            Out.stderr("listener: undecodable message: " + describe(e));
-            d.disposition(Accepted.getInstance(), true);
-            return;
-        }
-        String key = Values.key(fields.get("id"));
-        boolean duplicate;
-        boolean finished;
-        synchronized (lock) {
-            duplicate = !seen.add(key);
-            if (duplicate) {
-                duplicates++;
-            }
-            finished = total > 0 && seen.size() >= total && !done;
-            if (finished) {
-                done = true;
-            }
-        }
-        fields.put("duplicate", duplicate);
-        out.event("message", fields);
-        d.disposition(Accepted.getInstance(), true);
-        if (finished) { // direct_recv: close the receiver and the connection
-            r.close();
-            connection.close();
-            return;
-        }
-        if (r.getCredit() < CREDIT / 2) {
-            r.addCredit(CREDIT - r.getCredit());
-        }
+    /** Encodes a client Message for an engine delivery. */
+    static ProtonBuffer encode(Message<?> m) throws Exception {
+        return ClientMessageSupport.encodeMessage((org.apache.qpid.protonj2.client.AdvancedMessage<?>) m, null);
+    }
+
+    /** Decodes an engine delivery's payload with the client's codec. */
+    @SuppressWarnings("unchecked")
+    static Message<Object> decode(IncomingDelivery d) throws Exception {
+        return (Message<Object>) ClientMessageSupport.decodeMessage(d.readAll(), null);
     }
 
     @Override
@@ -240,36 +247,15 @@ final class Listener extends PeerBase implements PeerBase.Role {
     }
 
     @Override
-    public Map<String, Object> result() {
-        synchronized (lock) {
-            Map<String, Object> r = Out.obj("count", total, "received", seen.size(), "duplicates", duplicates);
-            if (total > 0) {
-                List<Integer> missing = new ArrayList<>();
-                for (int i = 1; i <= total; i++) {
-                    if (!seen.contains(String.valueOf(i))) {
-                        missing.add(i);
-                    }
-                }
-                r.put("missing", missing);
-            }
-            r.put("reconnects", 0);
-            return r;
-        }
-    }
-
-    @Override
     public String waitingFor() {
         synchronized (lock) {
             if (!accepted) {
                 return "a connection on " + opts.hostPort();
             }
-            String of = total > 0 ? " of " + total : "";
-            return "messages (received " + seen.size() + of + " distinct ids)";
         }
+        return roleWaitingFor();
     }
 
-    @Override
-    public boolean countless() {
-        return total == 0;
-    }
+    /** What the role waits for once a connector is in. */
+    protected abstract String roleWaitingFor();
 }

@@ -11,6 +11,6 @@ public final class Main {
     private Main() {}
 
     public static void main(String[] argv) {
-        PeerBase.main(argv, Listener.ROLES, "", o -> o.listen ? new Listener(o) : new ClientPeer(o));
+        PeerBase.main(argv, Listener.ROLES, "", o -> o.listen ? Listener.create(o) : new ClientPeer(o));
     }
 }

@@ -1,0 +1,88 @@
+"""The protonj2 (Java) reference peer's listen mode against the contract (peers/CONTRACT.md).
+
+protonj2's client cannot listen; the peer serves ``--listen`` on protonj2's engine over a
+java.nio socket (peers/java/NOTES.md). Each listening role is tested here with the Python
+peer as the connecting party: direct_recv, direct_send, and server_direct (the listener names
+the address of the client's dynamic reply source). Skipped (failed in CI) without Java/Maven.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from harness.env import cache_dir, require
+from harness.toolchains import java
+from tests.peers.connecting import PY_PEER
+from tests.peers.proc import Proc
+from tests.peers.test_cpp_peer import check_output, events, run
+
+
+@pytest.fixture(scope="module")
+def peer() -> list[str]:
+    reason = java.unavailable()
+    if reason:
+        require(f"java peer unavailable: {reason}")
+    try:
+        return java.build(cache_dir() / "peers")
+    except RuntimeError as e:
+        require(f"java peer build failed: {e}")
+        raise
+
+
+def _listen(procs: list[Proc], argv: list[str]) -> tuple[Proc, str]:
+    p = Proc(argv)
+    procs.append(p)
+    url = p.wait_line("ready")["url"]
+    assert not url.endswith(":0")
+    return p, url
+
+
+@pytest.mark.parametrize("mine", ["receive", "send"])
+def test_listens_for_the_python_peer(peer: list[str], procs: list[Proc], mine: str) -> None:
+    """direct_recv / direct_send: this peer listens, the Python peer connects."""
+    other = {"receive": "send", "send": "receive"}[mine]
+    listener, url = _listen(
+        procs, peer + [mine, "--listen", "--url", "amqp://127.0.0.1:0", "--count", "20"]
+    )
+    o_code, o_lines, o_err = run(PY_PEER + [other, "--url", url, "--count", "20"])
+    l_code, l_lines, l_err = listener.finish(timeout=15)
+    assert (o_code, l_code) == (0, 0), (o_lines[-1:], l_lines[-1:], o_err, l_err)
+    results = {mine: check_output(l_lines, mine), other: check_output(o_lines, other)}
+    assert results["receive"]["missing"] == [] and results["send"]["confirmed"] == 20
+    assert events(l_lines, "connection_opened") and events(l_lines, "link_opened")
+
+
+def test_send_listener_fails_when_the_receiver_leaves_early(
+    peer: list[str], procs: list[Proc]
+) -> None:
+    """The connector takes 5 of 500 and closes: the listener did not confirm all, exit 1."""
+    listener, url = _listen(
+        procs, peer + ["send", "--listen", "--url", "amqp://127.0.0.1:0", "--count", "500"]
+    )
+    o_code, _, o_err = run(PY_PEER + ["receive", "--url", url, "--count", "5"])
+    l_code, l_lines, _ = listener.finish(timeout=15)
+    assert o_code == 0, o_err
+    assert l_code == 1
+    result = check_output(l_lines, "send")
+    assert 5 <= result["confirmed"] < 500 and "500 messages" in result["error"]
+
+
+def test_serve_listens_and_answers_a_dynamic_reply_source(
+    peer: list[str], procs: list[Proc]
+) -> None:
+    """server_direct: the client's reply receiver asks for a dynamic source; the listener names it."""
+    listener, url = _listen(
+        procs, peer + ["serve", "--listen", "--url", "amqp://127.0.0.1:0", "--count", "4"]
+    )
+    code, lines, err = run(PY_PEER + ["request", "--url", url])
+    l_code, l_lines, l_err = listener.finish(timeout=15)
+    assert (code, l_code) == (0, 0), (lines[-1:], l_lines[-1:], err, l_err)
+    result = check_output(lines, "request")
+    assert result["replies"] == 4 and result["reply_to"].startswith("dynamic-")
+    assert check_output(l_lines, "serve")["served"] == 4
+
+
+def test_request_listen_is_a_usage_error(peer: list[str]) -> None:
+    code, lines, err = run(peer + ["request", "--listen", "--url", "amqp://127.0.0.1:0"])
+    assert code == 2 and lines == []
+    assert len(err.strip().splitlines()) == 1 and "--listen" in err
