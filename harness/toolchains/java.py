@@ -280,7 +280,7 @@ PEERS = {
 
 # The registry's module interface (harness/toolchains/__init__.py), for the protonj2 peer.
 NAME = "java"
-#: receive, send and serve --listen through protonj2's engine; reconnect is the peer's own loop; dynamic reply receivers
+#: receive, send, serve and hello --listen through protonj2's engine; reconnect is the peer's own loop; dynamic reply receivers
 CAPABILITIES = frozenset({"listen", "reconnect", "dynamic"})
 
 

@@ -3,7 +3,7 @@
 protonj2's client cannot listen; the peer serves ``--listen`` on protonj2's engine over a
 java.nio socket (peers/java/NOTES.md). Each listening role is tested here with the Python
 peer as the connecting party: direct_recv, direct_send, and server_direct (the listener names
-the address of the client's dynamic reply source). Skipped (failed in CI) without Java/Maven.
+the address of the client's dynamic reply source); helloworld_direct connects to itself. Skipped (failed in CI) without Java/Maven.
 """
 
 from __future__ import annotations
@@ -80,6 +80,14 @@ def test_serve_listens_and_answers_a_dynamic_reply_source(
     result = check_output(lines, "request")
     assert result["replies"] == 4 and result["reply_to"].startswith("dynamic-")
     assert check_output(l_lines, "serve")["served"] == 4
+
+
+def test_hello_listens_and_connects_to_itself(peer: list[str]) -> None:
+    """helloworld_direct: the client half sends to the engine half of the same process."""
+    code, lines, err = run(peer + ["hello", "--listen", "--url", "amqp://127.0.0.1:0"])
+    assert code == 0, (lines[-1:], err)
+    assert check_output(lines, "hello")["received"] == ["Hello World!"]
+    assert events(lines, "accepted") and events(lines, "connection_closed")
 
 
 def test_request_listen_is_a_usage_error(peer: list[str]) -> None:

@@ -31,11 +31,12 @@ import org.apache.qpid.protonj2.types.transport.ErrorCondition;
  * (SASL server, connection, session and link handlers) over a plain blocking java.nio socket. One
  * connection is served; when it has closed (and the role is done) the acceptor closes and the
  * peer exits. The roles (the tutorial's direct_* examples) are subclasses that answer the links
- * the connecting peer attaches: {@link ListenReceive}, {@link ListenSend}, {@link ListenServe}.
+ * the connecting peer attaches: {@link ListenReceive}, {@link ListenSend}, {@link ListenServe},
+ * {@link ListenHello}.
  */
 abstract class Listener extends PeerBase implements PeerBase.Role {
     /** the roles this peer does with --listen */
-    static final List<String> ROLES = List.of("receive", "send", "serve");
+    static final List<String> ROLES = List.of("receive", "send", "serve", "hello");
     static final int CREDIT = 100;
     private static final long CLOSE_WAIT_MS = 2000;
     protected final int total;
@@ -55,9 +56,13 @@ abstract class Listener extends PeerBase implements PeerBase.Role {
         switch (o.role) {
             case "send": return new ListenSend(o);
             case "serve": return new ListenServe(o);
+            case "hello": return new ListenHello(o);
             default: return new ListenReceive(o);
         }
     }
+
+    /** Called once the acceptor is bound (before the first connection is accepted). */
+    protected void listening(int port) {}
 
     /** Under {@link #lock}: the role has nothing left to do (done, or nothing was asked). */
     protected abstract boolean finished();
@@ -104,6 +109,7 @@ abstract class Listener extends PeerBase implements PeerBase.Role {
             int port = ((InetSocketAddress) acceptor.getLocalAddress()).getPort();
             String host = opts.host.contains(":") ? "[" + opts.host + "]" : opts.host;
             out.ready("amqp://" + host + ":" + port);
+            listening(port);
             channel = acceptor.accept();
             synchronized (lock) {
                 accepted = true;
@@ -151,8 +157,14 @@ abstract class Listener extends PeerBase implements PeerBase.Role {
             out.event("connection_closed");
         });
         connection.sessionOpenHandler(s -> s.open());
-        connection.receiverOpenHandler(this::receiverOpened);
-        connection.senderOpenHandler(this::senderOpened);
+        connection.receiverOpenHandler(r -> {
+            r.closeHandler(Listener::answerDetach);
+            receiverOpened(r);
+        });
+        connection.senderOpenHandler(s -> {
+            s.closeHandler(Listener::answerDetach);
+            senderOpened(s);
+        });
         ByteBuffer in = ByteBuffer.allocate(64 * 1024);
         long closingSince = 0;
         try {
@@ -190,6 +202,13 @@ abstract class Listener extends PeerBase implements PeerBase.Role {
             }
         } finally {
             channel.close();
+        }
+    }
+
+    /** The connector detached a link: detach ours too (its client waits for the answer). */
+    private static void answerDetach(org.apache.qpid.protonj2.engine.Link<?> link) {
+        if (!link.isLocallyClosed()) {
+            link.close();
         }
     }
 
