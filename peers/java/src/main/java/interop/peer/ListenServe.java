@@ -23,8 +23,8 @@ import org.apache.qpid.protonj2.types.transport.ReceiverSettleMode;
  * first; a dynamic source is answered with an address this listener names ({@code dynamic-UUID}),
  * and the link is remembered under that address. Requests come on the connector's sender; each
  * reply (body upper-cased, correlation id copied, or the request's id) goes out on the link
- * remembered for its reply_to, once that link has credit. With --count N the listener closes
- * after N replies were settled.
+ * remembered for its reply_to, once that link has credit. With --count N the role is done once
+ * N replies were settled; the listener then waits (about 2 s) for the requester to close.
  */
 final class ListenServe extends Listener {
     private final Map<String, Sender> senders = new HashMap<>();
@@ -148,8 +148,10 @@ final class ListenServe extends Listener {
             settled++;
             last = total > 0 && settled >= total && !done;
         }
-        if (last) {
-            complete(null);
+        if (last) { // the requester closes once it has its replies; closing first would cut that short
+            synchronized (lock) {
+                done = true;
+            }
         }
     }
 

@@ -183,11 +183,19 @@ abstract class Listener extends PeerBase implements PeerBase.Role {
                 if (closingSince > 0 && System.currentTimeMillis() - closingSince > CLOSE_WAIT_MS) {
                     return null; // we closed; the remote's close did not come in time
                 }
-                if (closingSince > 0) {
-                    channel.socket().setSoTimeout(200);
-                }
                 in.clear();
-                int n = channel.read(in);
+                int n;
+                if (closingSince > 0) { // done: wait for the remote's close in short reads
+                    // (SO_TIMEOUT bounds the socket adaptor's stream, not SocketChannel.read)
+                    channel.socket().setSoTimeout(200);
+                    try {
+                        n = channel.socket().getInputStream().read(in.array());
+                    } catch (java.net.SocketTimeoutException e) {
+                        continue;
+                    }
+                } else {
+                    n = channel.read(in);
+                }
                 if (n < 0) {
                     boolean over;
                     synchronized (lock) {
