@@ -205,6 +205,27 @@ def _mvn_copy(coords: Coordinates, out_dir: Path) -> Path:
     return files[0]
 
 
+def _extract(tar: tarfile.TarFile, into: Path) -> None:
+    """Extract refusing paths that leave ``into``.
+
+    Why by hand where needed: ``extractall(filter=...)`` came in Python 3.11.4, and
+    Debian 12's Python is 3.11.2 (the fresh-machine check's).
+    """
+    if hasattr(tarfile, "tar_filter"):
+        tar.extractall(into, filter="tar")
+        return
+    root = into.resolve()
+    for m in tar.getmembers():
+        target = (into / m.name).resolve()
+        if m.name.startswith("/") or (target != root and root not in target.parents):
+            raise tarfile.TarError(f"member {m.name!r} would land outside {into}")
+        if m.issym() or m.islnk():
+            link = (target.parent / m.linkname).resolve()
+            if m.linkname.startswith("/") or (link != root and root not in link.parents):
+                raise tarfile.TarError(f"link {m.name!r} points outside {into}")
+    tar.extractall(into)  # noqa: S202 - every member checked above
+
+
 def unpack(archive: Path, version: str, into: Path) -> Path:
     """Unpack a distribution tarball into ``into``; its ``apache-artemis-VER`` folder.
 
@@ -219,7 +240,7 @@ def unpack(archive: Path, version: str, into: Path) -> Path:
                 raise DistError(
                     f"{archive} is not Artemis {version}'s distribution (no {top}/bin/artemis)"
                 )
-            tar.extractall(into, filter="tar")
+            _extract(tar, into)
     except (tarfile.TarError, EOFError, OSError, ValueError) as e:
         raise DistError(
             f"{archive} is corrupt or partial ({type(e).__name__}: {e}); remove it and fetch again"

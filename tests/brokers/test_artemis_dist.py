@@ -113,3 +113,19 @@ def test_command_line(capsys: pytest.CaptureFixture[str]) -> None:
     assert capsys.readouterr().err.strip().splitlines()[-1] == (
         "artemis_dist: no pinned Artemis version '9.9' (pinned: 2.31.2, 2.44.0, 2.56.0)"
     )
+
+
+@pytest.mark.parametrize("filtered", [True, False])
+def test_unpack_refuses_members_outside_the_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, filtered: bool
+) -> None:
+    """With tarfile's filters (3.11.4+) or, on Debian 12's 3.11.2, the harness's own check."""
+    if not filtered:
+        monkeypatch.delattr(tarfile, "tar_filter", raising=False)
+    members = {"apache-artemis-2.44.0/bin/artemis": b"#!/bin/sh\n"}
+    home = artemis_dist.unpack(_tarball(tmp_path / "a.tar.gz", members), "2.44.0", tmp_path / "a")
+    assert (home / "bin" / "artemis").exists()
+    evil = _tarball(tmp_path / "e.tar.gz", {**members, "../escaped": b"x"})
+    with pytest.raises(artemis_dist.DistError, match="e.tar.gz is corrupt or partial"):
+        artemis_dist.unpack(evil, "2.44.0", tmp_path / "e")
+    assert not (tmp_path / "escaped").exists()
