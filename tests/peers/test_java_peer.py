@@ -14,6 +14,10 @@ from harness.env import cache_dir, require
 from harness.peers import PeerRegistry, PeerUnavailable
 from harness.toolchains import java
 from tests.peers.connecting import PY_PEER
+from tests.peers.listening import (  # noqa: F401  the shared listen tests, run on this peer
+    listen,
+    test_listens_for_the_python_peer,
+)
 from tests.peers.proc import Proc
 from tests.peers.test_cpp_peer import check_output, events, run
 
@@ -30,34 +34,11 @@ def peer() -> list[str]:
         raise
 
 
-def _listen(procs: list[Proc], argv: list[str]) -> tuple[Proc, str]:
-    p = Proc(argv)
-    procs.append(p)
-    url = p.wait_line("ready")["url"]
-    assert not url.endswith(":0")
-    return p, url
-
-
-@pytest.mark.parametrize("mine", ["receive", "send"])
-def test_listens_for_the_python_peer(peer: list[str], procs: list[Proc], mine: str) -> None:
-    """direct_recv / direct_send: this peer listens, the Python peer connects."""
-    other = {"receive": "send", "send": "receive"}[mine]
-    listener, url = _listen(
-        procs, peer + [mine, "--listen", "--url", "amqp://127.0.0.1:0", "--count", "20"]
-    )
-    o_code, o_lines, o_err = run(PY_PEER + [other, "--url", url, "--count", "20"])
-    l_code, l_lines, l_err = listener.finish(timeout=15)
-    assert (o_code, l_code) == (0, 0), (o_lines[-1:], l_lines[-1:], o_err, l_err)
-    results = {mine: check_output(l_lines, mine), other: check_output(o_lines, other)}
-    assert results["receive"]["missing"] == [] and results["send"]["confirmed"] == 20
-    assert events(l_lines, "connection_opened") and events(l_lines, "link_opened")
-
-
 def test_send_listener_fails_when_the_receiver_leaves_early(
     peer: list[str], procs: list[Proc]
 ) -> None:
     """The connector takes 5 of 500 and closes: the listener did not confirm all, exit 1."""
-    listener, url = _listen(
+    listener, url = listen(
         procs, peer + ["send", "--listen", "--url", "amqp://127.0.0.1:0", "--count", "500"]
     )
     o_code, _, o_err = run(PY_PEER + ["receive", "--url", url, "--count", "5"])
@@ -81,7 +62,7 @@ def test_serve_listens_and_answers_a_dynamic_reply_source(
         client = PeerRegistry().get(requester).argv()
     except PeerUnavailable as e:
         require(f"peer {requester} unavailable: {e}")
-    listener, url = _listen(
+    listener, url = listen(
         procs, peer + ["serve", "--listen", "--url", "amqp://127.0.0.1:0", "--count", "4"]
     )
     code, lines, err = run(client + ["request", "--url", url, "--no-reconnect"])

@@ -28,8 +28,13 @@ from tests.peers.connecting import (  # noqa: F401  the shared tests, run on thi
     test_sigterm_ends_an_endless_receiver_well,
     test_timeout_against_silent_server_exits_3,
 )
+from tests.peers.listening import (  # noqa: F401  the shared listen tests, run on this peer
+    listen,
+    test_hello_listens_and_connects_to_itself,
+    test_listens_for_the_python_peer,
+)
 from tests.peers.proc import Proc
-from tests.peers.test_cpp_peer import check_output, events, run
+from tests.peers.test_cpp_peer import check_output, run
 
 
 @pytest.fixture(scope="module")
@@ -63,34 +68,11 @@ def test_bad_arguments_exit_2_with_one_line(peer: list[str], args: list[str]) ->
     assert len(err.strip().splitlines()) == 1 and err.startswith(("usage:", "error:"))
 
 
-def _listen(procs: list[Proc], argv: list[str]) -> tuple[Proc, str]:
-    p = Proc(argv)
-    procs.append(p)
-    url = p.wait_line("ready")["url"]
-    assert not url.endswith(":0")
-    return p, url
-
-
-@pytest.mark.parametrize("mine", ["receive", "send"])
-def test_listens_for_the_python_peer(peer: list[str], procs: list[Proc], mine: str) -> None:
-    """direct_recv / direct_send: this peer listens, the Python peer connects."""
-    other = {"receive": "send", "send": "receive"}[mine]
-    listener, url = _listen(
-        procs, peer + [mine, "--listen", "--url", "amqp://127.0.0.1:0", "--count", "20"]
-    )
-    o_code, o_lines, o_err = run(PY_PEER + [other, "--url", url, "--count", "20"])
-    l_code, l_lines, l_err = listener.finish(timeout=15)
-    assert (o_code, l_code) == (0, 0), (o_lines[-1:], l_lines[-1:], o_err, l_err)
-    results = {mine: check_output(l_lines, mine), other: check_output(o_lines, other)}
-    assert results["receive"]["missing"] == [] and results["send"]["confirmed"] == 20
-    assert events(l_lines, "connection_opened") and events(l_lines, "link_opened")
-
-
 def test_serve_listens_and_answers_a_dynamic_reply_source(
     peer: list[str], procs: list[Proc]
 ) -> None:
     """server_direct: the client's reply receiver asks for a dynamic source; the listener names it."""
-    listener, url = _listen(
+    listener, url = listen(
         procs, peer + ["serve", "--listen", "--url", "amqp://127.0.0.1:0", "--count", "4"]
     )
     code, lines, err = run(PY_PEER + ["request", "--url", url])
@@ -101,17 +83,11 @@ def test_serve_listens_and_answers_a_dynamic_reply_source(
     assert check_output(l_lines, "serve")["served"] == 4
 
 
-def test_hello_listens_and_connects_to_itself(peer: list[str]) -> None:
-    code, lines, err = run(peer + ["hello", "--listen", "--url", "amqp://127.0.0.1:0"])
-    assert code == 0, (lines[-1:], err)
-    assert check_output(lines, "hello")["received"] == ["Hello World!"]
-
-
 def test_listen_with_credentials_takes_plain_and_refuses_a_wrong_password(
     peer: list[str], procs: list[Proc]
 ) -> None:
     argv = peer + ["receive", "--listen", "--url", "amqp://127.0.0.1:0", "--count", "3"]
-    listener, url = _listen(procs, argv + ["--user", "u", "--password", "p"])
+    listener, url = listen(procs, argv + ["--user", "u", "--password", "p"])
     port = url.rsplit(":", 1)[1]
     bad, bad_lines, _ = run(
         PY_PEER + ["send", "--url", f"amqp://u:wrong@127.0.0.1:{port}", "--count", "3",

@@ -1,0 +1,51 @@
+"""Listen-mode tests shared by the peers that listen on an engine of their own (java, rust).
+
+A test module defines a ``peer`` fixture (the argv prefix) and imports these with
+``from tests.peers.listening import ...``; pytest then runs each against that module's
+peer, with the Python reference peer as the connecting party, on 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.peers.connecting import PY_PEER
+from tests.peers.proc import Proc
+from tests.peers.test_cpp_peer import check_output, events, run
+
+__all__ = [
+    "listen",
+    "test_hello_listens_and_connects_to_itself",
+    "test_listens_for_the_python_peer",
+]
+
+
+def listen(procs: list[Proc], argv: list[str]) -> tuple[Proc, str]:
+    """Start a listening peer on port 0; the process and the URL its ready line names."""
+    p = Proc(argv)
+    procs.append(p)
+    url = p.wait_line("ready")["url"]
+    assert not url.endswith(":0")
+    return p, url
+
+
+@pytest.mark.parametrize("mine", ["receive", "send"])
+def test_listens_for_the_python_peer(peer: list[str], procs: list[Proc], mine: str) -> None:
+    """direct_recv / direct_send: this peer listens, the Python peer connects."""
+    other = {"receive": "send", "send": "receive"}[mine]
+    listener, url = listen(
+        procs, peer + [mine, "--listen", "--url", "amqp://127.0.0.1:0", "--count", "20"]
+    )
+    o_code, o_lines, o_err = run(PY_PEER + [other, "--url", url, "--count", "20"])
+    l_code, l_lines, l_err = listener.finish(timeout=15)
+    assert (o_code, l_code) == (0, 0), (o_lines[-1:], l_lines[-1:], o_err, l_err)
+    results = {mine: check_output(l_lines, mine), other: check_output(o_lines, other)}
+    assert results["receive"]["missing"] == [] and results["send"]["confirmed"] == 20
+    assert events(l_lines, "connection_opened") and events(l_lines, "link_opened")
+
+
+def test_hello_listens_and_connects_to_itself(peer: list[str]) -> None:
+    """helloworld_direct: the client half sends to the listening half of the same process."""
+    code, lines, err = run(peer + ["hello", "--listen", "--url", "amqp://127.0.0.1:0"])
+    assert code == 0, (lines[-1:], err)
+    assert check_output(lines, "hello")["received"] == ["Hello World!"]
