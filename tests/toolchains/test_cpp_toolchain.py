@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import re
 import subprocess
-import threading
 import time
 from pathlib import Path
 
@@ -18,6 +17,7 @@ import pytest
 
 from harness.env import cache_dir
 from harness.toolchains import cpp
+from tests.toolchains.concurrency import build_concurrently
 
 TINY = '#include <proton/version.h>\n#include <cstdio>\nint main() { std::puts("tiny"); }\n'
 
@@ -65,21 +65,7 @@ def test_changed_source_builds_a_new_binary(
 
 def test_concurrent_builds_agree(toolchain: None, tiny_source: Path, tmp_path: Path) -> None:
     cache = tmp_path / "cache"
-    results: list[list[str]] = []
-    errors: list[BaseException] = []
-
-    def worker() -> None:
-        try:
-            results.append(cpp.build(cache))
-        except BaseException as e:  # reported below
-            errors.append(e)
-
-    threads = [threading.Thread(target=worker) for _ in range(3)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=120)
-    assert not errors
+    results = build_concurrently(lambda: cpp.build(cache), timeout=120)
     assert len(results) == 3 and results[0] == results[1] == results[2]
     leftovers = [
         p.name for p in Path(results[0][0]).parent.iterdir() if p.name.startswith(".peer.")

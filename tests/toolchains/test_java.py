@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import re
 import subprocess
-import threading
 from pathlib import Path
 
 import pytest
@@ -19,6 +18,7 @@ from harness import resources
 from harness.env import cache_dir, require
 from harness.toolchains import java, jms
 from harness.toolchains.java import JavaPeer
+from tests.toolchains.concurrency import build_concurrently
 
 TINY_MAIN = (
     "package interop.peer;\n"
@@ -62,13 +62,7 @@ def test_parallel_builds_make_one_jar(
     toolchain: None, tmp_path: Path, tiny_cache: Path, capfd: pytest.CaptureFixture[str]
 ) -> None:
     tiny = _tiny(tmp_path)
-    argvs: list[list[str]] = []
-    threads = [threading.Thread(target=lambda: argvs.append(tiny.build(tiny_cache)))]
-    threads.append(threading.Thread(target=lambda: argvs.append(tiny.build(tiny_cache))))
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=900)
+    argvs = build_concurrently(lambda: tiny.build(tiny_cache), timeout=900, workers=2)
     assert len(argvs) == 2 and argvs[0] == argvs[1]
     err = capfd.readouterr().err
     assert err.count("interop: built the java peer (tiny:tiny") == 1, err

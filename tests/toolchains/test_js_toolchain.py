@@ -11,7 +11,6 @@ import json
 import re
 import shutil
 import subprocess
-import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -21,6 +20,7 @@ import pytest
 from harness import resources
 from harness.env import require
 from harness.toolchains import js
+from tests.toolchains.concurrency import build_concurrently
 
 REAL_DIR = resources.peer_dir("js")
 
@@ -148,20 +148,7 @@ def test_concurrent_builds_run_npm_once(
         return fake(argv, *args, **kwargs)
 
     monkeypatch.setattr(js.subprocess, "run", slow)
-    errors: list[BaseException] = []
-
-    def worker() -> None:
-        try:
-            js.build(tmp_path / "cache")
-        except BaseException as e:  # surfaced below
-            errors.append(e)
-
-    threads = [threading.Thread(target=worker) for _ in range(3)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=30)
-    assert not errors
+    build_concurrently(lambda: js.build(tmp_path / "cache"), timeout=30)
     assert len(fake.calls) == 1
 
 
