@@ -3,6 +3,7 @@ and the one line each bad start gives (no Java, a corrupt download, a taken port
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 from collections.abc import Iterator
@@ -84,17 +85,24 @@ def _need_artemis() -> None:
         require(f"artemis provider unavailable: {reason}")
 
 
-@pytest.fixture(scope="module")
-def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ArtemisBroker]:
-    """One instance of the newest version for the module: a JVM takes seconds to start."""
+@contextlib.contextmanager
+def running(spec: str, workdir: Path) -> Iterator[ArtemisBroker]:
+    """A started instance of ``spec`` (skipped without Java), stopped afterwards."""
     _need_artemis()
-    b = ArtemisProvider().create("artemis", str(tmp_path_factory.mktemp("artemis")))
+    b = ArtemisProvider().create(spec, str(workdir))
     assert isinstance(b, ArtemisBroker)
     try:
         b.start()
         yield b
     finally:
         b.stop()
+
+
+@pytest.fixture(scope="module")
+def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ArtemisBroker]:
+    """One instance of the newest version for the module: a JVM takes seconds to start."""
+    with running("artemis", tmp_path_factory.mktemp("artemis")) as b:
+        yield b
 
 
 def test_identity_and_profile(broker: ArtemisBroker) -> None:

@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 
 from harness.brokers import routing_probe
-from harness.brokers.artemis import ArtemisBroker, ArtemisProvider
+from harness.brokers.artemis import ArtemisBroker
 from harness.brokers.url import UrlBroker, UrlProvider
-from harness.env import require
 from harness.matrix.known import apply, load_registry
 from harness.matrix.results import FAIL, XFAIL, CellResult
+from tests.brokers.test_artemis import running
 
 KNOWN = "artemis-stock-multicast-subscription-lost-on-reconnect"
 
@@ -29,16 +29,8 @@ def _through_url(local: ArtemisBroker) -> UrlBroker:
 def local(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[ArtemisBroker]:
-    reason = ArtemisProvider().unavailable()
-    if reason:
-        require(f"artemis provider unavailable: {reason}")
-    b = ArtemisProvider().create(request.param, str(tmp_path_factory.mktemp("artemis")))
-    assert isinstance(b, ArtemisBroker)
-    try:
-        b.start()
+    with running(request.param, tmp_path_factory.mktemp("artemis")) as b:
         yield b
-    finally:
-        b.stop()
 
 
 def test_the_url_provider_records_the_probed_routing(local: ArtemisBroker) -> None:
