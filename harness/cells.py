@@ -168,7 +168,7 @@ def generate(
         if wanted_faults is None:
             plans = list(sc.faults)  # opt-in plans run only when named
         else:
-            plans = [f for f in (*sc.faults, *sc.opt_in_faults) if f.name in wanted_faults]
+            plans = [f for f in sc.every_fault if f.name in wanted_faults]
         targets = [DIRECT] if sc.topology == "direct" else brokers
         for broker in targets:
             picked = combos(pair_mode_for(broker, pairs), choices)

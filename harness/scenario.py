@@ -136,9 +136,14 @@ class Scenario:
     def mark(self) -> str:
         return self.marker or self.name.replace("-", "_")
 
+    @property
+    def every_fault(self) -> tuple[FaultPlan, ...]:
+        """The plans ``--fault`` may name: the default ones, then the opt-in ones."""
+        return (*self.faults, *self.opt_in_faults)
+
     def fault(self, name: str) -> FaultPlan:
-        for f in (*self.faults, *self.opt_in_faults):
+        for f in self.every_fault:
             if f.name == name:
                 return f
-        known = ", ".join(f.name for f in (*self.faults, *self.opt_in_faults))
+        known = ", ".join(f.name for f in self.every_fault)
         raise KeyError(f"scenario {self.name} has no fault plan {name!r} (known: {known})")

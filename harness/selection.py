@@ -92,7 +92,7 @@ def resolve(sel: Selection) -> Resolved:
         impls, notes = _available(impls)
     faults = csv(sel.fault)
     if faults:
-        every = {f.name for s in chosen for f in (*s.faults, *s.opt_in_faults)}
+        every = {f.name for s in chosen for f in s.every_fault}
         bad = [f for f in faults if f not in every]
         if bad:
             raise SelectionError(
