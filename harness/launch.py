@@ -10,7 +10,6 @@ of its output a wake-up for the drive stage.
 from __future__ import annotations
 
 import shlex
-import time
 
 from harness import checks
 from harness.capabilities import DYNAMIC
@@ -38,13 +37,12 @@ def build_peers(st: CellState) -> None:
     timeout. The build's time extends the cell's deadline; an implementation that cannot
     run is left for the peers stage to report as a skip.
     """
-    began = time.monotonic()
-    for label in sorted(set(st.cell.role_map.values())):
-        try:
-            st.registry.get(label).argv()
-        except PeerUnavailable:
-            pass
-    st.deadline += time.monotonic() - began
+    with st.off_the_clock():
+        for label in sorted(set(st.cell.role_map.values())):
+            try:
+                st.registry.get(label).argv()
+            except PeerUnavailable:
+                pass
 
 
 def start_peer(st: CellState, role: Role, url: str) -> ManagedProcess:
