@@ -1,10 +1,15 @@
 """A cell's folder: what a person reads to see what happened, without the harness.
 
-Written whatever stage failed: the trace (JSONL and text), each peer's
-stdout (stderr is written live by the process runner), the commands that
-started the peers, the broker's log tail when the cell did not pass,
-``verdict.json`` always, and ``error.txt`` with the traceback when the
-harness itself failed.
+Written whatever stage failed: the trace (JSONL), each peer's stdout
+(stderr is written live by the process runner), the commands that started
+the peers, the readable ``trace.txt`` and the broker's log tail when the cell
+did not pass, ``verdict.json`` always, and ``error.txt`` with the traceback
+when the harness itself failed.
+
+``trace.txt`` is left out for a passing cell because rendering it was the
+largest single cost of a cell's harness time (a third of the artifact stage),
+paid for a file nobody reads when the cell passed; ``interop trace FOLDER``
+prints the same text from ``trace.jsonl`` whenever it is wanted.
 """
 
 from __future__ import annotations
@@ -26,7 +31,6 @@ def write_run_artifacts(st: CellState) -> None:
     d = st.cell_dir
     events = st.events or st.trace.sorted()
     write_trace(d / "trace.jsonl", events)
-    (d / "trace.txt").write_text(render_trace(events) + "\n")
     (d / "commands.txt").write_text("\n".join(st.commands) + "\n")
     for label, p in st.procs.items():
         (d / f"{label}.stdout.jsonl").write_text("".join(line + "\n" for line in p.printed()))
@@ -38,6 +42,9 @@ def write_outcome(st: CellState) -> None:
     d.mkdir(parents=True, exist_ok=True)
     if st.error is not None:
         (d / "error.txt").write_text(f"{st.error.reason}\n\n{st.error.traceback}".rstrip() + "\n")
+    if st.result.verdict != PASS and (d / "trace.jsonl").exists():
+        events = st.events or st.trace.sorted()
+        (d / "trace.txt").write_text(render_trace(events) + "\n")
     if st.broker is not None and st.result.verdict not in (PASS, XFAIL):
         _write_broker_log(d, st)
     data = st.result.to_json()

@@ -43,6 +43,11 @@ def _finite(text: str) -> float:
     return f
 
 
+#: built once: ``json.loads`` with hooks builds a decoder per call, which cost as much as
+#: the decoding itself on a peer's short event lines
+_DECODER = json.JSONDecoder(parse_constant=_no_constant, parse_float=_finite)
+
+
 def _too_deep(obj: Any, limit: int) -> bool:
     """Whether ``obj`` nests containers deeper than ``limit`` (iterative: no recursion)."""
     stack: list[tuple[Any, int]] = [(obj, 1)]
@@ -76,7 +81,7 @@ def parse_line(text: str) -> dict[str, Any] | None:
     stripped of its line ending. Never raises.
     """
     try:
-        obj = json.loads(text, parse_constant=_no_constant, parse_float=_finite)
+        obj = _DECODER.decode(text)
     except (ValueError, RecursionError):
         return None
     if not isinstance(obj, dict):

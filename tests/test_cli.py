@@ -229,8 +229,11 @@ def test_run_hello_world(hello_run: tuple[Done, Path]) -> None:
     assert cell["verdict"] == "pass"
     assert cell["duration_s"] > 0
     folder = out / cell["artifacts"]
-    for name in ("trace.jsonl", "trace.txt", "commands.txt", "verdict.json"):
+    for name in ("trace.jsonl", "commands.txt", "verdict.json"):
         assert (folder / name).is_file(), name
+    assert not (folder / "trace.txt").exists()  # a passing cell's is printed on demand:
+    shown = interop("trace", str(folder), timeout=60)
+    assert shown.rc == 0 and "hello->broker" in shown.out, shown.err
     assert json.loads((folder / "verdict.json").read_text())["verdict"] == "pass"
     assert "peer.py hello" in (folder / "commands.txt").read_text()
 

@@ -169,11 +169,11 @@ def test_a_passing_cell_goes_through_every_stage(tmp_path, embedded_broker):
     names = {p.name for p in (tmp_path / res.artifacts).iterdir()}
     assert {
         "trace.jsonl",
-        "trace.txt",
         "commands.txt",
         "verdict.json",
         "hello.stdout.jsonl",
     } <= names
+    assert "trace.txt" not in names  # written only for a cell that did not pass
     assert "error.txt" not in names and "broker.log.txt" not in names
 
 

@@ -196,6 +196,11 @@ def _artifacts(c: CellResult, folder: Path) -> list[str]:
     for name in expected:
         if name not in present:
             out.append(f'<li class="missing"><code>{esc(name)}</code>: missing</li>')
+    if "trace.txt" not in present and "trace.jsonl" in present and c.verdict == PASS:
+        out.append(
+            "<li><code>trace.txt</code> <small>is written only for a cell that did not pass; "
+            f"<code>interop trace {esc(c.artifacts or '.')}</code> prints it</small></li>"
+        )
     out.append("</ul>")
     return out
 

