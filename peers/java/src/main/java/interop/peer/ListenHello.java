@@ -16,8 +16,6 @@ import org.apache.qpid.protonj2.client.Tracker;
 import org.apache.qpid.protonj2.engine.IncomingDelivery;
 import org.apache.qpid.protonj2.engine.Receiver;
 import org.apache.qpid.protonj2.types.messaging.Accepted;
-import org.apache.qpid.protonj2.types.messaging.Target;
-import org.apache.qpid.protonj2.types.transport.ReceiverSettleMode;
 
 /**
  * {@code hello --listen}: the tutorial's helloworld_direct. The peer listens, then connects to
@@ -30,7 +28,7 @@ final class ListenHello extends Listener {
     private boolean sent;
 
     ListenHello(Options o) {
-        super(o);
+        super(o, "the hello message came");
     }
 
     @Override
@@ -70,34 +68,19 @@ final class ListenHello extends Listener {
         }
     }
 
+    /** hello has no --count: it is finished once the message came. */
     @Override
     protected boolean finished() {
         return done;
     }
 
-    @Override
-    protected String unfinished() {
-        return "the hello message came";
-    }
-
     /** The client's sender: our end receives, grants credit, accepts the message. */
     @Override
     protected void receiverOpened(Receiver r) {
-        r.setSource(r.getRemoteSource());
-        r.setTarget((Target) r.getRemoteTarget());
-        r.setReceiverSettleMode(ReceiverSettleMode.FIRST);
-        r.deliveryReadHandler(this::delivery);
-        r.open();
-        Target target = r.getRemoteTarget();
-        out.event("link_opened", "link", r.getName(), "role", "receiver",
-                "address", target == null ? null : target.getAddress());
-        r.addCredit(1);
+        acceptReceiver(r, 1, this::delivery);
     }
 
     private void delivery(IncomingDelivery d) {
-        if (d.isPartial() || d.isAborted()) {
-            return;
-        }
         Map<String, Object> fields;
         try {
             fields = Values.fields(decode(d));

@@ -1,18 +1,14 @@
 package interop.peer;
 
 import interop.common.Options;
-import interop.common.Out;
+import interop.common.Sends;
 import java.util.HashMap;
-import java.util.HashSet;
 import java.util.Map;
-import java.util.Set;
 import java.util.TreeSet;
 import org.apache.qpid.protonj2.client.Message;
 import org.apache.qpid.protonj2.engine.OutgoingDelivery;
 import org.apache.qpid.protonj2.engine.Sender;
 import org.apache.qpid.protonj2.types.UnsignedLong;
-import org.apache.qpid.protonj2.types.messaging.Source;
-import org.apache.qpid.protonj2.types.messaging.Target;
 import org.apache.qpid.protonj2.types.transport.DeliveryState;
 
 /**
@@ -22,28 +18,15 @@ import org.apache.qpid.protonj2.types.transport.DeliveryState;
  * and the connection once all N are confirmed.
  */
 final class ListenSend extends Listener {
-    private final Set<Integer> confirmed = new HashSet<>();
+    private final Sends sends;
     private final TreeSet<Integer> retry = new TreeSet<>();
     private final Map<OutgoingDelivery, Integer> inFlight = new HashMap<>();
     private int nextId = 1;
-    private int maxSent;
-    private int transfers;
-    private int resent;
-    private long tag;
     private Sender sender;
 
     ListenSend(Options o) {
-        super(o);
-    }
-
-    @Override
-    protected boolean finished() {
-        return done || total == 0;
-    }
-
-    @Override
-    protected String unfinished() {
-        return total + " messages were confirmed";
+        super(o, o.count + " messages were confirmed");
+        sends = new Sends(lock, total);
     }
 
     /** The connector attached a receiver: our end sends on it. */
@@ -54,14 +37,7 @@ final class ListenSend extends Listener {
             return;
         }
         sender = s;
-        Source source = s.getRemoteSource();
-        s.setSource(source);
-        s.setTarget((Target) s.getRemoteTarget());
-        s.creditStateUpdateHandler(this::credit);
-        s.deliveryStateUpdatedHandler(this::outcome);
-        s.open();
-        out.event("link_opened", "link", s.getName(), "role", "sender",
-                "address", source == null ? null : source.getAddress());
+        acceptSender(s, s.getRemoteSource(), this::credit, this::outcome);
         if (total == 0) {
             complete(s);
         }
@@ -86,22 +62,16 @@ final class ListenSend extends Listener {
                 } else {
                     return;
                 }
-                if (confirmed.contains(id)) {
+                if (sends.isConfirmed(id)) {
                     continue;
                 }
-                transfers++;
-                if (id <= maxSent) {
-                    resent++;
-                } else {
-                    maxSent = id;
-                }
+                sends.sent(id); // a retried id went before: a resend
             }
             Message<Map<String, Object>> m = Message.create(Map.of("sequence", (Object) (long) id));
             try {
                 m.durable(true);
                 m.messageId(UnsignedLong.valueOf(id));
-                OutgoingDelivery d = s.next();
-                d.setTag(Long.toString(tag++).getBytes(java.nio.charset.StandardCharsets.US_ASCII));
+                OutgoingDelivery d = nextDelivery(s);
                 synchronized (lock) {
                     inFlight.put(d, id);
                 }
@@ -134,8 +104,8 @@ final class ListenSend extends Listener {
         boolean last = false;
         synchronized (lock) {
             if (name.equals("accepted")) {
-                confirmed.add(id);
-                last = confirmed.size() >= total && !done;
+                sends.confirm(id);
+                last = sends.allConfirmed() && !done;
             } else if (name.equals("released") || name.equals("modified")) {
                 retry.add(id);
             }
@@ -149,10 +119,7 @@ final class ListenSend extends Listener {
 
     @Override
     public Map<String, Object> result() {
-        synchronized (lock) {
-            return Out.obj("count", total, "sent", transfers, "confirmed", confirmed.size(),
-                    "resent", resent, "reconnects", 0);
-        }
+        return sends.result(0);
     }
 
     @Override
@@ -161,12 +128,7 @@ final class ListenSend extends Listener {
             if (sender == null) {
                 return "the connector's receiver on " + opts.address;
             }
-            return "confirmation (confirmed " + confirmed.size() + " of " + total + ")";
+            return "confirmation " + sends.progress();
         }
-    }
-
-    @Override
-    public boolean countless() {
-        return false;
     }
 }

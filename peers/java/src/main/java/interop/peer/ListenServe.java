@@ -15,8 +15,6 @@ import org.apache.qpid.protonj2.engine.Receiver;
 import org.apache.qpid.protonj2.engine.Sender;
 import org.apache.qpid.protonj2.types.messaging.Accepted;
 import org.apache.qpid.protonj2.types.messaging.Source;
-import org.apache.qpid.protonj2.types.messaging.Target;
-import org.apache.qpid.protonj2.types.transport.ReceiverSettleMode;
 
 /**
  * {@code serve --listen}: the tutorial's server_direct. The connector's reply receiver attaches
@@ -31,20 +29,9 @@ final class ListenServe extends Listener {
     private final Map<Sender, ArrayDeque<Object[]>> pending = new HashMap<>();
     private int served;
     private int settled;
-    private long tag;
 
     ListenServe(Options o) {
-        super(o);
-    }
-
-    @Override
-    protected boolean finished() {
-        return done || total == 0;
-    }
-
-    @Override
-    protected String unfinished() {
-        return total + " replies were settled";
+        super(o, o.count + " replies were settled");
     }
 
     /** The connector's reply receiver: name a dynamic source, remember the link by its address. */
@@ -52,41 +39,23 @@ final class ListenServe extends Listener {
     protected void senderOpened(Sender s) {
         Source remote = s.getRemoteSource();
         Source source = remote == null ? new Source() : remote.copy();
-        String address = source.getAddress();
         if (source.isDynamic()) {
-            address = "dynamic-" + UUID.randomUUID();
-            source.setAddress(address);
+            source.setAddress("dynamic-" + UUID.randomUUID());
         }
-        s.setSource(source);
-        s.setTarget((Target) s.getRemoteTarget());
-        s.creditStateUpdateHandler(this::flush);
-        s.deliveryStateUpdatedHandler(this::outcome);
-        s.open();
-        if (address != null) {
-            senders.put(address, s);
+        acceptSender(s, source, this::flush, this::outcome);
+        if (source.getAddress() != null) {
+            senders.put(source.getAddress(), s);
         }
         pending.put(s, new ArrayDeque<>());
-        out.event("link_opened", "link", s.getName(), "role", "sender", "address", address);
     }
 
     /** The connector's request sender: our end receives, grants credit, accepts each request. */
     @Override
     protected void receiverOpened(Receiver r) {
-        r.setSource(r.getRemoteSource());
-        r.setTarget((Target) r.getRemoteTarget());
-        r.setReceiverSettleMode(ReceiverSettleMode.FIRST);
-        r.deliveryReadHandler(this::request);
-        r.open();
-        Target target = r.getRemoteTarget();
-        out.event("link_opened", "link", r.getName(), "role", "receiver",
-                "address", target == null ? null : target.getAddress());
-        r.addCredit(CREDIT);
+        acceptReceiver(r, CREDIT, this::request);
     }
 
     private void request(IncomingDelivery d) {
-        if (d.isPartial() || d.isAborted()) {
-            return;
-        }
         Receiver r = d.getLink();
         try {
             Message<Object> m = decode(d);
@@ -96,9 +65,7 @@ final class ListenServe extends Listener {
             Out.stderr("listener: undecodable request: " + describe(e));
         }
         d.disposition(Accepted.getInstance(), true);
-        if (r.getCredit() < CREDIT / 2) {
-            r.addCredit(CREDIT - r.getCredit());
-        }
+        topUp(r);
     }
 
     private void reply(Message<Object> m) throws Exception {
@@ -126,8 +93,7 @@ final class ListenServe extends Listener {
         ArrayDeque<Object[]> queue = pending.get(s);
         while (queue != null && !queue.isEmpty() && s.isSendable()) {
             Object[] r = queue.poll();
-            OutgoingDelivery d = s.next();
-            d.setTag(Long.toString(tag++).getBytes(java.nio.charset.StandardCharsets.US_ASCII));
+            OutgoingDelivery d = nextDelivery(s);
             d.setLinkedResource(r[1]);
             d.writeBytes((ProtonBuffer) r[0]);
             synchronized (lock) {
@@ -168,10 +134,5 @@ final class ListenServe extends Listener {
             String of = total > 0 ? " of " + total : "";
             return "requests (served " + served + of + ")";
         }
-    }
-
-    @Override
-    public boolean countless() {
-        return total == 0;
     }
 }

@@ -8,7 +8,9 @@ import java.net.InetSocketAddress;
 import java.nio.ByteBuffer;
 import java.nio.channels.ServerSocketChannel;
 import java.nio.channels.SocketChannel;
+import java.nio.charset.StandardCharsets;
 import java.util.List;
+import java.util.function.Consumer;
 import org.apache.qpid.protonj2.buffer.ProtonBuffer;
 import org.apache.qpid.protonj2.buffer.ProtonBufferAllocator;
 import org.apache.qpid.protonj2.client.Message;
@@ -16,15 +18,20 @@ import org.apache.qpid.protonj2.client.impl.ClientMessageSupport;
 import org.apache.qpid.protonj2.engine.Connection;
 import org.apache.qpid.protonj2.engine.Engine;
 import org.apache.qpid.protonj2.engine.EngineFactory;
+import org.apache.qpid.protonj2.engine.EventHandler;
 import org.apache.qpid.protonj2.engine.IncomingDelivery;
+import org.apache.qpid.protonj2.engine.OutgoingDelivery;
 import org.apache.qpid.protonj2.engine.Receiver;
 import org.apache.qpid.protonj2.engine.Sender;
 import org.apache.qpid.protonj2.engine.sasl.SaslOutcome;
 import org.apache.qpid.protonj2.engine.sasl.SaslServerContext;
 import org.apache.qpid.protonj2.engine.sasl.SaslServerListener;
 import org.apache.qpid.protonj2.types.Symbol;
+import org.apache.qpid.protonj2.types.messaging.Source;
+import org.apache.qpid.protonj2.types.messaging.Target;
 import org.apache.qpid.protonj2.types.transport.AMQPHeader;
 import org.apache.qpid.protonj2.types.transport.ErrorCondition;
+import org.apache.qpid.protonj2.types.transport.ReceiverSettleMode;
 
 /**
  * {@code --listen}: protonj2's engine, the protocol core under its client, acting as a server
@@ -40,14 +47,18 @@ abstract class Listener extends PeerBase implements PeerBase.Role {
     static final int CREDIT = 100;
     private static final long CLOSE_WAIT_MS = 2000;
     protected final int total;
+    /** what is missing when the connection ends before the role is done ("10 replies were settled") */
+    private final String unfinished;
+    private long tag;
     private boolean accepted;
     private boolean remoteClosed;
     private SocketChannel channel;
     protected Connection connection;
 
-    Listener(Options o) {
+    Listener(Options o, String unfinished) {
         super(o);
         total = o.count;
+        this.unfinished = unfinished;
         role = this;
     }
 
@@ -64,11 +75,16 @@ abstract class Listener extends PeerBase implements PeerBase.Role {
     /** Called once the acceptor is bound (before the first connection is accepted). */
     protected void listening(int port) {}
 
-    /** Under {@link #lock}: the role has nothing left to do (done, or nothing was asked). */
-    protected abstract boolean finished();
+    /** Under {@link #lock}: the role has nothing left to do (done, or --count 0 asked for nothing). */
+    protected boolean finished() {
+        return done || total == 0;
+    }
 
-    /** What is missing when the connection ended before the role was done. */
-    protected abstract String unfinished();
+    /** receive/serve with --count 0: a signal is the normal end. */
+    @Override
+    public boolean countless() {
+        return total == 0;
+    }
 
     /** The connector attached a sender: by default this listener does not receive. */
     protected void receiverOpened(Receiver r) {
@@ -84,6 +100,52 @@ abstract class Listener extends PeerBase implements PeerBase.Role {
         link.open();
         link.setCondition(new ErrorCondition(Symbol.valueOf("amqp:not-implemented"), why));
         link.close();
+    }
+
+    /**
+     * Answers the connector's sender: our end receives (settling first) with {@code credit} and
+     * hands each whole delivery (not partial, not aborted) to {@code delivery}.
+     */
+    protected void acceptReceiver(Receiver r, int credit, Consumer<IncomingDelivery> delivery) {
+        r.setSource(r.getRemoteSource());
+        r.setTarget((Target) r.getRemoteTarget());
+        r.setReceiverSettleMode(ReceiverSettleMode.FIRST);
+        r.deliveryReadHandler(d -> {
+            if (!d.isPartial() && !d.isAborted()) {
+                delivery.accept(d);
+            }
+        });
+        r.open();
+        Target target = r.getRemoteTarget();
+        out.event("link_opened", "link", r.getName(), "role", "receiver",
+                "address", target == null ? null : target.getAddress());
+        r.addCredit(credit);
+    }
+
+    /** Refills the receiver's credit to {@link #CREDIT} once it fell below half (the tutorial's prefetch). */
+    protected static void topUp(Receiver r) {
+        if (r.getCredit() < CREDIT / 2) {
+            r.addCredit(CREDIT - r.getCredit());
+        }
+    }
+
+    /** Answers the connector's receiver: our end sends from {@code source}; credit and outcomes go to the handlers. */
+    protected void acceptSender(Sender s, Source source, EventHandler<Sender> credit,
+            EventHandler<OutgoingDelivery> outcome) {
+        s.setSource(source);
+        s.setTarget((Target) s.getRemoteTarget());
+        s.creditStateUpdateHandler(credit);
+        s.deliveryStateUpdatedHandler(outcome);
+        s.open();
+        out.event("link_opened", "link", s.getName(), "role", "sender",
+                "address", source == null ? null : source.getAddress());
+    }
+
+    /** The sender's next delivery, tagged with this listener's next number ("0", "1", ...). */
+    protected OutgoingDelivery nextDelivery(Sender s) {
+        OutgoingDelivery d = s.next();
+        d.setTag(Long.toString(tag++).getBytes(StandardCharsets.US_ASCII));
+        return d;
     }
 
     /** The role is done: close the link and the connection (the direct examples close both). */
@@ -174,7 +236,7 @@ abstract class Listener extends PeerBase implements PeerBase.Role {
                         return null;
                     }
                     if (remoteClosed) {
-                        return "the connection closed before " + unfinished();
+                        return "the connection closed before " + unfinished;
                     }
                     if (done && closingSince == 0) {
                         closingSince = System.currentTimeMillis();
@@ -204,7 +266,7 @@ abstract class Listener extends PeerBase implements PeerBase.Role {
                     if (!over) {
                         out.event("disconnected", "reason", "the connector closed the socket");
                     }
-                    return over ? null : "the connection was lost before " + unfinished();
+                    return over ? null : "the connection was lost before " + unfinished;
                 }
                 engine.ingest(ProtonBufferAllocator.defaultAllocator().copy(in.array(), 0, n));
             }
@@ -245,11 +307,7 @@ abstract class Listener extends PeerBase implements PeerBase.Role {
                 default: break;
             }
         }
-        if (!name.equals("settled")) {
-            out.event(name, "id", id);
-        }
-        out.event("settled", "id", id);
-        return name;
+        return Values.report(out, name, id);
     }
 
     /** Encodes a client Message for an engine delivery. */

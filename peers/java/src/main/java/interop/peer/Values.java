@@ -83,6 +83,11 @@ final class Values {
                 default: break;
             }
         }
+        return report(out, name, id);
+    }
+
+    /** Prints an outcome's event (unless there is none: "settled") and then settled; returns the name. */
+    static String report(Out out, String name, Object id) {
         if (!name.equals("settled")) {
             out.event(name, "id", id);
         }
