@@ -7,11 +7,18 @@ of the harness need: a running embedded broker, started once per worker.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 
 import pytest
 
 from harness.brokers.embedded import EmbeddedBroker
+from harness.env import cache_dir
+
+# hypothesis keeps a cache of the constants it finds in the source under ./.hypothesis, that is
+# in the clone, even with no example database; tests leave nothing outside tmp_path and the
+# user's cache folder, so point it there (read when a property test first runs)
+os.environ.setdefault("HYPOTHESIS_STORAGE_DIRECTORY", str(cache_dir() / "hypothesis"))
 
 
 @pytest.fixture(scope="session")

@@ -49,3 +49,21 @@ def test_a_piece_of_the_suite_leaves_nothing_in_tmp(tmp_path: Path) -> None:
     assert "passed" in done.stdout
     left = sorted(p.name for p in scratch.iterdir() if p != basetemp)
     assert left == [], f"left in TMPDIR after the run: {left}"
+
+
+def test_property_tests_keep_hypothesis_files_in_the_cache_folder(tmp_path: Path) -> None:
+    """hypothesis writes ``.hypothesis/`` into the working directory unless told otherwise."""
+    cache = tmp_path / "cache"
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("PYTEST_") and k != "HYPOTHESIS_STORAGE_DIRECTORY"
+    }
+    env.update(INTEROP_CACHE=str(cache), PYTHONPATH=str(ROOT))
+    argv = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:xdist"]
+    argv += [f"--basetemp={tmp_path / 'base'}", "tests/trace/test_jsonl_fuzz.py"]
+    done = subprocess.run(
+        argv, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, check=False
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
+    assert (cache / "hypothesis").is_dir()
