@@ -154,26 +154,28 @@ def generate(
     play the two roles that ``pairs`` picks (default: every pair, or on a
     real broker a cover: see ``pair_mode_for`` and ``combos``);
     one-role scenarios get each implementation alone. Direct scenarios need
-    no broker and appear once. Implementations that cannot play a role (a
+    no broker and appear once. A plan that recasts the roles
+    (``Scenario.plan_roles``) pairs those who can play its roles. Implementations that cannot play a role (a
     handler peer that only receives) are left out of the pairs that need it.
     """
     impls = list(impls)
     brokers = list(brokers)
     wanted_faults = set(faults) if faults else None
     cells: list[Cell] = []
-    for sc in scenarios:
-        choices = []
-        for role in sc.roles:
-            choices.append([i.name for i in impls if i.supports(role.peer_role, role.needs)])
+    for base in scenarios:
         if wanted_faults is None:
-            plans = list(sc.faults)  # opt-in plans run only when named
+            plans = list(base.faults)  # opt-in plans run only when named
         else:
-            plans = [f for f in sc.every_fault if f.name in wanted_faults]
-        targets = [DIRECT] if sc.topology == "direct" else brokers
+            plans = [f for f in base.every_fault if f.name in wanted_faults]
+        targets = [DIRECT] if base.topology == "direct" else brokers
         for broker in targets:
-            picked = combos(pair_mode_for(broker, pairs), choices)
             for plan in plans:
-                for combo in picked:
+                sc = base.for_plan(plan)  # a plan may recast who listens
+                choices = [
+                    [i.name for i in impls if i.supports(role.peer_role, role.needs)]
+                    for role in sc.roles
+                ]
+                for combo in combos(pair_mode_for(broker, pairs), choices):
                     roles = tuple((r.label, impl) for r, impl in zip(sc.roles, combo, strict=True))
                     cells.append(Cell(sc, plan, roles, broker))
     return cells

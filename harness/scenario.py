@@ -9,7 +9,7 @@ rest, so a new scenario is one new module that builds a ``Scenario``.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from harness.fault_plans import NO_FAULTS, FaultPlan
@@ -125,12 +125,24 @@ class Scenario:
     #: two-party scenarios pair every implementation with every other; one-role
     #: scenarios run each implementation alone
     marker: str = ""
+    #: plans that recast the roles (direct's ``sender-listens``: the other side
+    #: listens): plan name -> the roles its cells run, same labels, in place of ``roles``
+    plan_roles: tuple[tuple[str, tuple[Role, ...]], ...] = ()
 
     def __post_init__(self) -> None:
         if self.topology not in ("broker", "direct"):
             raise ValueError(f"scenario {self.name}: topology must be broker or direct")
         if self.topology == "direct" and not any(r.listen for r in self.roles):
             raise ValueError(f"scenario {self.name}: a direct scenario needs a listening role")
+        labels = [r.label for r in self.roles]
+        plans = {f.name for f in self.every_fault}
+        for plan, roles in self.plan_roles:
+            if plan not in plans:
+                raise ValueError(f"scenario {self.name}: roles for unknown plan {plan!r}")
+            if [r.label for r in roles] != labels:  # checks and known failures name labels
+                raise ValueError(f"scenario {self.name}: plan {plan!r} must keep roles {labels}")
+            if self.topology == "direct" and not any(r.listen for r in roles):
+                raise ValueError(f"scenario {self.name}: plan {plan!r} needs a listening role")
 
     @property
     def mark(self) -> str:
@@ -140,6 +152,18 @@ class Scenario:
     def every_fault(self) -> tuple[FaultPlan, ...]:
         """The plans ``--fault`` may name: the default ones, then the opt-in ones."""
         return (*self.faults, *self.opt_in_faults)
+
+    def for_plan(self, plan: FaultPlan) -> Scenario:
+        """The scenario as its cells under ``plan`` run it: with the roles the plan recasts.
+
+        Why a whole scenario: the pipeline, the drive stage and the checks all read
+        ``cell.scenario.roles`` (who listens, who connects), so a plan that swaps the
+        listener needs no branch anywhere else.
+        """
+        for name, roles in self.plan_roles:
+            if name == plan.name:
+                return replace(self, roles=roles)
+        return self
 
     def fault(self, name: str) -> FaultPlan:
         for f in self.every_fault:

@@ -152,11 +152,13 @@ def test_real_scenarios_with_builtin_peers_have_unique_stable_ids() -> None:
     assert "direct-python->js" in ids(first)
     assert "at-least-once-cut1-js->cpp-embedded" in ids(first)
     assert "request-response-cpp->python-embedded" in ids(first)
-    direct = [c for c in cells if c.scenario.name == "direct"]
     sc = scenarios.select(["direct"])[0]
-    n_roles = [len([i for i in impls if i.supports(r.peer_role, r.needs)]) for r in sc.roles]
-    # every pair peer to peer (3 x 3 with python, cpp, js; listeners are fewer than senders)
-    assert len(direct) == n_roles[0] * n_roles[1] and all(c.broker == DIRECT for c in direct)
+    for plan in sc.faults:  # the receiver listens (none), the sender listens (sender-listens)
+        direct = [c for c in cells if c.scenario.name == "direct" and c.fault == plan]
+        roles = sc.for_plan(plan).roles
+        n_roles = [len([i for i in impls if i.supports(r.peer_role, r.needs)]) for r in roles]
+        # every connector with every listener (listeners are fewer than connectors)
+        assert len(direct) == n_roles[0] * n_roles[1] and all(c.broker == DIRECT for c in direct)
 
 
 # -- pair selection on real brokers ---------------------------------------------------
