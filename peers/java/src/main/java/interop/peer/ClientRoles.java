@@ -3,13 +3,11 @@ package interop.peer;
 import interop.common.Out;
 import interop.common.PeerBase;
 import interop.common.PeerBase.Fatal;
+import interop.common.Roles;
 import java.util.ArrayList;
 import java.util.HashMap;
-import java.util.HashSet;
-import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.Set;
 import java.util.concurrent.BlockingQueue;
 import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.TimeUnit;
@@ -34,13 +32,7 @@ final class ClientRoles {
     private ClientRoles() {}
 
     static ClientRole create(PeerBase p) {
-        switch (p.opts.role) {
-            case "send": return new Send(p);
-            case "receive": return new Receive(p);
-            case "serve": return new Serve(p);
-            case "request": return new Request(p);
-            default: return new Hello(p);
-        }
+        return Roles.create(p, Send::new, Receive::new, Serve::new, Request::new, Hello::new);
     }
 
     static void linkOpened(PeerBase p, String name, String role, Link<?> link) throws Exception {
@@ -91,46 +83,11 @@ final class ClientRoles {
         }
     }
 
-    /** Base of a role: its stage (what it waits for) under the peer's lock. */
-    abstract static class Base implements ClientRole {
-        final PeerBase p;
-        String stage = "";
-
-        Base(PeerBase p) {
-            this.p = p;
-        }
-
-        void stage(String s) {
-            synchronized (p.lock) {
-                stage = s;
-            }
-        }
-
-        @Override
-        public String waitingFor() {
-            synchronized (p.lock) {
-                return stage;
-            }
-        }
-
-        @Override
-        public boolean countless() {
-            return false;
-        }
-    }
-
     // ------------------------------------------------------------------ send
 
-    static final class Send extends Base {
-        final int total;
-        final Set<Integer> confirmed = new HashSet<>();
-        final Set<Integer> everSent = new HashSet<>();
-        int sent;
-        int resent;
-
+    static final class Send extends Roles.Send<PeerBase> implements ClientRole {
         Send(PeerBase p) {
             super(p);
-            total = p.opts.count;
         }
 
         @Override
@@ -141,14 +98,7 @@ final class ClientRoles {
                     .deliveryMode(DeliveryMode.AT_LEAST_ONCE));
             sender.openFuture().get();
             linkOpened(p, name, "sender", sender);
-            BlockingQueue<Integer> work = new LinkedBlockingQueue<>();
-            synchronized (p.lock) {
-                for (int id = 1; id <= total; id++) {
-                    if (!confirmed.contains(id)) {
-                        work.add(id);
-                    }
-                }
-            }
+            BlockingQueue<Integer> work = new LinkedBlockingQueue<>(sends.unconfirmed());
             BlockingQueue<Object[]> pending = new LinkedBlockingQueue<>();
             Object[] failure = new Object[1];
             Thread outcomes = new Thread(() -> outcomes(pending, work, failure), "outcomes");
@@ -160,13 +110,13 @@ final class ClientRoles {
                         if (failure[0] != null) {
                             throw (Exception) failure[0];
                         }
-                        if (confirmed.size() == total) {
+                        if (sends.allConfirmed()) {
                             break;
                         }
                     }
                     Integer id = work.poll(20, TimeUnit.MILLISECONDS);
                     if (id == null) {
-                        stage("accepted outcomes (confirmed " + confirmedCount() + ")");
+                        stage("accepted outcomes (confirmed " + sends.confirmed() + ")");
                         continue;
                     }
                     stage("credit on the sender link to " + p.opts.address);
@@ -174,12 +124,7 @@ final class ClientRoles {
                     msg.durable(true); // so a broker that persists keeps it
                     msg.messageId(UnsignedLong.valueOf(id));
                     Tracker tracker = sender.send(msg);
-                    synchronized (p.lock) {
-                        sent++;
-                        if (!everSent.add(id)) {
-                            resent++;
-                        }
-                    }
+                    sends.sent(id);
                     p.out.event("sent", "id", id);
                     pending.add(new Object[] {id, tracker});
                 }
@@ -187,12 +132,6 @@ final class ClientRoles {
                 outcomes.interrupt();
             }
             closeAll(List.of(sender));
-        }
-
-        int confirmedCount() {
-            synchronized (p.lock) {
-                return confirmed.size();
-            }
         }
 
         /** Waits for each delivery's settlement in order: accepted counts, released and modified go again. */
@@ -206,7 +145,7 @@ final class ClientRoles {
                     String name = Values.outcome(p.out, t.remoteState(), id);
                     synchronized (p.lock) {
                         if (name.equals("accepted")) {
-                            confirmed.add(id);
+                            sends.confirm(id);
                         } else if (name.equals("rejected")) {
                             failure[0] = new Fatal("message " + id + " rejected: " + t.remoteState());
                         } else {
@@ -222,39 +161,13 @@ final class ClientRoles {
                 }
             }
         }
-
-        @Override
-        public Map<String, Object> result() {
-            synchronized (p.lock) {
-                return Out.obj("count", total, "sent", sent, "confirmed", confirmed.size(),
-                        "resent", resent, "reconnects", reconnects(p));
-            }
-        }
-
-        @Override
-        public String waitingFor() {
-            synchronized (p.lock) {
-                return stage + " (confirmed " + confirmed.size() + " of " + total + ")";
-            }
-        }
-    }
-
-    static int reconnects(PeerBase p) {
-        return p.reconnectCount();
     }
 
     // --------------------------------------------------------------- receive
 
-    static final class Receive extends Base {
-        final int total;
-        final Set<String> seen = new HashSet<>();
-        int duplicates;
-        boolean readyOnce;
-        boolean attached;
-
+    static final class Receive extends Roles.Receive<PeerBase> implements ClientRole {
         Receive(PeerBase p) {
-            super(p);
-            total = p.opts.count;
+            super(p, "receiver link");
         }
 
         @Override
@@ -263,28 +176,12 @@ final class ClientRoles {
             Receiver receiver = conn.openReceiver(p.opts.address, receiverOptions(name));
             receiver.openFuture().get();
             linkOpened(p, name, "receiver", receiver);
-            boolean first;
-            synchronized (p.lock) {
-                first = !readyOnce;
-                readyOnce = true;
-                attached = true;
-            }
-            if (first) {
-                p.out.ready("amqp://" + p.opts.hostPort());
-            }
+            attached();
             while (true) {
                 Delivery d = receiver.receive();
                 Message<Object> m = decode(d);
-                String key = Values.key(m.messageId());
-                boolean duplicate;
-                boolean finished;
-                synchronized (p.lock) {
-                    duplicate = !seen.add(key);
-                    if (duplicate) {
-                        duplicates++;
-                    }
-                    finished = total > 0 && seen.size() >= total;
-                }
+                boolean duplicate = receipts.record(Values.key(m.messageId()));
+                boolean finished = receipts.complete();
                 Map<String, Object> f = Values.fields(m);
                 f.put("duplicate", duplicate);
                 p.out.event("message", f);
@@ -295,59 +192,13 @@ final class ClientRoles {
                 }
             }
         }
-
-        @Override
-        public void disconnected() {
-            synchronized (p.lock) {
-                attached = false;
-            }
-        }
-
-        @Override
-        public Map<String, Object> result() {
-            synchronized (p.lock) {
-                Map<String, Object> r = Out.obj("count", total, "received", seen.size(), "duplicates", duplicates);
-                if (total > 0) {
-                    List<Integer> missing = new ArrayList<>();
-                    for (int i = 1; i <= total; i++) {
-                        if (!seen.contains(String.valueOf(i))) {
-                            missing.add(i);
-                        }
-                    }
-                    r.put("missing", missing);
-                }
-                r.put("reconnects", reconnects(p));
-                return r;
-            }
-        }
-
-        @Override
-        public String waitingFor() {
-            synchronized (p.lock) {
-                if (!attached) {
-                    return "the attach of the receiver link from " + p.opts.address;
-                }
-                String of = total > 0 ? " of " + total : "";
-                return "messages on " + p.opts.address + " (received " + seen.size() + of + " distinct ids)";
-            }
-        }
-
-        @Override
-        public boolean countless() {
-            return total == 0;
-        }
     }
 
     // ----------------------------------------------------------------- serve
 
-    static final class Serve extends Base {
-        final int total;
-        int served;
-        boolean readyOnce;
-
+    static final class Serve extends Roles.Serve<PeerBase> implements ClientRole {
         Serve(PeerBase p) {
             super(p);
-            total = p.opts.count;
         }
 
         @Override
@@ -357,14 +208,7 @@ final class ClientRoles {
             Receiver receiver = conn.openReceiver(p.opts.address, receiverOptions(name));
             receiver.openFuture().get();
             linkOpened(p, name, "receiver", receiver);
-            boolean first;
-            synchronized (p.lock) {
-                first = !readyOnce;
-                readyOnce = true;
-            }
-            if (first) {
-                p.out.ready("amqp://" + p.opts.hostPort());
-            }
+            readyOnce();
             boolean relay = false;
             String[] offered = conn.offeredCapabilities();
             for (String c : offered == null ? new String[0] : offered) {
@@ -373,13 +217,7 @@ final class ClientRoles {
             Sender anonymous = null;
             Map<String, Sender> senders = new HashMap<>();
             List<Link<?>> links = new ArrayList<>(List.of(receiver));
-            while (true) {
-                synchronized (p.lock) {
-                    if (total > 0 && served >= total) {
-                        break;
-                    }
-                    stage = "requests on " + p.opts.address + " (served " + served + ")";
-                }
+            while (more()) {
                 Delivery d = receiver.receive();
                 Message<Object> m = decode(d);
                 p.out.event("message", Values.fields(m));
@@ -410,15 +248,13 @@ final class ClientRoles {
                         linkOpened(p, linkName, "sender", sender);
                     }
                 }
-                String text = Values.text(m).toUpperCase(java.util.Locale.ROOT);
+                String text = answer(Values.text(m));
                 Message<Object> reply = Message.create((Object) text);
                 reply.to(replyTo);
                 reply.correlationId(corr);
                 stage("credit for a reply to " + replyTo);
                 Tracker t = sender.send(reply);
-                synchronized (p.lock) {
-                    served++;
-                }
+                served();
                 p.out.event("sent", "id", null, "body", text, "to", replyTo, "correlation_id", Values.json(corr));
                 d.accept();
                 stage("the outcome of a reply to " + replyTo);
@@ -427,34 +263,13 @@ final class ClientRoles {
             }
             closeAll(links);
         }
-
-        @Override
-        public Map<String, Object> result() {
-            synchronized (p.lock) {
-                return Out.obj("served", served);
-            }
-        }
-
-        @Override
-        public boolean countless() {
-            return total == 0;
-        }
     }
 
     // --------------------------------------------------------------- request
 
-    static final class Request extends Base {
-        final List<String> requests;
-        final Set<Integer> answered = new HashSet<>();
-        String replyTo;
-
+    static final class Request extends Roles.Request<PeerBase> implements ClientRole {
         Request(PeerBase p) {
-            super(p);
-            requests = p.opts.requests;
-        }
-
-        static String correlation(int i) {
-            return "request-" + (i + 1);
+            super(p, "dynamic source");
         }
 
         @Override
@@ -474,21 +289,15 @@ final class ClientRoles {
             if (address == null) {
                 throw new Fatal("the dynamic reply receiver was attached without an address");
             }
-            synchronized (p.lock) {
-                replyTo = address;
-                stage = "the attach of the request sender to " + p.opts.address;
-            }
+            replyTo(address, "the attach of the request sender to " + p.opts.address);
             String name = "request-" + p.opts.address;
             Sender sender = conn.openSender(p.opts.address, new SenderOptions().linkName(name));
             sender.openFuture().get();
             linkOpened(p, name, "sender", sender);
             List<Object[]> trackers = new ArrayList<>();
             for (int i = 0; i < requests.size(); i++) {
-                synchronized (p.lock) {
-                    if (answered.contains(i)) {
-                        continue;
-                    }
-                    stage = "credit on the request sender to " + p.opts.address;
+                if (!unanswered(i, "credit on the request sender to " + p.opts.address)) {
+                    continue;
                 }
                 Message<Object> msg = Message.create((Object) requests.get(i));
                 msg.messageId(UnsignedLong.valueOf(i + 1));
@@ -511,58 +320,19 @@ final class ClientRoles {
             }, "outcomes");
             outcomes.setDaemon(true);
             outcomes.start();
-            while (true) {
-                synchronized (p.lock) {
-                    if (answered.size() == requests.size()) {
-                        break;
-                    }
-                    stage = "replies (" + answered.size() + " of " + requests.size() + ")";
-                }
+            while (awaitingReplies()) {
                 Delivery d = replies.receive();
                 Message<Object> m = decode(d);
                 Object corr = m.correlationId();
-                int index = -1;
-                for (int i = 0; i < requests.size(); i++) {
-                    if (correlation(i).equals(corr)) {
-                        index = i;
-                    }
-                }
-                Map<String, Object> f = Values.fields(m);
-                if (index < 0) {
-                    p.out.event("message", f);
-                    acceptUnlessSettled(d);
-                    throw new Fatal("reply with an unknown correlation_id: " + Values.key(corr));
-                }
-                f.put("request", requests.get(index));
-                p.out.event("message", f);
-                acceptUnlessSettled(d);
-                String want = requests.get(index).toUpperCase(java.util.Locale.ROOT);
-                String got = Values.text(m);
-                if (!got.equals(want)) {
-                    throw new Fatal("reply to \"" + requests.get(index) + "\" was \"" + got + "\", expected \"" + want + "\"");
-                }
-                synchronized (p.lock) {
-                    answered.add(index);
-                }
+                reply(corr, Values.key(corr), Values.fields(m), () -> acceptUnlessSettled(d), () -> Values.text(m));
             }
             closeAll(List.of(sender, replies));
-        }
-
-        @Override
-        public Map<String, Object> result() {
-            synchronized (p.lock) {
-                return Out.obj("requests", requests.size(), "replies", answered.size(), "reply_to", replyTo,
-                        "reply_via", "dynamic source");
-            }
         }
     }
 
     // ----------------------------------------------------------------- hello
 
-    static final class Hello extends Base {
-        static final String BODY = "Hello World!";
-        final List<Object> received = new ArrayList<>();
-
+    static final class Hello extends Roles.Hello<PeerBase> implements ClientRole {
         Hello(PeerBase p) {
             super(p);
         }
@@ -584,9 +354,7 @@ final class ClientRoles {
             stage("the message back from " + p.opts.address);
             Delivery d = receiver.receive();
             Message<Object> m = decode(d);
-            synchronized (p.lock) {
-                received.add(Values.json(m.body()));
-            }
+            received(Values.json(m.body()));
             p.out.event("message", Values.fields(m));
             d.accept();
             try {
@@ -598,13 +366,6 @@ final class ClientRoles {
                 // the outcome of our own message did not come in time: not the role's concern
             }
             closeAll(List.of(sender, receiver));
-        }
-
-        @Override
-        public Map<String, Object> result() {
-            synchronized (p.lock) {
-                return Out.obj("received", new ArrayList<>(received));
-            }
         }
     }
 }

@@ -2,6 +2,7 @@ package interop.peer;
 
 import interop.common.Options;
 import interop.common.Out;
+import interop.common.Roles;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
@@ -54,11 +55,11 @@ final class ListenHello extends Listener {
             conn.openFuture().get();
             Sender sender = conn.openSender(opts.address, new SenderOptions().linkName("hello-sender"));
             sender.openFuture().get();
-            Tracker t = sender.send(Message.create((Object) ClientRoles.Hello.BODY));
+            Tracker t = sender.send(Message.create((Object) Roles.Hello.BODY));
             synchronized (lock) {
                 sent = true;
             }
-            out.event("sent", "body", ClientRoles.Hello.BODY);
+            out.event("sent", "body", Roles.Hello.BODY);
             t.settlementFuture().get();
             if (Values.outcome(out, t.remoteState(), null).equals("rejected")) {
                 throw new Fatal("the hello message was rejected");

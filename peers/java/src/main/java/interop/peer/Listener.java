@@ -297,17 +297,7 @@ abstract class Listener extends PeerBase implements PeerBase.Role {
 
     /** Prints the outcome events of an engine delivery the connector settled; returns the outcome. */
     static String outcome(Out out, org.apache.qpid.protonj2.types.transport.DeliveryState state, Object id) {
-        String name = "settled";
-        if (state != null) {
-            switch (state.getType()) {
-                case Accepted: name = "accepted"; break;
-                case Released: name = "released"; break;
-                case Modified: name = "modified"; break;
-                case Rejected: name = "rejected"; break;
-                default: break;
-            }
-        }
-        return Values.report(out, name, id);
+        return Values.report(out, state == null ? null : state.getType(), id);
     }
 
     /** Encodes a client Message for an engine delivery. */

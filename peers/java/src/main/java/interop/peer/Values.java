@@ -5,13 +5,17 @@ import interop.common.Out;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Locale;
 import java.util.Map;
+import java.util.Set;
 import org.apache.qpid.protonj2.client.DeliveryState;
 import org.apache.qpid.protonj2.client.Message;
 import org.apache.qpid.protonj2.types.Binary;
 
 /** protonj2 values and messages as the contract's JSON, and delivery outcomes as events. */
 final class Values {
+    private static final Set<String> OUTCOMES = Set.of("accepted", "released", "modified", "rejected");
+
     private Values() {}
 
     static Object json(Object v) {
@@ -73,21 +77,19 @@ final class Values {
 
     /** Prints the outcome events of a settled delivery; returns the outcome's name. */
     static String outcome(Out out, DeliveryState state, Object id) {
-        String name = "settled";
-        if (state != null) {
-            switch (state.getType()) {
-                case ACCEPTED: name = "accepted"; break;
-                case RELEASED: name = "released"; break;
-                case MODIFIED: name = "modified"; break;
-                case REJECTED: name = "rejected"; break;
-                default: break;
-            }
-        }
-        return report(out, name, id);
+        return report(out, state == null ? null : state.getType(), id);
     }
 
-    /** Prints an outcome's event (unless there is none: "settled") and then settled; returns the name. */
-    static String report(Out out, String name, Object id) {
+    /**
+     * Prints an outcome's event and then settled; returns the outcome's name: accepted, released,
+     * modified, rejected, or settled for none of these. {@code type} is the client's or the
+     * engine's delivery-state enum (ACCEPTED or Accepted).
+     */
+    static String report(Out out, Enum<?> type, Object id) {
+        String name = type == null ? "settled" : type.name().toLowerCase(Locale.ROOT);
+        if (!OUTCOMES.contains(name)) {
+            name = "settled";
+        }
         if (!name.equals("settled")) {
             out.event(name, "id", id);
         }

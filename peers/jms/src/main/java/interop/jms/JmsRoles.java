@@ -3,7 +3,9 @@ package interop.jms;
 import interop.common.Json;
 import interop.common.Out;
 import interop.common.PeerBase.Fatal;
+import interop.common.Roles;
 import jakarta.jms.BytesMessage;
+import jakarta.jms.CompletionListener;
 import jakarta.jms.DeliveryMode;
 import jakarta.jms.Destination;
 import jakarta.jms.MapMessage;
@@ -14,15 +16,14 @@ import jakarta.jms.Queue;
 import jakarta.jms.Session;
 import jakarta.jms.TemporaryQueue;
 import jakarta.jms.TextMessage;
-import java.util.ArrayList;
 import java.util.Enumeration;
-import java.util.HashSet;
 import java.util.LinkedHashMap;
 import java.util.List;
-import java.util.Locale;
 import java.util.Map;
-import java.util.Set;
 import java.util.TreeMap;
+import java.util.concurrent.BlockingQueue;
+import java.util.concurrent.LinkedBlockingQueue;
+import java.util.concurrent.TimeUnit;
 
 /** The contract's roles in plain JMS: producers, consumers, acknowledge(), a temporary queue. */
 final class JmsRoles {
@@ -32,13 +33,7 @@ final class JmsRoles {
     private JmsRoles() {}
 
     static JmsRole create(JmsPeer p) {
-        switch (p.opts.role) {
-            case "send": return new Send(p);
-            case "receive": return new Receive(p);
-            case "serve": return new Serve(p);
-            case "request": return new Request(p);
-            default: return new Hello(p);
-        }
+        return Roles.create(p, Send::new, Receive::new, Serve::new, Request::new, Hello::new);
     }
 
     static String name(Destination d) throws Exception {
@@ -120,47 +115,14 @@ final class JmsRoles {
         }
     }
 
-    abstract static class Base implements JmsRole {
-        final JmsPeer p;
-        String stage = "";
-
-        Base(JmsPeer p) {
-            this.p = p;
-        }
-
-        void stage(String s) {
-            synchronized (p.lock) {
-                stage = s;
-            }
-        }
-
-        @Override
-        public String waitingFor() {
-            synchronized (p.lock) {
-                return stage;
-            }
-        }
-
-        @Override
-        public boolean countless() {
-            return false;
-        }
-    }
-
     // ------------------------------------------------------------------ send
 
-    static final class Send extends Base {
-        final int total;
-        final Set<Integer> confirmed = new HashSet<>();
-        final Set<Integer> everSent = new HashSet<>();
+    static final class Send extends Roles.Send<JmsPeer> implements JmsRole {
         /** held from send() to the "sent" line, so that "accepted" comes after it */
         final Object sending = new Object();
-        int sent;
-        int resent;
 
         Send(JmsPeer p) {
             super(p);
-            total = p.opts.count;
         }
 
         @Override
@@ -171,24 +133,14 @@ final class JmsRoles {
             linkOpened(p, "sender", p.opts.address);
             // JMS 2 asynchronous sends: send() hands the message over, a CompletionListener hears
             // that the remote accepted it (or that it did not: an exception, outcome unnamed)
-            java.util.concurrent.BlockingQueue<Integer> again = new java.util.concurrent.LinkedBlockingQueue<>();
-            List<Integer> queue = new ArrayList<>();
-            synchronized (p.lock) {
-                for (int id = 1; id <= total; id++) {
-                    if (!confirmed.contains(id)) {
-                        queue.add(id);
-                    }
-                }
-            }
+            BlockingQueue<Integer> again = new LinkedBlockingQueue<>();
+            List<Integer> queue = sends.unconfirmed();
             while (true) {
                 p.check();
-                synchronized (p.lock) {
-                    if (confirmed.size() == total) {
-                        break;
-                    }
+                if (sends.allConfirmed()) {
+                    break;
                 }
-                Integer id = queue.isEmpty() ? again.poll(JmsRoles.POLL_MS, java.util.concurrent.TimeUnit.MILLISECONDS)
-                        : queue.remove(0);
+                Integer id = queue.isEmpty() ? again.poll(POLL_MS, TimeUnit.MILLISECONDS) : queue.remove(0);
                 if (id == null) {
                     stage("accepted outcomes (CompletionListener)");
                     continue;
@@ -196,23 +148,16 @@ final class JmsRoles {
                 stage("credit for message " + id + " (JMS send() waits for it inside the library)");
                 MapMessage m = session.createMapMessage();
                 m.setLong("sequence", id);
-                synchronized (p.lock) {
-                    sent++;
-                    if (!everSent.add(id)) {
-                        resent++;
-                    }
-                }
+                sends.sent(id);
                 synchronized (sending) {
                     p.ids.next((long) id);
-                    producer.send(m, new jakarta.jms.CompletionListener() {
+                    producer.send(m, new CompletionListener() {
                         @Override
                         public void onCompletion(Message message) {
                             synchronized (sending) { // after the "sent" line of the same message
                                 p.out.event("accepted", "id", id);
                             }
-                            synchronized (p.lock) {
-                                confirmed.add(id);
-                            }
+                            sends.confirm(id);
                         }
 
                         @Override
@@ -228,63 +173,25 @@ final class JmsRoles {
             }
             closeAll(producer);
         }
-
-        @Override
-        public Map<String, Object> result() {
-            synchronized (p.lock) {
-                return Out.obj("count", total, "sent", sent, "confirmed", confirmed.size(),
-                        "resent", resent, "reconnects", p.reconnectCount());
-            }
-        }
-
-        @Override
-        public String waitingFor() {
-            synchronized (p.lock) {
-                return stage + " (confirmed " + confirmed.size() + " of " + total + ")";
-            }
-        }
     }
 
     // --------------------------------------------------------------- receive
 
-    static final class Receive extends Base {
-        final int total;
-        final Set<String> seen = new HashSet<>();
-        int duplicates;
-        boolean readyOnce;
-        boolean attached;
-
+    static final class Receive extends Roles.Receive<JmsPeer> implements JmsRole {
         Receive(JmsPeer p) {
-            super(p);
-            total = p.opts.count;
+            super(p, "consumer's link");
         }
 
         @Override
         public void run(Session session) throws Exception {
             MessageConsumer consumer = session.createConsumer(session.createQueue(p.opts.address));
             linkOpened(p, "receiver", p.opts.address);
-            boolean first;
-            synchronized (p.lock) {
-                first = !readyOnce;
-                readyOnce = true;
-                attached = true;
-            }
-            if (first) {
-                p.out.ready("amqp://" + p.opts.hostPort());
-            }
+            attached();
             while (true) {
                 Message m = next(p, consumer);
                 Map<String, Object> f = fields(m);
-                String key = Json.text(f.get("id"));
-                boolean duplicate;
-                boolean finished;
-                synchronized (p.lock) {
-                    duplicate = !seen.add(key);
-                    if (duplicate) {
-                        duplicates++;
-                    }
-                    finished = total > 0 && seen.size() >= total;
-                }
+                boolean duplicate = receipts.record(Json.text(f.get("id")));
+                boolean finished = receipts.complete();
                 f.put("duplicate", duplicate);
                 p.out.event("message", f);
                 m.acknowledge(); // CLIENT_ACKNOWLEDGE: the accepted disposition
@@ -294,59 +201,13 @@ final class JmsRoles {
                 }
             }
         }
-
-        @Override
-        public void disconnected() {
-            synchronized (p.lock) {
-                attached = false;
-            }
-        }
-
-        @Override
-        public Map<String, Object> result() {
-            synchronized (p.lock) {
-                Map<String, Object> r = Out.obj("count", total, "received", seen.size(), "duplicates", duplicates);
-                if (total > 0) {
-                    List<Integer> missing = new ArrayList<>();
-                    for (int i = 1; i <= total; i++) {
-                        if (!seen.contains(String.valueOf(i))) {
-                            missing.add(i);
-                        }
-                    }
-                    r.put("missing", missing);
-                }
-                r.put("reconnects", p.reconnectCount());
-                return r;
-            }
-        }
-
-        @Override
-        public String waitingFor() {
-            synchronized (p.lock) {
-                if (!attached) {
-                    return "the attach of the consumer's link from " + p.opts.address;
-                }
-                String of = total > 0 ? " of " + total : "";
-                return "messages on " + p.opts.address + " (received " + seen.size() + of + " distinct ids)";
-            }
-        }
-
-        @Override
-        public boolean countless() {
-            return total == 0;
-        }
     }
 
     // ----------------------------------------------------------------- serve
 
-    static final class Serve extends Base {
-        final int total;
-        int served;
-        boolean readyOnce;
-
+    static final class Serve extends Roles.Serve<JmsPeer> implements JmsRole {
         Serve(JmsPeer p) {
             super(p);
-            total = p.opts.count;
         }
 
         @Override
@@ -354,25 +215,12 @@ final class JmsRoles {
             stage("the attach of the request consumer's link from " + p.opts.address);
             MessageConsumer consumer = session.createConsumer(session.createQueue(p.opts.address));
             linkOpened(p, "receiver", p.opts.address);
-            boolean first;
-            synchronized (p.lock) {
-                first = !readyOnce;
-                readyOnce = true;
-            }
-            if (first) {
-                p.out.ready("amqp://" + p.opts.hostPort());
-            }
+            readyOnce();
             // an anonymous producer: Qpid JMS uses ANONYMOUS-RELAY when the remote offers it,
             // else a link per destination (it does not say which)
             MessageProducer producer = session.createProducer(null);
             producer.setDeliveryMode(DeliveryMode.NON_PERSISTENT);
-            while (true) {
-                synchronized (p.lock) {
-                    if (total > 0 && served >= total) {
-                        break;
-                    }
-                    stage = "requests on " + p.opts.address + " (served " + served + ")";
-                }
+            while (more()) {
                 Message m = next(p, consumer);
                 p.out.event("message", fields(m));
                 Destination replyTo = m.getJMSReplyTo();
@@ -382,48 +230,25 @@ final class JmsRoles {
                     continue;
                 }
                 String corr = m.getJMSCorrelationID() != null ? m.getJMSCorrelationID() : m.getJMSMessageID();
-                String text = text(m).toUpperCase(Locale.ROOT);
+                String text = answer(text(m));
                 TextMessage reply = session.createTextMessage(text);
                 reply.setJMSCorrelationID(corr);
                 stage("a reply to " + name(replyTo) + " (JMS send() waits for credit)");
                 p.ids.next(null);
                 producer.send(replyTo, reply);
-                synchronized (p.lock) {
-                    served++;
-                }
+                served();
                 p.out.event("sent", "id", null, "body", text, "to", name(replyTo), "correlation_id", Ids.json(corr));
                 m.acknowledge();
             }
             closeAll(producer, consumer);
         }
-
-        @Override
-        public Map<String, Object> result() {
-            synchronized (p.lock) {
-                return Out.obj("served", served);
-            }
-        }
-
-        @Override
-        public boolean countless() {
-            return total == 0;
-        }
     }
 
     // --------------------------------------------------------------- request
 
-    static final class Request extends Base {
-        final List<String> requests;
-        final Set<Integer> answered = new HashSet<>();
-        String replyTo;
-
+    static final class Request extends Roles.Request<JmsPeer> implements JmsRole {
         Request(JmsPeer p) {
-            super(p);
-            requests = p.opts.requests;
-        }
-
-        static String correlation(int i) {
-            return "request-" + (i + 1);
+            super(p, "dynamic target");
         }
 
         @Override
@@ -437,21 +262,15 @@ final class JmsRoles {
             if (address == null || address.isEmpty()) {
                 throw new Fatal("the temporary queue was created without an address");
             }
-            synchronized (p.lock) {
-                replyTo = address;
-                stage = "the attach of the reply consumer's link from " + address;
-            }
+            replyTo(address, "the attach of the reply consumer's link from " + address);
             MessageConsumer replies = session.createConsumer(tmp);
             linkOpened(p, "receiver", address);
             stage("the attach of the request producer's link to " + p.opts.address);
             MessageProducer producer = session.createProducer(session.createQueue(p.opts.address));
             linkOpened(p, "sender", p.opts.address);
             for (int i = 0; i < requests.size(); i++) {
-                synchronized (p.lock) {
-                    if (answered.contains(i)) {
-                        continue;
-                    }
-                    stage = "the outcome of request " + (i + 1) + " (JMS send() waits for credit and outcome)";
+                if (!unanswered(i, "the outcome of request " + (i + 1) + " (JMS send() waits for credit and outcome)")) {
+                    continue;
                 }
                 TextMessage m = session.createTextMessage(requests.get(i));
                 m.setJMSReplyTo(tmp);
@@ -461,58 +280,19 @@ final class JmsRoles {
                 p.out.event("sent", "id", i + 1, "body", requests.get(i), "correlation_id", correlation(i));
                 p.out.event("accepted", "id", i + 1);
             }
-            while (true) {
-                synchronized (p.lock) {
-                    if (answered.size() == requests.size()) {
-                        break;
-                    }
-                    stage = "replies (" + answered.size() + " of " + requests.size() + ")";
-                }
+            while (awaitingReplies()) {
                 Message m = next(p, replies);
                 String corr = m.getJMSCorrelationID();
-                int index = -1;
-                for (int i = 0; i < requests.size(); i++) {
-                    if (correlation(i).equals(corr)) {
-                        index = i;
-                    }
-                }
-                Map<String, Object> f = fields(m);
-                if (index < 0) {
-                    p.out.event("message", f);
-                    m.acknowledge();
-                    throw new Fatal("reply with an unknown correlation_id: " + Json.text(Ids.json(corr)));
-                }
-                f.put("request", requests.get(index));
-                p.out.event("message", f);
-                m.acknowledge();
-                String want = requests.get(index).toUpperCase(Locale.ROOT);
-                String got = text(m);
-                if (!got.equals(want)) {
-                    throw new Fatal("reply to \"" + requests.get(index) + "\" was \"" + got + "\", expected \"" + want + "\"");
-                }
-                synchronized (p.lock) {
-                    answered.add(index);
-                }
+                reply(corr, Json.text(Ids.json(corr)), fields(m), m::acknowledge, () -> text(m));
             }
             closeAll(producer, replies);
             tmp.delete();
-        }
-
-        @Override
-        public Map<String, Object> result() {
-            synchronized (p.lock) {
-                return Out.obj("requests", requests.size(), "replies", answered.size(), "reply_to", replyTo,
-                        "reply_via", "dynamic target");
-            }
         }
     }
 
     // ----------------------------------------------------------------- hello
 
-    static final class Hello extends Base {
-        static final String BODY = "Hello World!";
-        final List<Object> received = new ArrayList<>();
-
+    static final class Hello extends Roles.Hello<JmsPeer> implements JmsRole {
         Hello(JmsPeer p) {
             super(p);
         }
@@ -534,19 +314,10 @@ final class JmsRoles {
             p.out.event("accepted", "id", null);
             stage("the message back from " + p.opts.address);
             Message m = next(p, consumer);
-            synchronized (p.lock) {
-                received.add(body(m));
-            }
+            received(body(m));
             p.out.event("message", fields(m));
             m.acknowledge();
             closeAll(producer, consumer);
-        }
-
-        @Override
-        public Map<String, Object> result() {
-            synchronized (p.lock) {
-                return Out.obj("received", new ArrayList<>(received));
-            }
         }
     }
 }
