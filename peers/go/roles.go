@@ -7,6 +7,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -34,6 +35,23 @@ func (p *peer) locked(f func()) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	f()
+}
+
+// settleModeRefused: go-amqp refuses an attach answer whose settlement mode differs from
+// the one this peer asked for (link.go setSettleModes: it detaches the link, closed=true and
+// no error, and returns an untyped error while the connection stays up). A new connection
+// gets the same answer from the same remote, so this ends the role (exit 1) with go-amqp's
+// words instead of a reconnect loop that lasts until the deadline.
+func (p *peer) settleModeRefused(link string, err error) error {
+	var connErr *amqp.ConnError
+	var sessErr *amqp.SessionError
+	var linkErr *amqp.LinkError
+	if err == nil || errors.As(err, &connErr) || errors.As(err, &sessErr) || errors.As(err, &linkErr) ||
+		!strings.Contains(err.Error(), "settlement mode") {
+		return err
+	}
+	p.out.event("link_error", field{"link", link}, field{"condition", nil}, field{"description", err.Error()})
+	return failf("go-amqp detached link %s: %v", link, err)
 }
 
 // closeLinks detaches links (the suite wants every link detached before the close).
@@ -240,7 +258,7 @@ func (r *receive) run(ctx context.Context, s *amqp.Session) error {
 		Name: name, Credit: receiverCredit, RequestedSenderSettleMode: amqp.SenderSettleModeUnsettled.Ptr(),
 	})
 	if err != nil {
-		return err
+		return p.settleModeRefused(name, err)
 	}
 	p.linkOpened(name, "receiver", receiver.Address())
 	first := false
@@ -455,7 +473,7 @@ func (r *request) run(ctx context.Context, s *amqp.Session) error {
 	p.locked(func() { r.stage = "the attach of the dynamic reply receiver (its address)" })
 	replies, err := s.NewReceiver(ctx, "", replyReceiverOptions(p.opts.dynamicCaps))
 	if err != nil {
-		return err
+		return p.settleModeRefused("request-replies", err)
 	}
 	replyTo := replies.Address()
 	p.linkOpened("request-replies", "receiver", replyTo)

@@ -8,12 +8,16 @@ version it linked reported by ``version()``. Skipped (failed in CI) without Go.
 from __future__ import annotations
 
 import subprocess
+import time
 
 import pytest
 
 from harness.env import ROOT, cache_dir, require
 from harness.toolchains import go
 from tests.peers.connecting import *  # noqa: F403  the shared tests, run on this peer
+from tests.peers.connecting import PY_PEER
+from tests.peers.proc import Proc
+from tests.peers.test_cpp_peer import check_output, events, run
 
 
 @pytest.fixture(scope="module")
@@ -63,3 +67,26 @@ def test_too_old_go_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(go, "_go", lambda: "/usr/bin/go")
     reason = go.unavailable()
     assert reason is not None and "go1.19.8 is older than go" in reason
+
+
+def test_a_refused_settlement_mode_ends_the_receiver_at_once(
+    peer: list[str], procs: list[Proc]
+) -> None:
+    """direct_send.py (the Python peer) answers the go receiver's unsettled with mixed.
+
+    go-amqp then detaches the link itself and fails the attach (link.go setSettleModes);
+    the same listener gives the same answer on every new connection, so the peer ends
+    with exit 1 and go-amqp's words instead of reconnecting until its --timeout.
+    """
+    listener = Proc(PY_PEER + ["send", "--listen", "--url", "amqp://127.0.0.1:0", "--count", "3"])
+    procs.append(listener)
+    url = listener.wait_line("ready")["url"]
+    started = time.monotonic()
+    code, lines, err = run(peer + ["receive", "--url", url, "--count", "3", "--timeout", "20"])
+    assert code == 1, (lines[-1:], err)
+    assert time.monotonic() - started < 10  # not the 20 s of a reconnect loop
+    result = check_output(lines, "receive")
+    assert 'sender settlement mode "unsettled" requested, received "mixed"' in result["error"]
+    assert result["reconnects"] == 0 and result["received"] == 0
+    [refused] = events(lines, "link_error")
+    assert refused["link"].startswith("receive-") and refused["condition"] is None
