@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import harness.scenarios as scenarios
 import pytest
+from harness.scenarios.direct import SCENARIO, SENDER_LISTENS
 
 from harness.cells import generate
 from harness.fault_plans import NO_FAULTS
 from harness.peers import builtin
 from harness.scenario import CellRun, PeerRun
-from scenarios.direct import SCENARIO, SENDER_LISTENS
 from tests.trace.builders import TraceBuilder
 
 COUNT = 3
