@@ -11,14 +11,27 @@ capability (``Broker.dynamic_capabilities``, from its fingerprint or profile)
 and the client puts it on its source (``--dynamic-capability``); the cell
 records it in its figures. The ``tutorial-pure`` plan keeps the tutorial's
 plain dynamic source, so a broker that refuses it shows that refusal.
+
+A broker need not create dynamic nodes at all. One that refuses a sender's
+dynamic target (2.6.3: a null target, then a detach) or leaves its attach
+unanswered gives a JMS client no reply address while a dynamic receiver
+still gets one: ``dynamic-target`` says so in one line that quotes the
+refusal or names the unanswered attach, and the known failure
+``dynamic-target-refused`` (matching ``NO_TARGET_ADDRESS``) makes the cell
+``unsupported`` on any broker (``embedded:no-dynamic-target``,
+``embedded:silent-dynamic-target`` show both forms).
 """
+
+from collections.abc import Sequence
 
 from harness.capabilities import DYNAMIC
 from harness.expect import attach, expect, outcome
 from harness.fault_plans import NO_FAULTS, FaultPlan
 from harness.scenario import Role, Scenario
 from harness.trace.basis import BROKER, spec, tutorial
+from harness.trace.model import TraceEvent
 from harness.trace.patterns import Pattern, capture, either, frame, ref
+from harness.trace.rules.base import TraceInfo, attach_pairs, channel_of
 
 REQUESTS = [
     "Twas brillig, and the slithy toves",
@@ -90,6 +103,112 @@ replies = Pattern(
 )
 
 
+#: how every line of ``dynamic-target`` begins (the known failure matches on it)
+NO_TARGET_ADDRESS = "no reply address for client's dynamic target"
+
+
+def _asks_dynamic_target(e: TraceEvent) -> bool:
+    target = e.fields.get("target")
+    return (
+        e.src == "client"
+        and e.dst == BROKER
+        and e.fields.get("role") == "sender"
+        and isinstance(target, dict)
+        and bool(target.get("dynamic"))
+    )
+
+
+def _said(e: TraceEvent) -> str:
+    """A detach, end or close's error as the wire has it: condition "description"."""
+    error = e.fields.get("error")
+    if not isinstance(error, dict) or not error.get("condition"):
+        return "no error"
+    description = error.get("description")
+    return str(error["condition"]) + (f' "{description}"' if description else "")
+
+
+def _detach_of(info: TraceInfo, conn: str, attach: TraceEvent, after: int) -> int | None:
+    """Where the side that sent ``attach`` detached that link after index ``after``, if it did."""
+    for k, e in info.frames(conn):
+        if (
+            k > after
+            and e.name == "detach"
+            and e.src == attach.src
+            and channel_of(e) == channel_of(attach)
+            and e.fields.get("handle") == attach.fields.get("handle")
+        ):
+            return k
+    return None
+
+
+def _unanswered_for(asked: TraceEvent, conn: str, until: float, how: str) -> str:
+    name = asked.fields.get("name")
+    return (
+        f"broker left the attach of link {name} unanswered for {until - asked.t:.1f} s "
+        f"({how}; attach at {asked.t:.3f} s on {conn})"
+    )
+
+
+def _refused(info: TraceInfo, conn: str, i: int, j: int) -> str | None:
+    """The broker's answer at ``j`` refuses the link (2.6.3): a null target, then its detach."""
+    asked, answer = info.events[i], info.events[j]
+    if answer.fields.get("target") is not None:
+        return None  # answered with a node: the address is the invariants' business
+    gave_up = _detach_of(info, conn, asked, i)
+    if gave_up is not None and gave_up < j:  # answered only because the client detached
+        until = info.events[gave_up].t
+        return _unanswered_for(asked, conn, until, "until the client's detach")
+    k = _detach_of(info, conn, answer, j)
+    if k is None:
+        return None  # a null target left attached: the dynamic-address invariant speaks
+    return f"broker refused it (2.6.3: a null target, then a detach with {_said(info.events[k])})"
+
+
+def _unanswered(info: TraceInfo, conn: str, i: int) -> str | None:
+    """What became of the client's attach at ``i`` that the broker never answered."""
+    asked = info.events[i]
+    for k, e in info.frames(conn):
+        if k > i and e.src == BROKER and e.name in ("end", "close") and e.fields.get("error"):
+            if str(e.fields["error"].get("condition")) != "amqp:not-implemented":
+                return None  # a broker in trouble, not one without dynamic targets
+            what = "ended the session" if e.name == "end" else "closed the connection"
+            return f"broker {what} instead of answering it: {_said(e)}"
+    how, by, k = info.ending(conn, i)
+    if how == "cut" or (how in ("close", "tcp") and by == BROKER):
+        return None  # the connection went away under it: not a refusal
+    if k is None:
+        return _unanswered_for(asked, conn, info.events[-1].t, "the trace ends there")
+    ended = "closed the connection" if how == "close" else "dropped the TCP connection"
+    then = f"then {by} {ended}"
+    if by in (None, "tap", "tap-stop"):
+        then = "then the harness stopped the tap"
+    return _unanswered_for(asked, conn, info.events[k].t, then)
+
+
+def dynamic_target_declined(trace: Sequence[TraceEvent]) -> str | None:
+    """How the broker declined the client's dynamic target, in one line; None if it did not.
+
+    Declining is refusing the attach as 2.6.3 says (a null target, then a
+    detach), ending the session or connection with amqp:not-implemented
+    instead of an answer, or never answering while the client waited.
+    """
+    info = TraceInfo(trace)
+    for conn in info.conns:
+        pairs, unanswered = attach_pairs(info, conn)
+        found = [
+            _refused(info, conn, i, j) for i, j in pairs if _asks_dynamic_target(info.events[i])
+        ] + [_unanswered(info, conn, i) for i in unanswered if _asks_dynamic_target(info.events[i])]
+        why = next((w for w in found if w), None)
+        if why:
+            return f"{NO_TARGET_ADDRESS}: {why}"
+    return None
+
+
+def _target_declined(run):
+    """The broker gave the client's dynamic target an address (or was never asked for one)."""
+    return dynamic_target_declined(run.trace)
+
+
 def _answered(run):
     """The client got every reply: its request upper-cased."""
     client = run.peer_events("client", "message")
@@ -118,6 +237,7 @@ SCENARIO = Scenario(
     broker_needs=frozenset({DYNAMIC}),
     faults=(NO_FAULTS, TUTORIAL_PURE),
     checks=(
+        outcome("dynamic-target", _target_declined, spec("3.5.4", BROKER)),
         expect("reply-to-dynamic", dynamic_reply),
         expect("reply-correlation", replies),
         outcome(

@@ -85,6 +85,18 @@ VARIANTS: dict[str, Variant] = {
             user="interop",
             password="interop-secret",
         ),
+        Variant(
+            "no-dynamic-target",
+            "refuses dynamic targets (2.6.3: null target, detach amqp:not-implemented);"
+            " serves dynamic sources: JMS temporary queues unsupported, dynamic receivers pass",
+            ("--dynamic-target", "refuse"),
+        ),
+        Variant(
+            "silent-dynamic-target",
+            "leaves a dynamic target's attach unanswered;"
+            " serves dynamic sources: JMS temporary queues unsupported, dynamic receivers pass",
+            ("--dynamic-target", "ignore"),
+        ),
     )
 }
 

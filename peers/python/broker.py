@@ -12,8 +12,9 @@ With ``--store DIR`` the queues survive a restart, which the "broker restart" fa
 
 A few options change one legal behaviour each (deliver pre-settled, small frames and
 windows, credit one at a time, heartbeats, no ANONYMOUS-RELAY, ranged dispositions,
-odd dynamic addresses, SASL PLAIN only): the harness's ``embedded:NAME`` variants are
-rows of such options (harness/brokers/embedded.py), so every verdict the suite gives
+odd dynamic addresses, SASL PLAIN only, dynamic targets refused or left unanswered):
+the harness's ``embedded:NAME`` variants are rows of such options
+(harness/brokers/embedded.py), so every verdict the suite gives
 can be shown to hold on any broker that does what the spec allows.
 
 stdout carries exactly one line, ``{"kind": "ready", "url": ..., "product": ..., "version": ...}``;
@@ -42,7 +43,18 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, BinaryIO, NoReturn
 
-from proton import Condition, Data, Delivery, Endpoint, Link, Message, Transport, Url, symbol
+from proton import (
+    Condition,
+    Data,
+    Delivery,
+    Endpoint,
+    Link,
+    Message,
+    Terminus,
+    Transport,
+    Url,
+    symbol,
+)
 from proton.handlers import IOHandler
 from proton.reactor import Container
 
@@ -71,6 +83,10 @@ class Behaviour:
     batch_settle: int = 0  # accept producers' deliveries in ranged dispositions of this size
     odd_dynamic: bool = False  # long dynamic addresses with '/', ':' and non-ASCII
     plain: tuple[str, str] | None = None  # (user, password): refuse all but SASL PLAIN
+    #: a sender's dynamic target (3.5.4): "answer" (a node and its address), "refuse"
+    #: (2.6.3: null target, then a detach with amqp:not-implemented), "ignore" (no answer);
+    #: dynamic sources (3.5.3) are answered whatever this says
+    dynamic_target: str = "answer"
 
 
 def log(text: str) -> None:
@@ -655,6 +671,9 @@ class Broker:
     def attach_producer(self, link: Any) -> None:
         """A link on which the broker receives: a null target means anonymous relay."""
         target = link.remote_target
+        if target.dynamic and self.b.dynamic_target != "answer":
+            self.decline_dynamic_target(link)
+            return
         if target.dynamic:
             address = self.dynamic_name()
             self.queues[address] = Queue(address, dynamic=True)
@@ -673,6 +692,24 @@ class Broker:
         link.ia_address = address
         link.open()
         link.flow(self.b.credit)
+
+    def decline_dynamic_target(self, link: Any) -> None:
+        """A broker without dynamic targets: refuse the attach, or leave it unanswered.
+
+        The refusal is 2.6.3's (figure 2.33): an attach with a null target, then a
+        detach that says why. Left alone, the link stays unattached on this side
+        until the client gives up; its detach is answered then, as any detach is,
+        with the same null target (no node was made).
+        """
+        link.target.type = Terminus.UNSPECIFIED  # encoded as a null target
+        link.source.address = link.remote_source.address
+        if self.b.dynamic_target == "ignore":
+            log(f"attach of link {link.name!r} (dynamic target) left unanswered")
+            return
+        log(f"attach of link {link.name!r} (dynamic target) refused")
+        link.open()
+        link.condition = Condition("amqp:not-implemented", "dynamic targets are not supported")
+        link.close()
 
     @_guarded
     def on_link_flow(self, event: Any) -> None:
@@ -877,6 +914,12 @@ def _behaviour_options(parser: argparse.ArgumentParser) -> None:
     add("--batch-settle", type=int, default=0, help="accept in ranged dispositions of N")
     add("--odd-dynamic", action="store_true", help="long dynamic addresses with / : and non-ASCII")
     add("--sasl-plain", default=None, metavar="USER:PASSWORD", help="require SASL PLAIN")
+    add(
+        "--dynamic-target",
+        choices=("answer", "refuse", "ignore"),
+        default="answer",
+        help="a sender's dynamic target: answer it, refuse it (2.6.3), or leave it unanswered",
+    )
 
 
 def _behaviour(parser: _Parser, opts: argparse.Namespace) -> Behaviour:
@@ -901,6 +944,7 @@ def _behaviour(parser: _Parser, opts: argparse.Namespace) -> Behaviour:
         batch_settle=opts.batch_settle,
         odd_dynamic=opts.odd_dynamic,
         plain=plain,
+        dynamic_target=opts.dynamic_target,
     )
 
 

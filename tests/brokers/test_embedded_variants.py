@@ -2,9 +2,11 @@
 
 Why: a variant is only worth its name if the broker really behaves that way
 (refuses ANONYMOUS, closes a silent peer, offers no relay, answers with
-small frames); the interop cells on the variants (tests/interop/
-test_variants.py) then prove the verdicts hold on every such broker. Bad
-names are one line listing the known ones (exit 2 on the command line).
+small frames, refuses or ignores a dynamic target but serves a dynamic
+source); the interop cells on the variants (tests/interop/test_variants.py,
+tests/scenarios/test_dynamic_target_refused.py) then prove the verdicts hold
+on every such broker. Bad names are one line listing the known ones (exit 2
+on the command line).
 """
 
 from __future__ import annotations
@@ -157,3 +159,94 @@ def test_small_frames_advertises_512_and_small_session_windows(variant):
     fields = {f.name: f.performative.fields for f in frames if f.performative is not None}
     assert fields["open"]["max_frame_size"] == 512
     assert fields["begin"]["incoming_window"] <= 4 and fields["begin"]["outgoing_window"] <= 4
+
+
+TEMP_QUEUE = "temp-queue"  # a JMS temporary queue: a sender whose target is dynamic (3.5.4)
+REPLY = "reply"  # the tutorial's reply receiver: a dynamic source (3.5.3)
+
+
+def _read(sock: socket.socket, decoder: FrameDecoder, wait: float) -> list[Frame]:
+    """The frames the broker sends in the next ``wait`` seconds (one decoder per connection)."""
+    out: list[Frame] = []
+    sock.settimeout(0.2)
+    until = time.monotonic() + wait
+    while time.monotonic() < until:
+        try:
+            data = sock.recv(65536)
+        except TimeoutError:
+            continue
+        if not data:
+            break
+        out += [f for f in decoder.feed(data) if isinstance(f, Frame)]
+    return out
+
+
+def _ask_for_both(sock: socket.socket, decoder: FrameDecoder, wait: float) -> list[Frame]:
+    """A dynamic target, then a dynamic source, on one session; the broker's frames for a while."""
+    begin = {"next_outgoing_id": 0, "incoming_window": 100, "outgoing_window": 100}
+    target = {"name": TEMP_QUEUE, "handle": 0, "role": "sender", "target": {"dynamic": True}}
+    source = {"name": REPLY, "handle": 1, "role": "receiver", "source": {"dynamic": True}}
+    sock.sendall(
+        encode_header()
+        + encode_frame("open", {"container_id": "c"})
+        + encode_frame("begin", begin)
+        + encode_frame("attach", {**target, "source": {"address": "me"}})
+        + encode_frame("attach", {**source, "target": {}})
+    )
+    return _read(sock, decoder, wait)
+
+
+def _attaches(frames: list[Frame]) -> dict[str, dict]:
+    return {
+        f.performative.fields["name"]: f.performative.fields for f in frames if f.name == "attach"
+    }
+
+
+def test_the_default_broker_answers_a_dynamic_target_with_an_address(embedded_broker):
+    """The control: what the two dynamic-target variants below take away."""
+    with socket.create_connection(("127.0.0.1", embedded_broker.port), timeout=5) as sock:
+        answers = _attaches(_ask_for_both(sock, FrameDecoder(), 1.0))
+    assert answers[TEMP_QUEUE]["target"]["address"]
+    assert answers[REPLY]["source"]["address"]
+
+
+def test_no_dynamic_target_refuses_it_the_spec_way_and_serves_dynamic_sources(variant):
+    """2.6.3 (figure 2.33): an attach with a null target, then a detach with the error."""
+    b = variant("no-dynamic-target")
+    with socket.create_connection(("127.0.0.1", b.port), timeout=5) as sock:
+        frames = _ask_for_both(sock, FrameDecoder(), 1.0)
+    answers = _attaches(frames)
+    assert answers[TEMP_QUEUE]["target"] is None
+    detach = next(f.performative.fields for f in frames if f.name == "detach")
+    assert detach["handle"] == answers[TEMP_QUEUE]["handle"] and detach["closed"] is True
+    assert detach["error"]["condition"] == "amqp:not-implemented"
+    assert detach["error"]["description"] == "dynamic targets are not supported"
+    assert answers[REPLY]["source"]["address"]  # a dynamic receiver still gets its node
+    assert "refuses dynamic targets" in VARIANTS["no-dynamic-target"].description
+
+
+def test_silent_dynamic_target_never_answers_it_and_serves_dynamic_sources(variant):
+    b = variant("silent-dynamic-target")
+    with socket.create_connection(("127.0.0.1", b.port), timeout=5) as sock:
+        decoder = FrameDecoder()
+        answers = _attaches(_ask_for_both(sock, decoder, 1.5))
+        assert TEMP_QUEUE not in answers  # asked first, and still unanswered 1.5 s later
+        assert answers[REPLY]["source"]["address"]
+        # the client gives up: its detach is answered, with a null target (no node was made)
+        sock.sendall(encode_frame("detach", {"handle": 0, "closed": True}))
+        frames = _read(sock, decoder, 1.0)
+    assert _attaches(frames)[TEMP_QUEUE]["target"] is None
+    detach = next(f.performative.fields for f in frames if f.name == "detach")
+    assert detach["closed"] is True and detach.get("error") is None
+    assert "unanswered" in VARIANTS["silent-dynamic-target"].description
+
+
+def test_the_dynamic_target_option_takes_only_its_three_values():
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "peers/python/broker.py"), "--dynamic-target", "maybe"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert proc.returncode == 2 and proc.stdout == ""
+    assert len(proc.stderr.strip().splitlines()) == 1 and "invalid choice" in proc.stderr

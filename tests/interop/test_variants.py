@@ -60,6 +60,20 @@ def _broker_open(events: list[TraceEvent]) -> dict:
     return next(e.fields for e in _frames(events, "open", "broker"))
 
 
+def _dynamic_source_answered(events: list[TraceEvent]) -> bool:
+    """The client's dynamic source (3.5.3) got an address: only dynamic targets are declined
+    (a jms requester is ``unsupported`` there: tests/scenarios/test_dynamic_target_refused.py)."""
+    asked = {
+        e.fields.get("name")
+        for e in _frames(events, "attach", "client")
+        if (e.fields.get("source") or {}).get("dynamic")
+    }
+    return any(
+        e.fields.get("name") in asked and (e.fields.get("source") or {}).get("address")
+        for e in _frames(events, "attach", "broker")
+    )
+
+
 #: variant -> (scenarios whose cells show it, what the trace must hold, what it means)
 Evidence = tuple[set[str], Callable[[list[TraceEvent]], bool], str]
 EVIDENCE: dict[str, Evidence] = {
@@ -115,6 +129,16 @@ EVIDENCE: dict[str, Evidence] = {
             and bool(_frames(ev, "sasl_init"))
         ),
         "every connection authenticated with SASL PLAIN",
+    ),
+    "no-dynamic-target": (
+        {"request-response"},
+        _dynamic_source_answered,
+        "dynamic source answered with an address",
+    ),
+    "silent-dynamic-target": (
+        {"request-response"},
+        _dynamic_source_answered,
+        "dynamic source answered with an address",
     ),
 }
 
