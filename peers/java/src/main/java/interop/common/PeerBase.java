@@ -22,6 +22,11 @@ public abstract class PeerBase {
         }
     }
 
+    /** A step that may throw: a library call, such as settling a message or closing a connection. */
+    public interface Step {
+        void run() throws Exception;
+    }
+
     /** One contract role's state: its result fields and what it waits for. */
     public interface Role {
         Map<String, Object> result();
@@ -162,6 +167,28 @@ public abstract class PeerBase {
                 backoff = Math.min(2 * backoff, 1000);
             }
         }
+    }
+
+    /**
+     * One connection's life once the library made it: {@code open} waits for the remote's open,
+     * then connection_opened (neither library shows the remote's container-id), the role, done;
+     * then {@code close} and connection_closed. After a failure {@code abandon} drops the
+     * connection without waiting and the exception goes on to {@link #loop}.
+     */
+    protected void connected(Step open, Step role, Step abandon, Step close) throws Exception {
+        try {
+            open.run();
+            opened(null);
+            role.run();
+            synchronized (lock) {
+                done = true;
+            }
+        } catch (Exception e) {
+            abandon.run();
+            throw e;
+        }
+        close.run();
+        out.event("connection_closed");
     }
 
     /** Marks the connection open (counting reconnects) and prints connection_opened. */

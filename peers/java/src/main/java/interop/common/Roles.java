@@ -1,6 +1,7 @@
 package interop.common;
 
 import interop.common.PeerBase.Fatal;
+import interop.common.PeerBase.Step;
 import java.util.ArrayList;
 import java.util.HashSet;
 import java.util.List;
@@ -29,11 +30,6 @@ public final class Roles {
             case "request": return request.apply(p);
             default: return hello.apply(p);
         }
-    }
-
-    /** A step that may throw, such as settling a message. */
-    public interface Step {
-        void run() throws Exception;
     }
 
     /** Base of a role: its stage (what it waits for) under the peer's lock. */

@@ -49,19 +49,8 @@ final class ClientPeer extends PeerBase {
         String id = "amqp-interop-java-" + opts.role + "-" + ProcessHandle.current().pid();
         try (Client client = Client.create(new ClientOptions().id(id))) {
             Connection conn = client.connect(opts.host, opts.port, co);
-            try {
-                conn.openFuture().get();
-                opened(null); // protonj2 keeps the remote open's container-id to itself
-                clientRole.run(conn);
-                synchronized (lock) {
-                    done = true;
-                }
-            } catch (Exception e) {
-                conn.closeAsync();
-                throw e;
-            }
-            conn.close();
-            out.event("connection_closed");
+            // protonj2 keeps the remote open's container-id to itself
+            connected(() -> conn.openFuture().get(), () -> clientRole.run(conn), conn::closeAsync, conn::close);
         }
     }
 

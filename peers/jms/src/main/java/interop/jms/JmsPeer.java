@@ -64,21 +64,12 @@ final class JmsPeer extends PeerBase {
         factory.setMessageIDPolicy(policy);
         lost.set(null);
         Connection conn = factory.createConnection();
-        try {
+        PeerBase.Step start = () -> {
             conn.setExceptionListener(lost::set);
             conn.start();
-            opened(null); // JMS does not show the remote's container-id
-            Session session = conn.createSession(false, Session.CLIENT_ACKNOWLEDGE);
-            jmsRole.run(session);
-            synchronized (lock) {
-                done = true;
-            }
-        } catch (Exception e) {
-            closeQuietly(conn);
-            throw e;
-        }
-        conn.close();
-        out.event("connection_closed");
+        };
+        PeerBase.Step work = () -> jmsRole.run(conn.createSession(false, Session.CLIENT_ACKNOWLEDGE));
+        connected(start, work, () -> closeQuietly(conn), conn::close); // JMS does not show the remote's container-id
     }
 
     static void closeQuietly(Connection conn) {
