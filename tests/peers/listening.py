@@ -8,6 +8,8 @@ peer, with the Python reference peer as the connecting party, on 127.0.0.1.
 from __future__ import annotations
 
 import pytest
+from proton.handlers import MessagingHandler
+from proton.reactor import Container
 
 from tests.peers.connecting import PY_PEER
 from tests.peers.proc import Proc
@@ -17,6 +19,7 @@ __all__ = [
     "listen",
     "test_hello_listens_and_connects_to_itself",
     "test_listens_for_the_python_peer",
+    "test_send_listener_answers_a_drain",
 ]
 
 
@@ -49,3 +52,48 @@ def test_hello_listens_and_connects_to_itself(peer: list[str]) -> None:
     code, lines, err = run(peer + ["hello", "--listen", "--url", "amqp://127.0.0.1:0"])
     assert code == 0, (lines[-1:], err)
     assert check_output(lines, "hello")["received"] == ["Hello World!"]
+
+
+class _Drainer(MessagingHandler):
+    """Asks for more than the listener has, in drain mode, and waits for the credit to go to 0."""
+
+    def __init__(self, url: str, credit: int, within: float) -> None:
+        super().__init__(prefetch=0)
+        self.url, self.credit, self.within = url, credit, within
+        self.received = 0
+        self.drained = False
+
+    def on_start(self, event) -> None:
+        conn = event.container.connect(self.url, reconnect=False, allowed_mechs="ANONYMOUS")
+        event.container.create_receiver(conn, "drain-test").drain(self.credit)
+        self.conn = conn
+        event.container.schedule(self.within, self)  # the bound: on_timer_task gives up
+
+    def on_message(self, event) -> None:
+        self.received += 1
+
+    def on_link_flow(self, event) -> None:
+        if event.link.is_receiver and event.link.credit == 0 and not event.link.draining():
+            self.drained = True
+            self.conn.close()
+
+    def on_timer_task(self, event) -> None:
+        if not self.drained:
+            self.conn.close()
+
+
+def test_send_listener_answers_a_drain(peer: list[str], procs: list[Proc]) -> None:
+    """2.6.7: a receiver that drains (Qpid JMS, when a receive waits) is told the credit is used up.
+
+    The listener has 5 messages; the receiver grants 20 with drain set. The listener sends its
+    5 and must then answer with a flow that consumes the other 15 (credit 0); one that never
+    does leaves a JMS receive waiting until its timeout.
+    """
+    listener, url = listen(
+        procs, peer + ["send", "--listen", "--url", "amqp://127.0.0.1:0", "--count", "5"]
+    )
+    drainer = _Drainer(url, credit=20, within=10.0)
+    Container(drainer).run()
+    listener.finish(timeout=15)
+    assert drainer.received == 5
+    assert drainer.drained, "no flow with the credit used up within 10 s of the drain"

@@ -17,6 +17,7 @@ from tests.peers.connecting import PY_PEER
 from tests.peers.listening import (  # noqa: F401  the shared listen tests, run on this peer
     listen,
     test_listens_for_the_python_peer,
+    test_send_listener_answers_a_drain,
 )
 from tests.peers.proc import Proc
 from tests.peers.test_cpp_peer import check_output, events, run

@@ -187,7 +187,14 @@ public abstract class PeerBase {
             abandon.run();
             throw e;
         }
-        close.run();
+        try {
+            close.run();
+        } catch (Exception e) {
+            // the role is done: a remote that closed first (a direct listener that got every
+            // message) leaves nothing to close, and nothing to reconnect for
+            Out.stderr("closing after the role was done: " + describe(e));
+            return;
+        }
         out.event("connection_closed");
     }
 

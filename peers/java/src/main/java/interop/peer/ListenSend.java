@@ -48,6 +48,11 @@ final class ListenSend extends Listener {
             out.event("sendable", "link", s.getName(), "credit", s.getCredit());
         }
         pump(s);
+        if (s.isDraining()) {
+            // 2.6.7: a receiver that drains (Qpid JMS does, when a receive waits) is owed a flow
+            // saying the credit is used up; without it the receiver waits for good
+            s.drained();
+        }
     }
 
     /** Sends while there is credit: released ids first, then new ones. */
