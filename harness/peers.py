@@ -19,12 +19,14 @@ from pathlib import Path
 from typing import Any
 
 from harness import resources
-from harness.capabilities import DYNAMIC, LISTEN, RECONNECT
+from harness.capabilities import DYNAMIC, DYNAMIC_TARGET, LISTEN, RECONNECT
 from harness.env import writable_cache_dir
 
 ROLES = frozenset({"hello", "send", "receive", "serve", "request"})
 #: what a scenario may ask of a peer
 ALL_CAPABILITIES = frozenset({LISTEN, RECONNECT, DYNAMIC})
+#: what a peer may declare: the above, and how it asks for a dynamic address
+KNOWN_CAPABILITIES = ALL_CAPABILITIES | {DYNAMIC_TARGET}
 
 
 class PeerUnavailable(Exception):
@@ -149,11 +151,11 @@ def _toolchain_impl(name: str, description: str) -> Implementation:
 
 def _parse_caps(text: str) -> frozenset[str]:
     caps = frozenset(c.strip() for c in text.split(",") if c.strip())
-    bad = caps - ALL_CAPABILITIES
+    bad = caps - KNOWN_CAPABILITIES
     if bad:
         raise UsageError(
             f"unknown peer capability {', '.join(sorted(bad))} "
-            f"(known: {', '.join(sorted(ALL_CAPABILITIES))})"
+            f"(known: {', '.join(sorted(KNOWN_CAPABILITIES))})"
         )
     return caps
 

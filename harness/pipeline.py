@@ -27,6 +27,7 @@ from typing import Protocol
 from harness import artifacts, checks, drive, launch
 from harness.broker_pool import BrokerLease
 from harness.brokers.base import Broker
+from harness.capabilities import DYNAMIC, DYNAMIC_TARGET
 from harness.cell_state import CellSkipped, CellState, RunOptions, StageError
 from harness.cells import DIRECT, Cell
 from harness.checks import KILL_MARGIN
@@ -121,6 +122,26 @@ def lease_broker(st: CellState) -> None:
     st.broker = lease.broker
 
 
+def broker_needs(st: CellState) -> frozenset[str]:
+    """What the scenario asks of the broker, given who plays its roles in this cell.
+
+    ``dynamic`` is a broker answering a receiver's dynamic source. A requester that
+    declares ``dynamic-target`` (Qpid JMS: a temporary queue) asks for a sender's dynamic
+    target instead, so what a broker lacks for sources does not decide its cell: the cell
+    runs, and the broker's answer on the wire (or its silence) gives the verdict.
+    """
+    needs = st.cell.scenario.broker_needs
+    if DYNAMIC not in needs:
+        return needs
+    impl_of = st.cell.role_map
+    askers = [r for r in st.cell.scenario.roles if DYNAMIC in r.needs and r.label in impl_of]
+    if askers and all(
+        DYNAMIC_TARGET in st.registry.get(impl_of[r.label]).capabilities for r in askers
+    ):
+        return needs - {DYNAMIC}
+    return needs
+
+
 def set_up_broker(st: CellState) -> None:
     """Refuse what the broker cannot do, then ask it for the cell's address.
 
@@ -133,7 +154,7 @@ def set_up_broker(st: CellState) -> None:
     if b is not None:
         for needs, what in (
             (plan_.needs, f"fault plan {plan_.name}"),
-            (sc.broker_needs, f"scenario {sc.name}"),
+            (broker_needs(st), f"scenario {sc.name}"),
         ):
             missing = set(needs - b.capabilities)
             entry = st.opts.known.lacking(needs, st.result, b.identity) if st.opts.known else None

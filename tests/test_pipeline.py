@@ -210,3 +210,24 @@ def test_a_peer_built_on_first_use_does_not_eat_the_cells_time(
     res = pipeline.run_cell(cell, embedded_broker, reg, RunOptions(out_dir=tmp_path, timeout=3.0))
     assert res.verdict == PASS, res.reason
     assert built
+
+
+def test_a_requester_with_a_dynamic_target_does_not_need_dynamic_sources(tmp_path) -> None:
+    """jms asks for a dynamic target (a temporary queue): a broker's lack of dynamic sources
+    (a ``lacks: dynamic`` known failure, RabbitMQ before 4.1) must not decide its cell."""
+    from harness.capabilities import DYNAMIC
+    from harness.cell_state import CellState
+
+    reg = PeerRegistry()
+    cells = generate(
+        scenarios.select(["request-response"]), reg.select(["jms", "python"]), ["rabbitmq"],
+        faults=["none"], pairs="all",
+    )  # fmt: skip
+    needs = {
+        (c.role_map["client"], c.role_map["server"]): pipeline.broker_needs(
+            CellState.new(c, reg, RunOptions(out_dir=tmp_path))
+        )
+        for c in cells
+    }
+    assert DYNAMIC not in needs[("jms", "python")] and DYNAMIC not in needs[("jms", "jms")]
+    assert DYNAMIC in needs[("python", "jms")] and DYNAMIC in needs[("python", "python")]

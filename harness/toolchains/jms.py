@@ -14,7 +14,7 @@ from pathlib import Path
 from harness.toolchains.java import PEERS
 
 NAME = "jms"
-CAPABILITIES = frozenset({"reconnect", "dynamic"})
+CAPABILITIES = frozenset({"reconnect", "dynamic", "dynamic-target"})  # a temporary queue
 
 
 def unavailable() -> str | None:
