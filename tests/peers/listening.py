@@ -94,6 +94,6 @@ def test_send_listener_answers_a_drain(peer: list[str], procs: list[Proc]) -> No
     )
     drainer = _Drainer(url, credit=20, within=10.0)
     Container(drainer).run()
-    listener.finish(timeout=15)
     assert drainer.received == 5
     assert drainer.drained, "no flow with the credit used up within 10 s of the drain"
+    listener.finish(timeout=15)  # after the asserts: a listener that failed is killed at teardown
