@@ -54,7 +54,7 @@ def _run_from(lines: list[str]) -> RunResult:
     full = {abbreviations([p["name"] for p in peers])[p["name"]]: p["name"] for p in peers}
     full.update({p["name"]: p["name"] for p in peers})
     inverse = {mark: verdict for verdict, mark in MARKS.items()}
-    brokers, cells, broker, in_table = [], [], "", False
+    brokers, cells, broker, in_table, col0 = [], [], "", False, 0
     for ln in lines[3:]:
         title = re.fullmatch(r"== (.*) ==", ln)
         if title:
@@ -67,9 +67,12 @@ def _run_from(lines: list[str]) -> RunResult:
             continue
         if not ln:
             in_table = False
-        if not in_table or ln.startswith(ROW_HEADER):
+        if in_table and ln.startswith(ROW_HEADER):  # marks start where its first column does
+            col0 = len(ln) - len(ln[len(ROW_HEADER) :].lstrip())
             continue
-        label, _, marks = re.split(r"( {2,})", ln, maxsplit=1)
+        if not in_table:
+            continue
+        label, marks = ln[:col0].rstrip(), ln[col0:]
         scenario, _, fault = label.partition(" / ")
         for col, mark in zip(headers, marks.split(), strict=True):
             if mark == NOT_RUN:
