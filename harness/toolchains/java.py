@@ -11,13 +11,14 @@ The jms peer's build also gets the shared classes of peers/java
 
 Maven is a build tool only: a peer runs as ``java -jar``, with what keeps JVM
 start-up low, since it is paid in every cell: C1 only, the serial GC, no
-perf-data file, and an AppCDS archive (``peer.jsa``) dumped once beside the
-jar by a training run. ``-Xlog:disable`` keeps the JVM's own warnings off
+perf-data file, and an AppCDS archive (``peer-hello.jsa``) dumped once beside
+the jar by a training run (the hello role against the embedded broker). ``-Xlog:disable`` keeps the JVM's own warnings off
 stdout, which carries JSON Lines only.
 """
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import functools
 import hashlib
@@ -27,6 +28,7 @@ import shutil
 import socket
 import subprocess
 import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -242,15 +244,40 @@ def _closed_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _class_data(java: str, jar: Path, target_dir: Path, name: str) -> Path | None:
-    """``peer.jsa`` beside the jar: the classes a run loads, dumped once by a training run.
+@contextlib.contextmanager
+def _training_broker(target_dir: Path) -> Iterator[str | None]:
+    """The URL of an embedded broker for the training run, or None when it will not start."""
+    from harness.brokers.base import BrokerError
+    from harness.brokers.embedded import EmbeddedBroker
 
-    The training run starts the peer's send role against a closed port, so the
-    JVM loads the client library, its I/O and the peer's own classes; the JVM
-    writes the archive when it exits. Made under the jar's lock and renamed into
-    place. None when the JVM cannot make one: the peer then starts without it.
+    with tempfile.TemporaryDirectory(prefix=".train-", dir=target_dir) as work:
+        broker = EmbeddedBroker(work)
+        try:
+            broker.start(timeout=20.0)
+        except BrokerError:
+            broker.stop()
+            yield None
+            return
+        try:
+            yield broker.url()
+        finally:
+            broker.stop()
+
+
+def _class_data(java: str, jar: Path, target_dir: Path, name: str) -> Path | None:
+    """``peer-hello.jsa`` beside the jar: the classes a run loads, dumped once by a training run.
+
+    The training run is the hello role against the embedded broker: one
+    connection, a receiver, a sender, a message each way, so the JVM loads the
+    client library, its codec for every performative a cell sees and the peer's
+    own classes, and writes them to the archive when it exits. (Training against
+    a closed port, as before, left the codec and link classes to load from the
+    jar in every cell: java started in 3.1x the Python peer's time, not 2.x.)
+    Without a broker the training runs against a closed port. Made under the
+    jar's lock and renamed into place. None when the JVM cannot make one: the
+    peer then starts without it.
     """
-    jsa = target_dir / "peer.jsa"
+    jsa = target_dir / "peer-hello.jsa"
     if jsa.is_file():
         return jsa
     with open(target_dir / ".lock", "w") as lock:
@@ -258,12 +285,14 @@ def _class_data(java: str, jar: Path, target_dir: Path, name: str) -> Path | Non
         if jsa.is_file():
             return jsa
         tmp = target_dir / f".peer.{os.getpid()}.jsa"
-        url = f"amqp://127.0.0.1:{_closed_port()}"
         argv = [java, *JVM_FLAGS, f"-XX:ArchiveClassesAtExit={tmp}", "-jar", str(jar)]
-        argv += ["send", "--url", url, "--count", "1", "--timeout", "2", "--no-reconnect"]
         try:
             with announced(f"made the {name} peer's class-data archive", note=str(jsa)):
-                _run(argv, target_dir, TRAIN_TIMEOUT_S, "the class-data training run")
+                with _training_broker(target_dir) as url:
+                    role = "hello" if url else "send"
+                    url = url or f"amqp://127.0.0.1:{_closed_port()}"
+                    argv += [role, "--url", url, "--count", "1", "--timeout", "10"]
+                    _run(argv + ["--no-reconnect"], target_dir, TRAIN_TIMEOUT_S, "the training run")
                 if not tmp.is_file():
                     raise RuntimeError("no archive")
         except RuntimeError:
