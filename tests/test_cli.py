@@ -164,6 +164,7 @@ def test_listings_exit_0() -> None:
     assert sc.rc == 0, sc.err
     for name in ("hello-world", "direct", "at-least-once", "request-response"):
         assert name in sc.out
+    assert "sender-listens: sender(send, listens) x receiver(receive)" in sc.out
 
 
 def test_run_list_prints_cell_ids() -> None:

@@ -108,11 +108,15 @@ def cmd_brokers(args: argparse.Namespace) -> int:
 def cmd_scenarios(args: argparse.Namespace) -> int:
     import harness.scenarios as scenarios
 
-    for s in scenarios.all_scenarios().values():
-        roles = " x ".join(
-            f"{r.label}({r.peer_role}{', listens' if r.listen else ''})" for r in s.roles
+    def cast(roles) -> str:
+        return " x ".join(
+            f"{r.label}({r.peer_role}{', listens' if r.listen else ''})" for r in roles
         )
-        print(f"{s.name:<18} {s.topology:<7} {roles}")
+
+    for s in scenarios.all_scenarios().values():
+        print(f"{s.name:<18} {s.topology:<7} {cast(s.roles)}")
+        for plan, roles in s.plan_roles:  # a plan that recasts who listens
+            print(f"{'':<18} {plan + ':':<7} {cast(roles)}")
         print(f"{'':<18} faults: {', '.join(f.name for f in s.faults)}")
         if s.opt_in_faults:
             print(f"{'':<18} opt-in (--fault): {', '.join(f.name for f in s.opt_in_faults)}")
