@@ -465,6 +465,11 @@ class Peer(MessagingHandler):
         link = event.link
         if link.is_sender:
             link.source.address = link.remote_source.address
+            if link.remote_snd_settle_mode == Link.SND_UNSETTLED:
+                # 2.7.3: a sender SHOULD take the settlement mode the receiver asks for; unsettled
+                # is what at-least-once sends anyway (a receiver asking settled keeps mixed: this
+                # sender counts outcomes) -- go-amqp refuses any other answer
+                link.snd_settle_mode = Link.SND_UNSETTLED
         else:
             link.target.address = link.remote_target.address
 
