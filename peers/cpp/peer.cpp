@@ -42,7 +42,9 @@
 #include <proton/uuid.hpp>
 #include <proton/value.hpp>
 #include <proton/work_queue.hpp>
+#include <proton/link.h>
 
+#include <dlfcn.h>
 #include <signal.h>
 #include <unistd.h>
 
@@ -501,6 +503,33 @@ bool is_integer_type(proton::type_id t) {
     }
 }
 
+// ------------------------------------------------------- settle modes ----
+
+// The C++ API has no accessor for a link's pn_link_t; object<pn_link_t>::pn_object is
+// protected, and a pointer to it taken through a derived class may be applied to any sender.
+struct RawLink : proton::sender {
+    static pn_link_t* of(const proton::sender& s) {
+        return (s.*(&RawLink::pn_object))();
+    }
+};
+
+// 2.7.3: when the receiver initiates the attach, its snd-settle-mode is the mode it desires at
+// the sender, and the sender SHOULD respect it. A receiver asking unsettled gets unsettled (what
+// this peer's sends are anyway; go-amqp refuses any other answer); a receiver asking settled
+// keeps proton's mixed, because the send role counts outcomes. The C++ API cannot read the
+// remote's mode, and the build links only -lqpid-proton-cpp, so the two C functions are looked
+// up in the proton core that library has already loaded. Call it on a sender the remote opened,
+// after opening it: the attach goes out once the handler returns.
+void answer_snd_settle_mode(const proton::sender& s) {
+    using remote_fn = pn_snd_settle_mode_t (*)(pn_link_t*);
+    using set_fn = void (*)(pn_link_t*, pn_snd_settle_mode_t);
+    static auto remote = reinterpret_cast<remote_fn>(dlsym(RTLD_DEFAULT, "pn_link_remote_snd_settle_mode"));
+    static auto set = reinterpret_cast<set_fn>(dlsym(RTLD_DEFAULT, "pn_link_set_snd_settle_mode"));
+    if (remote == nullptr || set == nullptr) return;
+    pn_link_t* raw = RawLink::of(s);
+    if (remote(raw) == PN_SND_UNSETTLED) set(raw, PN_SND_UNSETTLED);
+}
+
 // ---------------------------------------------------------------- peer ----
 
 std::recursive_mutex g_mu;
@@ -922,6 +951,7 @@ class Peer : public proton::messaging_handler, public proton::listen_handler {
         } else {
             messaging_handler::on_sender_open(s);
         }
+        if (incoming) answer_snd_settle_mode(s);
         link_opened(s.name(), "sender", link_address(s, incoming));
         if (o_.role == "send") waiting_ = "credit on the sender link";
         if (o_.role == "hello" && !incoming) waiting_ = "credit on the sender link";
@@ -1325,7 +1355,9 @@ std::string Relay::link_address(const proton::sender& s) const {
 }
 void Relay::on_sender_open(proton::sender& s) {
     GUARD;
+    bool incoming = s.uninitialized();
     messaging_handler::on_sender_open(s);
+    if (incoming) answer_snd_settle_mode(s);
     senders_.push_back(s);
 }
 void Relay::on_sendable(proton::sender& s) {

@@ -8,8 +8,9 @@ peer, with the Python reference peer as the connecting party, on 127.0.0.1.
 from __future__ import annotations
 
 import pytest
+from proton import Link
 from proton.handlers import MessagingHandler
-from proton.reactor import Container
+from proton.reactor import AtLeastOnce, AtMostOnce, Container
 
 from tests.peers.connecting import PY_PEER
 from tests.peers.proc import Proc
@@ -17,9 +18,11 @@ from tests.peers.test_cpp_peer import check_output, events, run
 
 __all__ = [
     "listen",
+    "settle_mode_answer",
     "test_hello_listens_and_connects_to_itself",
     "test_listens_for_the_python_peer",
     "test_send_listener_answers_a_drain",
+    "test_send_listener_answers_the_settle_mode_asked",
 ]
 
 
@@ -97,3 +100,62 @@ def test_send_listener_answers_a_drain(peer: list[str], procs: list[Proc]) -> No
     assert drainer.received == 5
     assert drainer.drained, "no flow with the credit used up within 10 s of the drain"
     listener.finish(timeout=15)  # after the asserts: a listener that failed is killed at teardown
+
+
+class _SettleAsker(MessagingHandler):
+    """Attaches a receiver asking for a snd-settle-mode; notes the answer and the first delivery."""
+
+    def __init__(self, url: str, asked: int, within: float) -> None:
+        super().__init__(auto_accept=False)
+        self.url, self.asked, self.within = url, asked, within
+        self.answered: int | None = None
+        self.presettled: bool | None = None
+
+    def on_start(self, event) -> None:
+        conn = event.container.connect(self.url, reconnect=False, allowed_mechs="ANONYMOUS")
+        mode = AtLeastOnce() if self.asked == Link.SND_UNSETTLED else AtMostOnce()
+        event.container.create_receiver(conn, "examples", options=mode)
+        self.conn = conn
+        self.timer = event.container.schedule(self.within, self)  # the bound
+
+    def on_link_opened(self, event) -> None:
+        self.answered = event.link.remote_snd_settle_mode
+
+    def on_message(self, event) -> None:
+        if self.presettled is None:
+            self.presettled = event.delivery.settled
+            self.accept(event.delivery)
+            self.timer.cancel()
+            self.conn.close()
+
+    def on_timer_task(self, event) -> None:
+        self.conn.close()
+
+
+def settle_mode_answer(
+    url: str, asked: int, within: float = 10.0
+) -> tuple[int | None, bool | None]:
+    """The snd-settle-mode a listening sender answers a receiver asking ``asked`` with, and
+    whether the first message came pre-settled (None: no answer, no message within the bound)."""
+    asker = _SettleAsker(url, asked, within)
+    Container(asker).run()
+    return asker.answered, asker.presettled
+
+
+@pytest.mark.parametrize(
+    ("asked", "answered"),
+    [(Link.SND_UNSETTLED, Link.SND_UNSETTLED), (Link.SND_SETTLED, Link.SND_MIXED)],
+    ids=["unsettled", "settled"],
+)
+def test_send_listener_answers_the_settle_mode_asked(
+    peer: list[str], procs: list[Proc], asked: int, answered: int
+) -> None:
+    """2.7.3: a receiver that initiates the attach sets the snd-settle-mode it desires at the
+    sender, which SHOULD respect it; go-amqp refuses any other answer to unsettled. A receiver
+    asking settled gets mixed (the send role counts outcomes, so it does not pre-settle)."""
+    listener, url = listen(
+        procs, peer + ["send", "--listen", "--url", "amqp://127.0.0.1:0", "--count", "1"]
+    )
+    assert settle_mode_answer(url, asked) == (answered, False)
+    code, lines, err = listener.finish(timeout=15)
+    assert code == 0, (lines[-1:], err)

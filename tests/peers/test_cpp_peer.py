@@ -207,6 +207,22 @@ def test_direct_send_listen_and_receive(peer: list[str], procs: list[Proc]) -> N
     assert [x["kind"] for x in r_lines].count("ready") == 1  # connect mode: link attached
 
 
+@pytest.mark.parametrize(("asked", "answered"), [(0, 0), (1, 2)], ids=["unsettled", "settled"])
+def test_send_listener_answers_the_settle_mode_asked(
+    peer: list[str], procs: list[Proc], asked: int, answered: int
+) -> None:
+    """2.7.3: the receiver initiating the attach sets the snd-settle-mode it desires at the
+    sender, which SHOULD respect it (go-amqp refuses any other answer to unsettled); a receiver
+    asking settled keeps proton's mixed, because the send role counts outcomes."""
+    # imported here: tests.peers.listening imports this module's helpers
+    from tests.peers.listening import settle_mode_answer
+
+    sender, url = listen(procs, peer + ["send", "--count", "1", "--timeout", "20"])
+    assert settle_mode_answer(url, asked) == (answered, False)
+    code, lines, _ = sender.finish()
+    assert code == 0 and check_output(lines, "send")["confirmed"] == 1
+
+
 def test_quiet_leaves_out_per_message_events(peer: list[str], procs: list[Proc]) -> None:
     receiver, url = listen(procs, peer + ["receive", "--count", "30", "--quiet"])
     code, s_lines, _ = run(peer + ["send", "--url", url, "--count", "30", "--quiet"])
