@@ -790,6 +790,11 @@ function answerRemoteAttach(link) {
         }
         link.set_source({ address });
         if (remoteTarget) link.set_target({ address: remoteAddress(remoteTarget) });
+        // 2.7.3: the receiver's snd-settle-mode is the mode it desires at the sender, which
+        // SHOULD respect it. Unsettled (0) is answered with unsettled, what these sends are
+        // anyway (go-amqp refuses any other answer); a receiver asking settled keeps rhea's
+        // mixed, because the send role counts outcomes. The answering attach is still queued.
+        if (link.snd_settle_mode === 0) link.local.attach.snd_settle_mode = 0;
     } else {
         link.set_target({ address: remoteAddress(remoteTarget) });
         if (remoteSource) link.set_source({ address: remoteAddress(remoteSource) });

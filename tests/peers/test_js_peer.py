@@ -27,6 +27,7 @@ import pytest
 from harness import resources
 from harness.env import cache_dir, require
 from harness.toolchains import js
+from tests.peers.listening import settle_mode_answer
 from tests.peers.proc import WAIT_S, Proc
 
 BROKER = resources.peer_file("python", "broker.py")
@@ -229,6 +230,20 @@ def test_direct_send_listen_and_receive(run_js: Any) -> None:
     sent, _ = result_of(listener)
     assert received["received"] == 20 and sent["confirmed"] == 20
     assert not events(lines, "message")  # --quiet
+
+
+@pytest.mark.parametrize(("asked", "answered"), [(0, 0), (1, 2)], ids=["unsettled", "settled"])
+def test_send_listener_answers_the_settle_mode_asked(
+    run_js: Any, asked: int, answered: int
+) -> None:
+    """2.7.3: the receiver initiating the attach sets the snd-settle-mode it desires at the
+    sender, which SHOULD respect it (go-amqp refuses any other answer to unsettled); a receiver
+    asking settled keeps rhea's mixed, because the send role counts outcomes."""
+    listener = run_js("send", "--listen", "--url", "amqp://127.0.0.1:0", "--count", "1")
+    url = listener.wait_line("ready")["url"]
+    assert settle_mode_answer(url, asked) == (answered, False)
+    sent, _ = result_of(listener)
+    assert sent["confirmed"] == 1
 
 
 def test_direct_serve_listen_and_request(run_js: Any) -> None:
