@@ -18,6 +18,7 @@ from tests.peers.listening import (  # noqa: F401  the shared listen tests, run 
     listen,
     test_listens_for_the_python_peer,
     test_send_listener_answers_a_drain,
+    test_send_listener_answers_the_settle_mode_asked,
 )
 from tests.peers.proc import Proc
 from tests.peers.test_cpp_peer import check_output, events, run

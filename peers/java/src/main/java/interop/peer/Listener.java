@@ -32,6 +32,7 @@ import org.apache.qpid.protonj2.types.messaging.Target;
 import org.apache.qpid.protonj2.types.transport.AMQPHeader;
 import org.apache.qpid.protonj2.types.transport.ErrorCondition;
 import org.apache.qpid.protonj2.types.transport.ReceiverSettleMode;
+import org.apache.qpid.protonj2.types.transport.SenderSettleMode;
 
 /**
  * {@code --listen}: protonj2's engine, the protocol core under its client, acting as a server
@@ -134,6 +135,13 @@ abstract class Listener extends PeerBase implements PeerBase.Role {
             EventHandler<OutgoingDelivery> outcome) {
         s.setSource(source);
         s.setTarget((Target) s.getRemoteTarget());
+        // 2.7.3: the receiver's snd-settle-mode is the mode it desires at the sender, which SHOULD
+        // respect it. Unsettled is answered with unsettled, what these sends are anyway (go-amqp
+        // refuses any other answer); a receiver asking settled keeps the engine's mixed, because
+        // the send role counts outcomes.
+        if (s.getRemoteSenderSettleMode() == SenderSettleMode.UNSETTLED) {
+            s.setSenderSettleMode(SenderSettleMode.UNSETTLED);
+        }
         s.creditStateUpdateHandler(credit);
         s.deliveryStateUpdatedHandler(outcome);
         s.open();
