@@ -34,6 +34,7 @@ from tests.peers.listening import (  # noqa: F401  the shared listen tests, run 
     listen,
     test_hello_listens_and_connects_to_itself,
     test_listens_for_the_python_peer,
+    test_send_listener_answers_the_settle_mode_asked,
 )
 from tests.peers.listening import test_send_listener_answers_a_drain as answers_a_drain
 from tests.peers.proc import Proc
