@@ -110,19 +110,7 @@ def test_no_relay_offers_no_anonymous_relay_and_refuses_a_link_without_target(va
 
 def _frames(sock: socket.socket, until: float) -> list[Frame]:
     """Frames the broker sends until it closes the connection or ``until`` (monotonic)."""
-    decoder, out = FrameDecoder(), []
-    sock.settimeout(0.2)
-    while time.monotonic() < until:
-        try:
-            data = sock.recv(65536)
-        except TimeoutError:
-            continue
-        if not data:
-            break
-        out += [f for f in decoder.feed(data) if isinstance(f, Frame)]
-        if any(f.name == "close" for f in out):
-            break
-    return out
+    return _read(sock, FrameDecoder(), until - time.monotonic(), to_close=True)
 
 
 def test_heartbeat_advertises_1s_beats_and_closes_a_silent_peer_with_the_spec_error(variant):
@@ -165,8 +153,11 @@ TEMP_QUEUE = "temp-queue"  # a JMS temporary queue: a sender whose target is dyn
 REPLY = "reply"  # the tutorial's reply receiver: a dynamic source (3.5.3)
 
 
-def _read(sock: socket.socket, decoder: FrameDecoder, wait: float) -> list[Frame]:
-    """The frames the broker sends in the next ``wait`` seconds (one decoder per connection)."""
+def _read(
+    sock: socket.socket, decoder: FrameDecoder, wait: float, to_close: bool = False
+) -> list[Frame]:
+    """The frames the broker sends in the next ``wait`` seconds (one decoder per connection),
+    or, ``to_close``, until its close frame."""
     out: list[Frame] = []
     sock.settimeout(0.2)
     until = time.monotonic() + wait
@@ -178,6 +169,8 @@ def _read(sock: socket.socket, decoder: FrameDecoder, wait: float) -> list[Frame
         if not data:
             break
         out += [f for f in decoder.feed(data) if isinstance(f, Frame)]
+        if to_close and any(f.name == "close" for f in out):
+            break
     return out
 
 
