@@ -8,6 +8,7 @@ version it linked reported by ``version()``. Skipped (failed in CI) without Go.
 from __future__ import annotations
 
 import subprocess
+import sys
 import time
 
 import pytest
@@ -15,7 +16,6 @@ import pytest
 from harness.env import ROOT, cache_dir, require
 from harness.toolchains import go
 from tests.peers.connecting import *  # noqa: F403  the shared tests, run on this peer
-from tests.peers.connecting import PY_PEER
 from tests.peers.proc import Proc
 from tests.peers.test_cpp_peer import check_output, events, run
 
@@ -69,16 +69,39 @@ def test_too_old_go_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
     assert reason is not None and "go1.19.8 is older than go" in reason
 
 
+#: a listening sender that answers every receiver with proton's default snd-settle-mode, mixed
+#: (the reference listeners now take a receiver's unsettled, AMQP 1.0 2.7.3)
+MIXED_LISTENER = """
+from proton.handlers import MessagingHandler
+from proton.reactor import Container
+
+class Listener(MessagingHandler):
+    def on_start(self, event):
+        acceptor = event.container.listen("127.0.0.1:0")
+        port = acceptor._selectable._delegate.getsockname()[1]
+        print('{"kind": "ready", "url": "amqp://127.0.0.1:%d"}' % port, flush=True)
+        event.container.schedule(30, self)
+
+    def on_link_opening(self, event):
+        event.link.source.address = event.link.remote_source.address
+
+    def on_timer_task(self, event):
+        event.container.stop()
+
+Container(Listener()).run()
+"""
+
+
 def test_a_refused_settlement_mode_ends_the_receiver_at_once(
     peer: list[str], procs: list[Proc]
 ) -> None:
-    """direct_send.py (the Python peer) answers the go receiver's unsettled with mixed.
+    """A listening sender answers the go receiver's unsettled with mixed (proton's default).
 
     go-amqp then detaches the link itself and fails the attach (link.go setSettleModes);
     the same listener gives the same answer on every new connection, so the peer ends
     with exit 1 and go-amqp's words instead of reconnecting until its --timeout.
     """
-    listener = Proc(PY_PEER + ["send", "--listen", "--url", "amqp://127.0.0.1:0", "--count", "3"])
+    listener = Proc([sys.executable, "-c", MIXED_LISTENER])
     procs.append(listener)
     url = listener.wait_line("ready")["url"]
     started = time.monotonic()
