@@ -357,6 +357,10 @@ class ManagedProcess:
 def install_signal_handlers() -> None:
     """Turn SIGTERM/SIGHUP into KeyboardInterrupt so ``finally`` blocks and atexit run.
 
+    SIGINT gets Python's own Ctrl-C handler even when it was inherited ignored:
+    Python leaves an ignored SIGINT ignored, and a background job of a
+    non-interactive shell (``interop run &`` in a CI script) starts that way, so
+    a runner cancelling with SIGINT left the run and its brokers going.
     Only for the CLI's main thread; pytest has its own handling of Ctrl-C.
     """
 
@@ -366,3 +370,5 @@ def install_signal_handlers() -> None:
     for sig in (signal.SIGTERM, signal.SIGHUP):
         with contextlib.suppress(ValueError, OSError):
             signal.signal(sig, handler)
+    with contextlib.suppress(ValueError, OSError):
+        signal.signal(signal.SIGINT, signal.default_int_handler)

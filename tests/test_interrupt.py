@@ -66,7 +66,12 @@ def alive(pid: int) -> bool:
     return st is not None and st[0] not in ("Z", "X")
 
 
-def _interrupt_run(sig: signal.Signals, tmp_path: Path, argv: list[str] | None = None) -> int:
+def _interrupt_run(
+    sig: signal.Signals,
+    tmp_path: Path,
+    argv: list[str] | None = None,
+    inherit: signal.Handlers = signal.SIG_DFL,
+) -> int:
     # the run's scratch folders go under tmp_path: after a SIGKILL nothing can remove them
     scratch = tmp_path / "tmp"
     scratch.mkdir()
@@ -95,6 +100,7 @@ def _interrupt_run(sig: signal.Signals, tmp_path: Path, argv: list[str] | None =
         stderr=subprocess.PIPE,
         stdin=subprocess.DEVNULL,
         start_new_session=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, inherit),  # what the run inherits
     )
     seen: dict[int, str] = {}
     try:
@@ -146,6 +152,12 @@ def _interrupt_run(sig: signal.Signals, tmp_path: Path, argv: list[str] | None =
 
 def test_sigint_stops_the_run_and_every_process(tmp_path: Path) -> None:
     _interrupt_run(signal.SIGINT, tmp_path)
+
+
+def test_sigint_stops_a_run_started_with_sigint_ignored(tmp_path: Path) -> None:
+    """A background job of a non-interactive shell (``interop run &`` in a CI script) starts
+    with SIGINT ignored; a runner that cancels with SIGINT must still stop it and its peers."""
+    _interrupt_run(signal.SIGINT, tmp_path, inherit=signal.SIG_IGN)
 
 
 def test_sigterm_stops_the_run_and_every_process(tmp_path: Path) -> None:
