@@ -144,6 +144,45 @@ def _done_before(run, label: str, t: float) -> bool:
     return len(ids - {None}) >= run.count
 
 
+def _lost_at(run, label: str, t: float) -> float:
+    """When the peer's connection actually went: its first connection to close at or after ``t``.
+
+    A restart is noted when the harness asks for it; a container's broker may go on
+    answering for a while after that.
+    """
+    for e in run.trace:
+        if e.t >= t and e.kind == "conn" and e.name in ("close", "cut") and label in (e.src, e.dst):
+            return e.t
+    return t
+
+
+def _done_on_wire(run, label: str, t: float) -> bool:
+    """Whether, on the wire before ``t``, every id was accepted from the sender (``label`` sender)
+    or delivered to the receiver. The peer's own events lag the wire by the time its output
+    takes to be read, so a peer done just before a cut can look undone by them."""
+    ids: set = set()
+    sent: dict[tuple[str | None, object], object] = {}
+    for e in run.trace:
+        if e.t >= t:
+            break
+        if e.kind != "frame":
+            continue
+        msg_id = (e.fields.get("message") or {}).get("id") if e.name == "transfer" else None
+        if label == "receiver" and e.name == "transfer" and e.dst == "receiver":
+            ids.add(msg_id)
+        elif label == "sender" and e.name == "transfer" and e.src == "sender":
+            sent[(e.conn, e.fields.get("delivery_id"))] = msg_id
+        elif label == "sender" and e.name == "disposition" and e.dst == "sender":
+            state = e.fields.get("state") or {}
+            first = e.fields.get("first")
+            last = e.fields.get("last")
+            if state.get("type") == "accepted" and isinstance(first, int):
+                for d in range(first, (last if isinstance(last, int) else first) + 1):
+                    ids.add(sent.get((e.conn, d)))
+    ids.discard(None)
+    return len(ids) >= run.count
+
+
 def _faulted(label: str):
     """The recovery story, checked when the plan cut this peer's connection mid-work."""
 
@@ -163,6 +202,8 @@ def _faulted(label: str):
             cause = conn("cut", src=cuts[0].src, dst=cuts[0].dst) if cuts else None
         if cause is None or not when or _done_before(run, label, when[0]):
             return []
+        if _done_on_wire(run, label, _lost_at(run, label, when[0])):
+            return []  # done when the connection went, though its events came a little later
         res = run.result(label)
         if res.get("ok") and not res.get("reconnects"):
             return []  # the cut came after the peer had what it needed (its events lag the wire)

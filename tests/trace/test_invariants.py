@@ -238,6 +238,21 @@ def test_attach_unanswered_but_excused():
         assert only(tb.events, "attach-answered") == [], ending
 
 
+def test_an_attach_whose_own_session_ends_at_once_is_owed_no_answer():
+    """Artemis: a sender back after a restart with nothing to send writes attach, detach and
+    end together; the broker answers the end alone (ending a session ends its links)."""
+    for step, owed in ((0.01, False), (1.0, True)):  # at once; or ended after waiting a second
+        tb = TraceBuilder(step=step)
+        c = tb.conn("client")
+        c.open()
+        c.c("attach", name="s", handle=1, role="sender", target={"address": "q"})
+        c.c("detach", handle=1, closed=True)
+        c.c("end")
+        c.s("end")
+        c.close()
+        assert bool(only(tb.events, "attach-answered")) is owed, step
+
+
 def test_attach_unanswered_when_the_trace_ends_open():
     tb = TraceBuilder()
     c = tb.conn("client")

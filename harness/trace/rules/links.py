@@ -43,6 +43,8 @@ def _what_then(info: TraceInfo, conn: str, e: TraceEvent, i: int) -> tuple[str, 
     how, by, j = info.ending(conn, i)
     if how == "cut" or (how in ("close", "tcp") and by == e.dst):
         return None
+    if _ended_at_once(info, conn, e, i):
+        return None  # its own session ended with the link: no attach is owed on it any more
     if how == "open":
         return "the trace ended with the connection open", info.events[-1].t - e.t
     assert j is not None
@@ -55,6 +57,22 @@ def _what_then(info: TraceInfo, conn: str, e: TraceEvent, i: int) -> tuple[str, 
     else:
         then = f"then {by} {what} at {info.events[j].t:.3f}"
     return then, info.events[j].t - e.t
+
+
+def _ended_at_once(info: TraceInfo, conn: str, e: TraceEvent, i: int) -> bool:
+    """Whether the attaching side ended the attach's session at once (within ``NO_CHANCE_S``).
+
+    Ending a session ends the link endpoints on it (AMQP 1.0 2.5.2, 2.7.8 end), so an
+    end in answer stands for the attach and detach the link would have had. Seen on
+    Artemis: a sender back after a broker restart with nothing left to send attaches,
+    detaches and ends in one write, and the broker answers the end alone.
+    """
+    for k, f in info.frames(conn):
+        if k <= i or f.t - e.t >= NO_CHANCE_S:
+            continue
+        if f.name == "end" and f.src == e.src and f.channel == e.channel:
+            return True
+    return False
 
 
 def attach_answered(info: TraceInfo) -> Iterator[Violation]:
