@@ -13,7 +13,8 @@ def _connect(b: Broker) -> BlockingConnection:
 
 
 def assert_kept_across_restart(broker: Broker, address: str) -> None:
-    """Send two durable messages, take one, restart on the same port: the other is still there."""
+    """Send two durable messages, take one, crash and restart on the same port: the other is
+    still there (and the one taken at most comes again)."""
     conn = _connect(broker)
     try:
         sender = conn.create_sender(address)
@@ -29,9 +30,15 @@ def assert_kept_across_restart(broker: Broker, address: str) -> None:
     broker.restart()
     assert broker.port == port
     conn = _connect(broker)
+    got: list[object] = []
     try:
         receiver = conn.create_receiver(address, credit=1)
-        assert receiver.receive(timeout=10).body == "kept"
-        receiver.accept()
+        while "kept" not in got and len(got) < 2:
+            got.append(receiver.receive(timeout=10).body)
+            receiver.accept()
     finally:
         conn.close()
+    # "hello" may come once more: the client settles its accept at once (rcv-settle-mode
+    # first), and a crash before the broker journals it is allowed to redeliver (at least
+    # once; seen on Artemis, which writes its journal in timed batches); "kept" must be there
+    assert got in (["kept"], ["hello", "kept"]), got
