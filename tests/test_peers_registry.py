@@ -60,6 +60,8 @@ def test_handler_peer() -> None:
     both = parse_peer_option("h2[listen]=handler:m:C:send,receive")
     assert both.roles == frozenset({"send", "receive"})
     assert both.capabilities == frozenset({"listen"})
+    jms_like = parse_peer_option("t[reconnect,dynamic,dynamic-target]=./temp-queue-peer")
+    assert "dynamic-target" in jms_like.capabilities  # reply address from a dynamic target
 
 
 @pytest.mark.parametrize(
