@@ -31,7 +31,8 @@ from harness.scenario import Role, Scenario
 from harness.trace.basis import BROKER, spec, tutorial
 from harness.trace.model import TraceEvent
 from harness.trace.patterns import Pattern, capture, either, frame, ref
-from harness.trace.rules.base import TraceInfo, attach_pairs, channel_of
+from harness.trace.rules.base import TraceInfo, attach_pairs
+from harness.trace.rules.links import detach_of
 
 REQUESTS = [
     "Twas brillig, and the slithy toves",
@@ -127,20 +128,6 @@ def _said(e: TraceEvent) -> str:
     return str(error["condition"]) + (f' "{description}"' if description else "")
 
 
-def _detach_of(info: TraceInfo, conn: str, attach: TraceEvent, after: int) -> int | None:
-    """Where the side that sent ``attach`` detached that link after index ``after``, if it did."""
-    for k, e in info.frames(conn):
-        if (
-            k > after
-            and e.name == "detach"
-            and e.src == attach.src
-            and channel_of(e) == channel_of(attach)
-            and e.fields.get("handle") == attach.fields.get("handle")
-        ):
-            return k
-    return None
-
-
 def _unanswered_for(asked: TraceEvent, conn: str, until: float, how: str) -> str:
     name = asked.fields.get("name")
     return (
@@ -154,11 +141,11 @@ def _refused(info: TraceInfo, conn: str, i: int, j: int) -> str | None:
     asked, answer = info.events[i], info.events[j]
     if answer.fields.get("target") is not None:
         return None  # answered with a node: the address is the invariants' business
-    gave_up = _detach_of(info, conn, asked, i)
+    gave_up = detach_of(info, conn, asked, i)
     if gave_up is not None and gave_up < j:  # answered only because the client detached
         until = info.events[gave_up].t
         return _unanswered_for(asked, conn, until, "until the client's detach")
-    k = _detach_of(info, conn, answer, j)
+    k = detach_of(info, conn, answer, j)
     if k is None:
         return None  # a null target left attached: the dynamic-address invariant speaks
     return f"broker refused it (2.6.3: a null target, then a detach with {_said(info.events[k])})"

@@ -112,7 +112,7 @@ def dynamic_address(info: TraceInfo) -> Iterator[Violation]:
                 got = answer.fields.get(term)
                 name = e.fields.get("name")
                 if got is None:
-                    if _detached_by(info, conn, j, answer):
+                    if detach_of(info, conn, answer, j) is not None:
                         continue  # a refusal: null terminus, then a detach
                     yield info.v(
                         rule,
@@ -131,16 +131,15 @@ def dynamic_address(info: TraceInfo) -> Iterator[Violation]:
                     )
 
 
-def _detached_by(info: TraceInfo, conn: str, j: int, attach: TraceEvent) -> bool:
-    """Whether the side that sent ``attach`` (at index ``j``) detached that handle later."""
-    handle = attach.fields.get("handle")
-    for i, e in info.frames(conn):
+def detach_of(info: TraceInfo, conn: str, attach: TraceEvent, after: int) -> int | None:
+    """Where the side that sent ``attach`` detached that link after index ``after``, if it did."""
+    for k, e in info.frames(conn):
         if (
-            i > j
+            k > after
             and e.name == "detach"
             and e.src == attach.src
             and channel_of(e) == channel_of(attach)
-            and e.fields.get("handle") == handle
+            and e.fields.get("handle") == attach.fields.get("handle")
         ):
-            return True
-    return False
+            return k
+    return None
