@@ -25,8 +25,10 @@ wire) and its artifact folder; the script goes on and exits 1.
 from __future__ import annotations
 
 import argparse
+import atexit
 import dataclasses
 import json
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -40,6 +42,13 @@ sys.path.insert(0, str(ROOT))
 from harness.brokers import registry as brokers  # noqa: E402
 from harness.brokers.base import Broker  # noqa: E402
 from harness.peers import PeerRegistry  # noqa: E402
+
+
+def _scratch(prefix: str) -> str:
+    """A broker's work folder, removed when the script ends (it used to stay in /tmp)."""
+    path = tempfile.mkdtemp(prefix=prefix)
+    atexit.register(shutil.rmtree, path, True)
+    return path
 
 
 def vm_hwm_kb() -> int:
@@ -225,7 +234,7 @@ def main() -> int:
     rows: list[str] = []
     bad = 0
     for spec in specs:
-        b = _start(spec, tempfile.mkdtemp(prefix=f"bench-long-{spec}-"))
+        b = _start(spec, _scratch(f"bench-long-{spec}-"))
         if isinstance(b, str):
             print(f"{spec}: skipped: {b}", flush=True)
             continue

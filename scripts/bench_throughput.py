@@ -20,6 +20,8 @@ peer's last stderr line instead of a figure; the script goes on.
 from __future__ import annotations
 
 import argparse
+import atexit
+import shutil
 import statistics
 import sys
 import tempfile
@@ -37,6 +39,13 @@ from harness.process import ManagedProcess, ProcessError  # noqa: E402
 
 class PairFailed(Exception):
     """One send/receive pair did not move every message (reason: the peer's own words)."""
+
+
+def _scratch(prefix: str) -> str:
+    """A broker's work folder, removed when the script ends (it used to stay in /tmp)."""
+    path = tempfile.mkdtemp(prefix=prefix)
+    atexit.register(shutil.rmtree, path, True)
+    return path
 
 
 def _peer_args(broker: Broker, address: str, count: int, timeout: float) -> list[str]:
@@ -94,7 +103,7 @@ def _start(spec: str) -> Broker | str:
     reason = brokers.provider(spec).unavailable()
     if reason:
         return reason
-    b = brokers.create(spec, tempfile.mkdtemp(prefix=f"bench-throughput-{spec}-"))
+    b = brokers.create(spec, _scratch(f"bench-throughput-{spec}-"))
     try:
         b.start(timeout=120.0)
     except Exception as e:  # noqa: BLE001 - one line, and the other broker still runs
