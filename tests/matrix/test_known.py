@@ -383,3 +383,17 @@ def test_broker_profile_must_map_names_to_strings(tmp_path):
     path.write_text(json.dumps({"entries": [bad]}))
     with pytest.raises(ValueError, match="'broker_profile' must map"):
         load_registry([path])
+
+
+def test_rhea_sasl_desync_is_known_on_any_reconnect_not_only_a_restart():
+    """Seen in a settle cell on RabbitMQ 4.0 (a cut, no restart): the same rhea protocol error."""
+    reg = load_registry()
+    c = cell("at-least-once", ("cpp", "js"), "container:rabbitmq-4.0", fault="settle")
+    seen = ["receiver (js) failed: protocol error: Invalid protocol header for AMQP: 00000092"]
+    v, _, eid = apply("fail", "x", c, RABBIT_40, {}, reg, rules=["peer-outcome"], messages=seen)
+    assert (v, eid) == ("xfail", "rhea-reconnect-sasl-desync")
+    other = ["receiver (js) failed: timed out"]
+    assert (
+        apply("fail", "x", c, RABBIT_40, {}, reg, rules=["peer-outcome"], messages=other)[0]
+        == "fail"
+    )
