@@ -397,3 +397,18 @@ def test_rhea_sasl_desync_is_known_on_any_reconnect_not_only_a_restart():
         apply("fail", "x", c, RABBIT_40, {}, reg, rules=["peer-outcome"], messages=other)[0]
         == "fail"
     )
+
+
+def test_fe2o3_illegal_state_end_is_known_only_for_the_rust_listening_sender():
+    reg = load_registry()
+    seen = [
+        "sender ended the session: amqp:illegal-state (c1 at 0.108 s); then receiver (js) "
+        "failed: session ended with amqp:illegal-state:"
+    ]
+    rust = cell("direct", ("rust", "js"), "", fault="sender-listens")
+    v, _, eid = apply("fail", "x", rust, None, {}, reg, rules=["peer-outcome"], messages=seen)
+    assert (v, eid) == ("xfail", "fe2o3-ends-session-with-illegal-state-on-remote-end")
+    java = cell("direct", ("java", "js"), "", fault="sender-listens")
+    assert (
+        apply("fail", "x", java, None, {}, reg, rules=["peer-outcome"], messages=seen)[0] == "fail"
+    )
