@@ -32,7 +32,7 @@ from harness.trace.basis import BROKER, spec, tutorial
 from harness.trace.model import TraceEvent
 from harness.trace.patterns import Pattern, capture, either, frame, ref
 from harness.trace.rules.base import TraceInfo, attach_pairs
-from harness.trace.rules.links import detach_of
+from harness.trace.rules.links import detach_of, ended_by
 
 REQUESTS = [
     "Twas brillig, and the slithy toves",
@@ -165,11 +165,7 @@ def _unanswered(info: TraceInfo, conn: str, i: int) -> str | None:
         return None  # the connection went away under it: not a refusal
     if k is None:
         return _unanswered_for(asked, conn, info.events[-1].t, "the trace ends there")
-    ended = "closed the connection" if how == "close" else "dropped the TCP connection"
-    then = f"then {by} {ended}"
-    if by in (None, "tap", "tap-stop"):
-        then = "then the harness stopped the tap"
-    return _unanswered_for(asked, conn, info.events[k].t, then)
+    return _unanswered_for(asked, conn, info.events[k].t, ended_by(how, by))
 
 
 def dynamic_target_declined(trace: Sequence[TraceEvent]) -> str | None:

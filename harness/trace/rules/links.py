@@ -51,12 +51,15 @@ def _what_then(info: TraceInfo, conn: str, e: TraceEvent, i: int) -> tuple[str, 
     if how in ("close", "tcp") and by == e.src and info.events[j].t - e.t < NO_CHANCE_S:
         if _refused_before(info, conn, i, e.dst):
             return None  # refused, the attaching side hung up at once: no answer was owed yet
-    what = "closed the connection" if how == "close" else "dropped the TCP connection"
+    return f"{ended_by(how, by)} at {info.events[j].t:.3f}", info.events[j].t - e.t
+
+
+def ended_by(how: str, by: str | None) -> str:
+    """How a connection that ended (``TraceInfo.ending``: close or tcp) ended, for a message."""
     if by in (None, "tap", "tap-stop"):  # the harness ended the cell
-        then = f"then the harness stopped the tap at {info.events[j].t:.3f}"
-    else:
-        then = f"then {by} {what} at {info.events[j].t:.3f}"
-    return then, info.events[j].t - e.t
+        return "then the harness stopped the tap"
+    what = "closed the connection" if how == "close" else "dropped the TCP connection"
+    return f"then {by} {what}"
 
 
 def _ended_at_once(info: TraceInfo, conn: str, e: TraceEvent, i: int) -> bool:
@@ -68,8 +71,10 @@ def _ended_at_once(info: TraceInfo, conn: str, e: TraceEvent, i: int) -> bool:
     detaches and ends in one write, and the broker answers the end alone.
     """
     for k, f in info.frames(conn):
-        if k <= i or f.t - e.t >= NO_CHANCE_S:
+        if k <= i:
             continue
+        if f.t - e.t >= NO_CHANCE_S:
+            return False  # frames come in time order: none later is "at once"
         if f.name == "end" and f.src == e.src and f.channel == e.channel:
             return True
     return False
