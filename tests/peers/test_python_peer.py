@@ -221,31 +221,14 @@ def test_direct_send_listener_takes_the_settle_mode_the_receiver_asks(
 
     Unsettled is granted; settled is not (the send role counts outcomes), so mixed stays."""
     from proton import Link
-    from proton.handlers import MessagingHandler
-    from proton.reactor import Container
+
+    from tests.peers.listening import settle_mode_answer
 
     mode = {"unsettled": Link.SND_UNSETTLED, "settled": Link.SND_SETTLED}[asked]
     listener = start_peer(procs, "send", "--listen", "--url", "amqp://127.0.0.1:0", "--count", "1")
     url = listener.wait_for("ready")["url"]
-    seen: list[int] = []
-
-    class Asker(MessagingHandler):
-        def on_start(self, event) -> None:
-            conn = event.container.connect(url, reconnect=False, allowed_mechs="ANONYMOUS")
-            receiver = event.container.create_receiver(conn, "q")
-            receiver.snd_settle_mode = mode
-            self.bound = event.container.schedule(10, self)
-
-        def on_link_opened(self, event) -> None:
-            seen.append(event.link.remote_snd_settle_mode)
-            self.bound.cancel()
-            event.connection.close()
-
-        def on_timer_task(self, event) -> None:
-            event.container.stop()
-
-    Container(Asker()).run()
-    assert seen == [Link.SND_UNSETTLED if asked == "unsettled" else Link.SND_MIXED]
+    answered, _ = settle_mode_answer(url, mode)
+    assert answered == (Link.SND_UNSETTLED if asked == "unsettled" else Link.SND_MIXED)
 
 
 def test_direct_serve_answers_a_dynamic_receiver(procs: list[Proc]) -> None:
