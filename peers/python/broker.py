@@ -43,6 +43,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, BinaryIO, NoReturn
 
+from plain_amqp import make_container
 from proton import (
     Condition,
     Data,
@@ -56,7 +57,6 @@ from proton import (
     symbol,
 )
 from proton.handlers import IOHandler
-from proton.reactor import Container
 
 PRODUCT = "amqp-interop-broker"
 VERSION = "0.1.0"
@@ -975,7 +975,7 @@ def main(argv: list[str] | None = None) -> int:
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
-    container = Container(broker)
+    container = make_container(broker, "amqp://")  # the broker takes no amqps
     container.global_handler = _IOOnly(IOHandler())  # the broker dials no connections
     container.container_id = CONTAINER_ID
     code = 0

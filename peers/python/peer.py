@@ -29,12 +29,16 @@ from proton import (
     Endpoint,
     Link,
     Message,
-    SSLUnavailable,
     Terminus,
     symbol,
 )
 from proton.handlers import MessagingHandler, Release
 from proton.reactor import AtLeastOnce, Container, LinkOption
+
+_HERE = os.path.dirname(os.path.abspath(__file__))
+if _HERE not in sys.path:  # loaded by path (tests), not run as a script
+    sys.path.append(_HERE)
+from plain_amqp import _NoTLS, make_container  # noqa: E402, F401  (tests reach _NoTLS here)
 
 ROLES = ("hello", "send", "receive", "serve", "request")
 # The option defaults of peers/CONTRACT.md (table "Defaults", data in peers/defaults.json).
@@ -1162,34 +1166,6 @@ def install_signal_handlers(peer: Peer) -> None:
 
     signal.signal(signal.SIGTERM, handler)
     signal.signal(signal.SIGINT, handler)
-
-
-class _NoTLS:
-    """Stands in for proton's SSL configuration: "unavailable", so the Container makes none."""
-
-    def __init__(self) -> None:
-        raise SSLUnavailable("plain amqp: no TLS contexts needed")
-
-
-def make_container(handler: Any, url: str) -> Container:
-    """A reactor for ``handler``, without TLS contexts unless ``url`` asks for amqps.
-
-    Why: proton's Container builds a client and a server SSL context when it
-    is made (OpenSSL reads its configuration and CA store), which costs about
-    as much CPU as importing proton itself, at every start of a peer; a plain
-    amqp:// peer never uses them. An amqps:// URL keeps them (without them
-    proton would refuse it with "SSL libraries not found").
-    """
-    if urlsplit(url if "://" in url else "amqp://" + url).scheme == "amqps":
-        return Container(handler)
-    import proton._reactor as reactor  # the one name Container looks its SSL config up by
-
-    saved = reactor.SSLConfig
-    reactor.SSLConfig = _NoTLS
-    try:
-        return Container(handler)
-    finally:
-        reactor.SSLConfig = saved
 
 
 def run_peer(peer: Peer) -> int:
