@@ -12,7 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from proton import Message
 
-from harness.wire.message import summarize_message
+from harness.wire.message import CACHED_PAYLOAD, _remembered, summarize_message
 
 
 def _payload(i: int) -> bytes:
@@ -35,3 +35,22 @@ def test_summaries_agree_across_threads():
     with ThreadPoolExecutor(8) as pool:
         for _ in range(3):
             assert list(pool.map(summarize_message, payloads)) == expected
+
+
+def test_a_repeated_payload_gives_an_equal_summary_of_its_own():
+    """The same bytes on a broker's two legs decode once; no two trace events share a dict."""
+    payload = _payload(5)
+    first, second = summarize_message(payload), summarize_message(memoryview(payload))
+    assert first == second and first is not second
+    assert first is not None
+    first["id"] = "changed by one reader"
+    assert summarize_message(payload)["id"] == 5
+
+
+def test_a_large_payload_is_summarized_without_being_remembered():
+    body = "y" * (CACHED_PAYLOAD + 10)
+    payload = Message(id=9, body=body).encode()
+    before = _remembered.cache_info().currsize
+    s = summarize_message(payload)
+    assert s is not None and s["id"] == 9 and s["body"].endswith(f"({len(body)} chars)")
+    assert _remembered.cache_info().currsize == before
