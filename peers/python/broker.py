@@ -43,6 +43,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, BinaryIO, NoReturn
 
+from lazy_events import install as install_lazy_events
 from plain_amqp import make_container
 from proton import (
     Condition,
@@ -725,7 +726,7 @@ class Broker:
     @_guarded
     def on_delivery(self, event: Any) -> None:
         dlv = event.delivery
-        link = dlv.link
+        link = event.link  # the event's own: dlv.link would wrap the link once more
         if link.is_receiver:
             self.incoming(link, dlv)
         else:
@@ -977,6 +978,8 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGINT, on_signal)
     container = make_container(broker, "amqp://")  # the broker takes no amqps
     container.global_handler = _IOOnly(IOHandler())  # the broker dials no connections
+    if not install_lazy_events(container, broker):  # every connection's handler is the broker
+        log("this proton's events cannot be made lazy: running on its own (slower) events")
     container.container_id = CONTAINER_ID
     code = 0
     try:
