@@ -23,7 +23,6 @@ from proton.reactor import LinkOption
 from proton.utils import BlockingConnection
 
 from .base import BrokerError, BrokerIdentity
-from .plain_container import plain_container
 
 __all__ = [
     "ConnectionRefused",
@@ -122,10 +121,7 @@ def _connect(
     def attempt() -> None:
         try:
             got["conn"] = BlockingConnection(
-                f"amqp://{_hostport(host, port)}",
-                timeout=timeout,
-                container=plain_container(),
-                **kwargs,
+                f"amqp://{_hostport(host, port)}", timeout=timeout, **kwargs
             )
         except BaseException as e:  # handed to the caller's thread as it is
             got["error"] = e

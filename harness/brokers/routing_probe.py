@@ -21,8 +21,6 @@ from typing import Any
 from proton import Message, ProtonException, Timeout
 from proton.utils import BlockingConnection
 
-from .plain_container import plain_container
-
 __all__ = ["ANYCAST", "MULTICAST", "probe_routing"]
 
 ANYCAST, MULTICAST = "anycast", "multicast"
@@ -31,7 +29,7 @@ ARRIVAL_WAIT_S = 1.0
 
 
 def _probe(url: str, kwargs: dict[str, Any], timeout: float) -> str:
-    conn = BlockingConnection(url, timeout=timeout, container=plain_container(), **kwargs)
+    conn = BlockingConnection(url, timeout=timeout, **kwargs)
     try:
         address = f"interop-routing-probe-{uuid.uuid4().hex[:12]}"
         sender = conn.create_sender(address)
