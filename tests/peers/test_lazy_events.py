@@ -121,7 +121,37 @@ def test_install_on_this_proton_and_what_it_changes() -> None:
     assert lazy.install(container, handler) is True
     assert type(container._collector) is lazy.LazyCollector
     assert container._collector.engine_handler is handler
+    assert container._collector.plain_handlers == (handler,), (
+        "the Container's own global handler has on_unhandled"
+    )
     assert lazy.install(container, handler) is False, "only a plain collector is swapped"
+
+
+def test_dispatch_calls_a_plain_handler_by_its_method_only() -> None:
+    class Plain:
+        def __init__(self) -> None:
+            self.got: list[str] = []
+
+        def on_delivery(self, event: Any) -> None:
+            self.got.append(event.type.method)
+
+    class Unhandled(Plain):
+        def on_unhandled(self, method: str, event: Any) -> None:
+            self.got.append("unhandled " + method)
+
+    plain, unhandled = Plain(), Unhandled()
+    collector = Collector()
+    collector.__class__ = lazy.LazyCollector
+    collector.engine_handler = plain
+    collector.plain_handlers = (plain,)
+    client = Connection()
+    client.collect(collector)
+    client.open()
+    ev = collector.peek()
+    assert ev is not None and ev.type.method == "on_connection_init"
+    ev.dispatch(plain)  # no such method: nothing
+    ev.dispatch(unhandled)  # proton's own way: the fallback is called
+    assert plain.got == [] and unhandled.got == ["unhandled on_connection_init"]
 
 
 def test_the_broker_installs_them(tmp_path: Any) -> None:
