@@ -13,7 +13,7 @@ import re
 import shlex
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -46,6 +46,8 @@ class RunOptions:
     count: int | None = None  # overrides the scenario's
     known: KnownFailures | None = None
     rerun_prefix: str = "interop run"
+    #: called with the cell's state once its verdict.json is written (interop run writes its page)
+    on_done: Callable[[CellState], None] | None = None
 
 
 def safe_name(cell_id: str) -> str:

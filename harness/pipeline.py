@@ -80,6 +80,8 @@ def run_cell(
             st.stage_s[stage.name] = time.monotonic() - begun
             st.stage_cpu_s[stage.name] = time.thread_time() - cpu
     _finish(st)
+    if opts.on_done is not None:
+        opts.on_done(st)
     return st.result
 
 

@@ -128,20 +128,24 @@ class Session:
         """
         started = self._t0 if started is None else started
         started_at = self._t0_iso if started_at is None else started_at
-        peers = []
-        for name in sorted({impl for c in cells for impl in c.roles.values()}):
-            try:
-                peers.append({"name": name, "version": self.registry.get(name).version()})
-            except Exception:  # noqa: BLE001 - a version we cannot read is not worth a crash
-                peers.append({"name": name, "version": ""})
         return RunResult(
             brokers=list(self.brokers_seen.values()),
-            peers=peers,
+            peers=self.peer_versions(sorted({impl for c in cells for impl in c.roles.values()})),
             cells=cells,
             started_at=started_at,
             duration_s=time.monotonic() - started,
             command=command,
         )
+
+    def peer_versions(self, names: list[str]) -> list[dict[str, str]]:
+        """``{"name", "version"}`` of each implementation named, as results.json lists peers."""
+        peers = []
+        for name in names:
+            try:
+                peers.append({"name": name, "version": self.registry.get(name).version()})
+            except Exception:  # noqa: BLE001 - a version we cannot read is not worth a crash
+                peers.append({"name": name, "version": ""})
+        return peers
 
     def _track(self, broker: Broker) -> None:
         # tracked before it starts: a Ctrl-C in the main thread stops it even mid-start

@@ -47,6 +47,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from harness.cell_state import RunOptions
     from harness.commands.summary import append_step_summary
     from harness.env import cache_problem
+    from harness.matrix.html_site import LivePages
     from harness.matrix.results import exit_code
     from harness.process import install_signal_handlers
     from harness.selection import SelectionError, record, shard
@@ -75,6 +76,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         raise CliError(problem)
     out = _out_dir(args.out)
     session.opts.out_dir = out
+    pages = LivePages(out, session.peer_versions)
+    session.opts.on_done = pages
     for n in session.notes:
         print(f"interop: {n}", file=sys.stderr)
     print(
@@ -86,7 +89,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     run = session.result(results, "interop " + shlex.join(sys.argv[1:]), started, started_at)
     run.selection = record(_selection(args), session.cells, args.shard)
     run.save(out / "results.json")
-    _write_pages(run, out)
+    _write_pages(run, out, pages.written)
     append_step_summary(run)
     try:
         text = _render(run, args.format)
@@ -104,11 +107,11 @@ def _render(run, fmt: str) -> str:
     return report.render(run, fmt)
 
 
-def _write_pages(run, out: Path) -> None:
-    """report.html and every cell's index.html; a failure here must not hide the verdicts."""
+def _write_pages(run, out: Path, written: set[str]) -> None:
+    """report.html and the cell pages not written yet; a failure here must not hide the verdicts."""
     from harness.matrix.html_site import write_site
 
     try:
-        write_site(run, out)
+        write_site(run, out, written=written)
     except Exception as e:  # noqa: BLE001 - the run's results are already saved
         print(f"interop: report.html not written: {type(e).__name__}: {e}", file=sys.stderr)

@@ -220,12 +220,21 @@ def report_link(artifacts: str, report: str = "report.html") -> str:
 
 
 def render_cell_page(
-    run: RunResult, c: CellResult, folder: Path, *, report_href: str | None = None
+    run: RunResult,
+    c: CellResult,
+    folder: Path,
+    *,
+    report_href: str | None = None,
+    events: list[TraceEvent] | None = None,
 ) -> str:
-    """The page of cell ``c`` whose artifacts are in ``folder``."""
+    """The page of cell ``c`` whose artifacts are in ``folder``.
+
+    ``events`` are the trace as ``trace.jsonl`` stores it, when the caller
+    still holds them (the cell just ended); otherwise the file is read.
+    """
     report_href = report_href or report_link(c.artifacts)
     failures = _failures(folder)
-    events, why = _trace(folder)
+    events, why = (events, "") if events is not None else _trace(folder)
     spots = locate(events, failures) if events and failures else []
     body = _heading(run, c, report_href)
     body += _error_block(c, folder)
