@@ -76,7 +76,7 @@ def _parser() -> argparse.ArgumentParser:
         "--jobs",
         type=int,
         default=0,
-        help="parallel cells (default: number of CPUs, at most 4)",
+        help="parallel cells (default: one more than the number of CPUs, at most 4)",
     )
     r.add_argument(
         "--strict", action="store_true", help="an XPASS (stale known failure) fails the run"

