@@ -19,6 +19,7 @@ from pathlib import Path
 
 from harness.cell_state import CellState
 from harness.matrix.results import PASS, XFAIL
+from harness.trace.fold import fold_events
 from harness.trace.jsonl import write_trace
 from harness.trace.render import render_trace
 
@@ -29,8 +30,9 @@ BROKER_LOG_LINES = 200
 def write_run_artifacts(st: CellState) -> None:
     """Trace, peer stdout and commands, as far as the cell got."""
     d = st.cell_dir
-    events = st.events or st.trace.sorted()
-    write_trace(d / "trace.jsonl", events)
+    stored = fold_events(st.events or st.trace.sorted())
+    write_trace(d / "trace.jsonl", stored, fold=False)
+    st.stored_events = stored
     (d / "commands.txt").write_text("\n".join(st.commands) + "\n")
     for label, p in st.procs.items():
         (d / f"{label}.stdout.jsonl").write_text("".join(line + "\n" for line in p.printed()))

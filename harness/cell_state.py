@@ -122,6 +122,8 @@ class CellState:
     stops: list[tuple[str, str, str]] = field(default_factory=list)
     killed: set[str] = field(default_factory=set)
     events: list[TraceEvent] = field(default_factory=list)
+    #: the trace as trace.jsonl holds it (folded when long); set by the artifact stage
+    stored_events: list[TraceEvent] | None = None
     failures: list[Failure] = field(default_factory=list)
     run: Any = None  # the CellRun the checks look at
     # how the cell ended before its checks: a verdict decided early, or a harness fault

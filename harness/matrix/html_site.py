@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from harness.trace.fold import fold_events
 from harness.trace.model import TraceEvent
 
 from .cell_page import render_cell_page
@@ -92,7 +91,7 @@ class LivePages:
     was 2.1 s of the 2.8 s a 93-cell run spent on its pages after the last cell
     (JSON decoding, mostly), with nothing else left to overlap it. The page is
     the one ``write_cell_pages`` would write: the broker and peers it names
-    are the cell's own, the trace is folded as ``trace.jsonl`` stores it.
+    are the cell's own, the trace is the one the artifact stage stored.
     A page that fails here is left to ``write_site``, which reads the files.
     """
 
@@ -111,10 +110,9 @@ class LivePages:
     def __call__(self, st: Any) -> None:
         """``RunOptions.on_done``: ``st`` is the ended cell's ``CellState``."""
         res = st.result
-        if not res.artifacts or not (self.results_dir / res.artifacts).is_dir():
-            return
+        if st.stored_events is None or not res.artifacts:
+            return  # no trace.jsonl was written: write_site says so from the folder
         try:
-            events = st.events or st.trace.sorted()
             saved = CellResult.from_json(res.to_json())  # as results.json will hold it
             run = RunResult(
                 brokers=[st.broker.describe()] if st.broker is not None else [],
@@ -123,7 +121,7 @@ class LivePages:
             )
             stored = [  # times as trace.jsonl rounds them, so the drawings match to the pixel
                 TraceEvent(round(e.t, 6), e.kind, e.name, e.conn, e.src, e.dst, e.channel, e.fields)
-                for e in fold_events(list(events))
+                for e in st.stored_events
             ]
             write_cell_page(run, saved, self.results_dir, self.report, stored)
         except Exception:  # noqa: BLE001 - write_site writes it from the files instead

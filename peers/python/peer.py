@@ -38,7 +38,7 @@ from proton.reactor import AtLeastOnce, Container, LinkOption
 _HERE = os.path.dirname(os.path.abspath(__file__))
 if _HERE not in sys.path:  # loaded by path (tests), not run as a script
     sys.path.append(_HERE)
-from plain_amqp import _NoTLS, make_container  # noqa: E402, F401  (tests reach _NoTLS here)
+from plain_amqp import make_container  # noqa: E402
 
 ROLES = ("hello", "send", "receive", "serve", "request")
 # The option defaults of peers/CONTRACT.md (table "Defaults", data in peers/defaults.json).

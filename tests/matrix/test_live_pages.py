@@ -62,7 +62,7 @@ def test_a_page_that_fails_live_is_written_from_the_files(
     def broken(*args, **kwargs):
         raise RuntimeError("no page now")
 
-    monkeypatch.setattr(site, "fold_events", broken)  # only the live path folds in memory
+    monkeypatch.setattr(site, "RunResult", broken)  # only the live path makes a RunResult there
     out = tmp_path / "run"
     assert main(["run", "--peers", "python", "--scenario", "hello-world", "--out", str(out)]) == 0
     capsys.readouterr()

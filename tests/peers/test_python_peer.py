@@ -405,4 +405,4 @@ def test_a_plain_amqp_peer_makes_no_tls_contexts() -> None:
     assert secure.ssl is not None and secure.ssl.client is not None
     import proton._reactor as reactor
 
-    assert reactor.SSLConfig is not module._NoTLS, "proton is left as it was"
+    assert reactor.SSLConfig is not sys.modules["plain_amqp"]._NoTLS, "proton is left as it was"
