@@ -65,3 +65,5 @@ def test_a_peer_that_logs_only_on_a_refused_connection_fails_the_requirement(
     assert "FAIL  stdout-json-only  non-JSON on stdout" in out
     assert "WARN connection refused" in out
     assert "PASS  broker-send" in out
+    # it was declared without listen but listens: told from its ready line, not a 15 s kill
+    assert 'FAIL  listen-refused  it listened (\'{"kind": "ready"' in out
