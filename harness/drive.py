@@ -35,8 +35,10 @@ from harness.wire.faults import Call
 EARLY_STOP_GRACE = 2.0
 #: a connecting peer still running this long after its listener ended well is stopped
 ORPHAN_GRACE_S = 5.0
-#: a peer silent this long after every other peer ended well is stopped as stalled
-STALL_S = 10.0
+#: a peer silent this long after every other peer ended well is stopped as stalled: a
+#: peer that still works prints a line a message, and every reference peer retries a lost
+#: connection within 1 s (their back-offs are capped there), so 5 s of silence is a stall
+STALL_S = 5.0
 #: the longest the loop waits without news; a peer's end and a fault rule's call wake it at once
 IDLE_WAKE_S = 0.5
 #: a peer whose stdout closed is reaped in waits this long (it has exited, or is about to)
