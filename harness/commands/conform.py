@@ -78,7 +78,8 @@ BAD_ARGUMENTS = {
     "usage-bad-url": ["send", "--url", "http://127.0.0.1:5672"],
 }
 RUN_S = 30.0
-#: how long the Python partner may go on once the candidate's run has failed
+#: how long the Python partner may go on once the candidate's run has failed: that decides
+#: the requirement, and the partner would only wait out its timeout for what never comes
 PARTNER_AFTER_FAILURE_S = 0.5
 PROBE = {"dynamic_capabilities": ["amqp-interop:conform"]}  # request's --dynamic-capability
 PY_PEER = resources.python_script("python", "peer.py")
@@ -288,16 +289,13 @@ def check_listen(argv: list[str], impl: Any, report: Report) -> None:
     proc = Proc(argv + ["receive", "--listen", "--url", "amqp://127.0.0.1:0", "--count", "0"])
     if "listen" not in impl.capabilities:
         # a ready line says it listens after all: stop it now rather than at the 15 s kill
-        listened = proc.wait_for("ready", 15)
-        if listened is not None:
+        if (listened := proc.wait_for("ready", 15)) is not None:
             proc.popen.send_signal(signal.SIGTERM)
         run = proc.finish(15 if listened is None else 5)
-        ok = run.code == 2 and not run.lines and not run.bad
         how = f"it listened ({_shown(json.dumps(listened))})" if listened else f"exit {run.code}"
-        report.check(
-            "listen-refused",
-            None if ok else f"{how}: a peer without listen must refuse --listen as a usage error",
-        )
+        problem = f"{how}: a peer without listen must refuse --listen as a usage error"
+        ok = run.code == 2 and not run.lines and not run.bad
+        report.check("listen-refused", None if ok else problem)
         return
     ready = proc.wait_for("ready", 15)
     proc.popen.send_signal(signal.SIGTERM)
@@ -313,12 +311,8 @@ def check_listen(argv: list[str], impl: Any, report: Report) -> None:
 
 def _pair(argv: list[str], role: str, url: str) -> tuple[Run, Run | None]:
     """The candidate in ``role`` with only --url, and the Python peer as the other party."""
-    partner = {
-        "send": ["receive"],
-        "receive": ["send"],
-        "serve": ["request"],
-        "request": ["serve", "--count", "4"],
-    }
+    partner = {"send": ["receive"], "receive": ["send"], "serve": ["request"]}
+    partner["request"] = ["serve", "--count", "4"]
     extra = ["--dynamic-capability", *PROBE["dynamic_capabilities"]] if role == "request" else []
     mine = Proc([*argv, role, "--url", url, *extra])
     if role in ("receive", "serve"):
@@ -332,10 +326,8 @@ def _pair(argv: list[str], role: str, url: str) -> tuple[Run, Run | None]:
     other_proc = Proc(PY_PEER + partner[role] + ["--url", url])
     other_proc.wait_for("ready", RUN_S)
     run = mine.finish()
-    # a candidate that failed already decides the requirement: the Python peer would
-    # only wait out its own timeout for messages that never come
-    decided = run.code != 0 or output_problem(run, role) is not None
-    return run, other_proc.finish(PARTNER_AFTER_FAILURE_S if decided else RUN_S)
+    failed = run.code != 0 or output_problem(run, role) is not None
+    return run, other_proc.finish(PARTNER_AFTER_FAILURE_S if failed else RUN_S)
 
 
 def check_role(argv: list[str], role: str, url: str, report: Report) -> None:
