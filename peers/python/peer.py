@@ -47,8 +47,6 @@ DEFAULT_URL = "amqp://127.0.0.1:5672"
 DEFAULT_ADDRESS = "examples"
 DEFAULT_COUNT = {"send": 100, "receive": 100, "serve": 0}  # hello, request: --count is not used
 DEFAULT_TIMEOUT = 30.0  # 0 (no deadline) for receive and serve with --count 0
-#: messages a sender encodes in one reactor turn before it lets I/O happen (Send._send_some)
-SEND_SLICE = 500
 DEFAULT_REQUESTS = (
     "Twas brillig, and the slithy toves",
     "Did gire and gymble in the wabe.",
@@ -57,6 +55,8 @@ DEFAULT_REQUESTS = (
 )
 ANONYMOUS_RELAY = symbol("ANONYMOUS-RELAY")
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_TIMEOUT = 0, 1, 2, 3
+#: messages a sender encodes in one reactor turn before it lets I/O happen (Send._send_some)
+SEND_SLICE = 500
 
 
 # --------------------------------------------------------------------------- output
