@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """The long at-least-once run: 100,000 messages through 20 cuts, next to the same run uncut.
 
-For every implementation (sender and receiver both) and every broker, two
-cells of the at-least-once scenario run through the harness's own cell
+For every implementation (sender and receiver both, or the pairs that
+``--pairs`` names) and every broker, two cells of the at-least-once scenario run through the harness's own cell
 pipeline (taps, checks, artifacts): plan ``none`` and plan ``long``
 (scenarios/at_least_once.py: 20 cuts spread over the run, sender and
 receiver taking turns). Each cell runs in a child process of its own, so
@@ -15,7 +15,13 @@ folded: see harness/trace/fold.py). Then a table with the cut/uncut time
 ratio (target <= 2.0).
 
     python scripts/bench_long.py [--count 100000] [--peers IMPL,...]
-        [--brokers embedded,rabbitmq] [--out DIR] [--timeout 1800] [--events]
+        [--pairs SENDER:RECEIVER,...] [--brokers embedded,rabbitmq] [--out DIR]
+        [--timeout 1800] [--events]
+
+``--pairs go:python,python:go`` runs those pairs instead of each
+implementation with itself: an implementation whose own receiver (or
+sender) a broker cannot serve is still measured in the other role, with a
+partner that the broker can serve.
 
 Peers run with ``--quiet`` (no per-message event lines) unless ``--events``
 is given. A cell that fails is reported with its reason (which quotes the
@@ -93,7 +99,7 @@ def child(args: argparse.Namespace) -> int:
         )
     broker = UrlBroker(args.spec, args.url)
     broker.start(timeout=30.0)
-    cell = Cell(sc, plan, (("sender", args.impl), ("receiver", args.impl)), args.spec)
+    cell = Cell(sc, plan, (("sender", args.sender), ("receiver", args.receiver)), args.spec)
     out = Path(args.out)
     opts = RunOptions(
         out_dir=out, timeout=args.timeout, count=args.count, known=known_mod.load_registry([])
@@ -141,8 +147,11 @@ def child(args: argparse.Namespace) -> int:
     return 0
 
 
-def run_child(impl: str, spec: str, url: str, plan: str, args: argparse.Namespace) -> dict:
-    argv = [sys.executable, str(Path(__file__).resolve()), "--child", "--impl", impl]
+def run_child(
+    pair: tuple[str, str], spec: str, url: str, plan: str, args: argparse.Namespace
+) -> dict:
+    argv = [sys.executable, str(Path(__file__).resolve()), "--child"]
+    argv += ["--sender", pair[0], "--receiver", pair[1]]
     argv += ["--spec", spec, "--url", url, "--plan", plan, "--count", str(args.count)]
     argv += [
         "--timeout",
@@ -182,6 +191,27 @@ def _mb(kb: Any) -> str:
     return f"{kb / 1024:.0f}" if isinstance(kb, int) else "-"
 
 
+def pair_name(pair: tuple[str, str]) -> str:
+    """``cpp`` for a pair of one implementation, ``go->python`` for two."""
+    return pair[0] if pair[0] == pair[1] else f"{pair[0]}->{pair[1]}"
+
+
+def parse_pairs(text: str, known: set[str]) -> list[tuple[str, str]]:
+    """``go:python,python:go`` as pairs; a bad item or an unknown name raises ValueError."""
+    pairs = []
+    for item in text.split(","):
+        sender, sep, receiver = item.strip().partition(":")
+        if not sep or not sender or not receiver:
+            raise ValueError(f"--pairs wants SENDER:RECEIVER items, got {item.strip()!r}")
+        for name in (sender, receiver):
+            if name not in known:
+                raise ValueError(
+                    f"unknown implementation {name!r}; known: {', '.join(sorted(known))}"
+                )
+        pairs.append((sender, receiver))
+    return pairs
+
+
 def _row(impl: str, spec: str, cut: dict, plain: dict) -> str:
     ratio = "-"
     if cut.get("wall_s") and plain.get("wall_s"):
@@ -190,7 +220,7 @@ def _row(impl: str, spec: str, cut: dict, plain: dict) -> str:
     lost_text = "-" if lost is None else str(lost)
     tb = cut.get("trace_bytes")
     return (
-        f"{impl:<7} {spec:<9} {cut.get('verdict', '?'):<6} {lost_text:>5} {str(cut.get('duplicates', '-')):>6} "
+        f"{impl:<14} {spec:<9} {cut.get('verdict', '?'):<6} {lost_text:>5} {str(cut.get('duplicates', '-')):>6} "
         f"{str(cut.get('cuts', '-')):>4} {plain.get('wall_s', '-'):>8} {cut.get('wall_s', '-'):>8} {ratio:>6} "
         f"{_mb(plain.get('harness_hwm_kb')):>7} {_mb(cut.get('harness_hwm_kb')):>7} "
         f"{(tb / 1e6 if isinstance(tb, int) else 0):>8.2f}"
@@ -206,7 +236,11 @@ def main() -> int:
     ap.add_argument("--timeout", type=float, default=1800.0, help="per cell, seconds")
     ap.add_argument("--events", action="store_true", help="peers print per-message events")
     ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
-    ap.add_argument("--impl", help=argparse.SUPPRESS)
+    ap.add_argument(
+        "--pairs", help="SENDER:RECEIVER,... instead of each implementation with itself"
+    )
+    ap.add_argument("--sender", help=argparse.SUPPRESS)
+    ap.add_argument("--receiver", help=argparse.SUPPRESS)
     ap.add_argument("--spec", help=argparse.SUPPRESS)
     ap.add_argument("--url", help=argparse.SUPPRESS)
     ap.add_argument("--plan", help=argparse.SUPPRESS)
@@ -226,6 +260,13 @@ def main() -> int:
             for i in chosen
             if not i.unavailable() and i.supports("send", needs) and i.supports("receive", needs)
         ]
+        pairs = [(i, i) for i in impls]
+        if args.pairs:
+            pairs = parse_pairs(args.pairs, {i.name for i in reg.select(None)})
+            for name in sorted({n for pair in pairs for n in pair}):
+                reason = reg.get(name).unavailable()
+                if reason:
+                    raise ValueError(f"{name}: {reason}")
         specs = brokers.parse_specs(args.brokers)
     except Exception as e:  # noqa: BLE001 - a bad name: one line, exit 2
         print(f"error: {' '.join(str(e).split())}", file=sys.stderr)
@@ -239,12 +280,12 @@ def main() -> int:
             print(f"{spec}: skipped: {b}", flush=True)
             continue
         try:
-            for impl in impls:
+            for pair in pairs:
                 got = {}
                 for plan in ("none", "long"):
-                    got[plan] = run_child(impl, spec, b.url(), plan, args)
-                    print(f"  {impl} {spec} {plan}: {json.dumps(got[plan])}", flush=True)
-                rows.append(_row(impl, spec, got["long"], got["none"]))
+                    got[plan] = run_child(pair, spec, b.url(), plan, args)
+                    print(f"  {pair_name(pair)} {spec} {plan}: {json.dumps(got[plan])}", flush=True)
+                rows.append(_row(pair_name(pair), spec, got["long"], got["none"]))
                 for plan in ("none", "long"):
                     g = got[plan]
                     if g.get("verdict") not in ("pass", "xfail"):
@@ -255,7 +296,7 @@ def main() -> int:
         finally:
             b.stop()
     print(
-        f"\n{'impl':<7} {'broker':<9} {'long':<6} {'lost':>5} {'dups':>6} {'cuts':>4} "
+        f"\n{'impl':<14} {'broker':<9} {'long':<6} {'lost':>5} {'dups':>6} {'cuts':>4} "
         f"{'uncut s':>8} {'cut s':>8} {'ratio':>6} {'RSS0 MB':>7} {'RSS MB':>7} {'trace MB':>8}"
     )
     for r in rows:

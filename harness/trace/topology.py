@@ -11,11 +11,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from harness.trace.model import CONN, FRAME, HEADER, TraceEvent
 
 __all__ = [
+    "ByIndex",
     "LinkIndex",
     "LinkInfo",
     "LinkKey",
@@ -75,6 +76,48 @@ class LinkInfo:
         return (self.conn, self.name, self.sender)
 
 
+T = TypeVar("T")
+
+
+class ByIndex(Generic[T]):
+    """A value per trace index, held in a list the length of the trace.
+
+    A dict entry per frame, three maps over a 100,000-message trace, was
+    about as large as the checks' whole working set again; a list slot is
+    8 bytes and keeps no key. Reads as a dict does: ``get(i)``, ``m[i]``,
+    ``i in m``.
+    """
+
+    __slots__ = ("_slots",)
+
+    def __init__(self, size: int = 0) -> None:
+        self._slots: list[T | None] = [None] * size
+
+    def __setitem__(self, i: int, value: T) -> None:
+        if i >= len(self._slots):
+            self._slots.extend([None] * (i + 1 - len(self._slots)))
+        self._slots[i] = value
+
+    def __getitem__(self, i: int) -> T:
+        value = self.get(i)
+        if value is None:
+            raise KeyError(i)
+        return value
+
+    def get(self, i: int, default: T | None = None) -> T | None:
+        if 0 <= i < len(self._slots):
+            value = self._slots[i]
+            if value is not None:
+                return value
+        return default
+
+    def __contains__(self, i: object) -> bool:
+        return isinstance(i, int) and self.get(i) is not None
+
+    def __len__(self) -> int:
+        return sum(1 for v in self._slots if v is not None)
+
+
 @dataclass
 class LinkIndex:
     """Which frames belong to which link, and which session each frame is on.
@@ -86,14 +129,14 @@ class LinkIndex:
     """
 
     links: dict[LinkKey, LinkInfo] = field(default_factory=dict)
-    link_of: dict[int, list[LinkKey]] = field(default_factory=dict)
-    session_of: dict[int, SessionId] = field(default_factory=dict)
+    link_of: ByIndex[tuple[LinkKey, ...]] = field(default_factory=ByIndex)
+    session_of: ByIndex[SessionId] = field(default_factory=ByIndex)
     # (session, sending side, delivery id) -> (link key, index of its first transfer)
     deliveries: dict[tuple[SessionId, str | None, int], tuple[LinkKey, int]] = field(
         default_factory=dict
     )
     # trace index of every transfer frame -> (session, sending side, delivery id)
-    delivery_of: dict[int, tuple[SessionId, str | None, int]] = field(default_factory=dict)
+    delivery_of: ByIndex[tuple[SessionId, str | None, int]] = field(default_factory=ByIndex)
 
     def links_of(self, conn_id: str) -> list[LinkInfo]:
         """The links of one connection, in order of their first attach."""
@@ -106,7 +149,10 @@ def _int(value: Any) -> int | None:
 
 def index_links(events: Sequence[TraceEvent]) -> LinkIndex:
     """Build the :class:`LinkIndex` of a trace (all connections)."""
-    idx = LinkIndex()
+    n = len(events)
+    idx = LinkIndex(link_of=ByIndex(n), session_of=ByIndex(n), delivery_of=ByIndex(n))
+    # one tuple per link for the frames of a single link (nearly all of them)
+    single: dict[LinkKey, tuple[LinkKey, ...]] = {}
     sessions: dict[tuple[str, str | None, int], SessionId] = {}
     handles: dict[tuple[str, str | None, int, int], LinkKey] = {}
     current: dict[tuple[str, str | None, int, int], int] = {}  # handle -> delivery in progress
@@ -143,8 +189,9 @@ def index_links(events: Sequence[TraceEvent]) -> LinkIndex:
                     if did is None:
                         did = current.get(hk)
                     if did is not None:
-                        idx.deliveries.setdefault((sid, e.src, did), (key, i))
-                        idx.delivery_of[i] = (sid, e.src, did)
+                        dk = (sid, e.src, did)  # one tuple for both maps
+                        idx.deliveries.setdefault(dk, (key, i))
+                        idx.delivery_of[i] = dk
                         if e.fields.get("more") and not e.fields.get("aborted"):
                             current[hk] = did
                         else:
@@ -162,7 +209,10 @@ def index_links(events: Sequence[TraceEvent]) -> LinkIndex:
                     if found is not None and found[0] not in keys:
                         keys.append(found[0])
         if keys:
-            idx.link_of[i] = keys
+            if len(keys) == 1:
+                idx.link_of[i] = single.setdefault(keys[0], (keys[0],))
+            else:
+                idx.link_of[i] = tuple(keys)
             for key in keys:
                 idx.links[key].indices.append(i)
     return idx

@@ -416,6 +416,34 @@ def test_resent_by_another_client_does_not_count():
     assert "ids 1" in msg
 
 
+def _sender_conn(tb):
+    c = tb.conn("sender")
+    c.open()
+    c.attach_pair("L", "sender")
+    c.s("flow", handle=0, delivery_count=0, link_credit=10)
+    return c
+
+
+def test_only_a_later_connection_counts_as_resent():
+    """Id 1 goes out on c1, c2 and c3; c2's copy is cut unsettled. c3 is later: not lost.
+    Id 2 goes out on c1 (settled there) and c2 (cut unsettled), never after: lost on c2."""
+    tb, c1 = sender_link(credit=10)
+    c1.transfer("sender", 0, 0, msg_id=1)
+    c1.transfer("sender", 0, 1, msg_id=2)
+    c1.accept("broker", 1)
+    c1.cut()
+    c2 = _sender_conn(tb)
+    c2.transfer("sender", 0, 0, msg_id=1)
+    c2.transfer("sender", 0, 1, msg_id=2)
+    c2.cut()
+    c3 = _sender_conn(tb)
+    c3.transfer("sender", 0, 0, msg_id=1)
+    c3.accept("broker", 0)
+    c3.close()
+    (msg,) = only(tb.events, "settled-or-resent")
+    assert "] c2: 1 unsettled message(s) from sender" in msg and msg.endswith("ids 2")
+
+
 # ----------------------------------------------------------------------- check
 
 

@@ -107,7 +107,11 @@ class TraceInfo:
                 self.conns.append(e.conn)
                 self.indices[e.conn] = []
             self.indices[e.conn].append(i)
-        self.labels = {c: client_of(self.events, c) for c in self.conns}
+        # each connection's own events only: a scan of the whole trace per connection
+        # was 40 passes over half a million events in a run with 20 cuts
+        self.labels = {
+            c: client_of([self.events[i] for i in self.indices[c]], c) for c in self.conns
+        }
         self._links: LinkIndex | None = None
 
     @property

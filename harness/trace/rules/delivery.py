@@ -18,36 +18,46 @@ __all__ = ["settled_or_resent"]
 _Delivery = tuple[Any, ...]
 
 
+# what the rule keeps of one delivery: [trace index of its first transfer, message id, settled]
+# (a list, not a dict: a 100,000-message trace has hundreds of thousands of them)
+_ID, _SETTLED = 1, 2  # positions in that list (0 is the index)
+
+
 class _Sent:
     """What each client sent on each connection, and which deliveries were settled."""
 
     def __init__(self, info: TraceInfo) -> None:
         self.order = {c: n for n, c in enumerate(info.conns)}
-        # (client label, message id) -> connection order numbers it was sent on
-        self.sent_on: dict[tuple[str | None, Any], set[int]] = {}
-        # connection -> delivery -> {"index", "id", "settled"}
-        self.per_conn: dict[str, dict[_Delivery, dict[str, Any]]] = {}
+        # (client label, message id) -> the latest connection (order number) it was sent on:
+        # all the rule asks is whether a later connection than a given one carried it
+        self.last_sent_on: dict[tuple[str | None, Any], int] = {}
+        # connection -> delivery -> [index, id, settled]
+        self.per_conn: dict[str, dict[_Delivery, list[Any]]] = {}
         self.settled: set[_Delivery] = set()
         for conn in info.conns:
             self.per_conn[conn] = self._read(info, conn)
 
-    def _read(self, info: TraceInfo, conn: str) -> dict[_Delivery, dict[str, Any]]:
+    def _read(self, info: TraceInfo, conn: str) -> dict[_Delivery, list[Any]]:
         idx = info.links
         client, _server = info.labels[conn]
-        deliveries: dict[_Delivery, dict[str, Any]] = {}
+        order = self.order[conn]
+        deliveries: dict[_Delivery, list[Any]] = {}
         for i, e in info.frames(conn):
             if e.name == "transfer" and e.src == client:
                 dk = idx.delivery_of.get(i)
                 if dk is None:
                     continue
-                d = deliveries.setdefault(dk, {"index": i, "id": None, "settled": False})
+                d = deliveries.get(dk)
+                if d is None:
+                    d = deliveries[dk] = [i, None, False]
                 msg_id = e.get("message__id")
                 if msg_id is not None:
-                    d["id"] = msg_id
+                    d[_ID] = msg_id
                     key = (client, _hashable(msg_id))
-                    self.sent_on.setdefault(key, set()).add(self.order[conn])
+                    if self.last_sent_on.get(key, -1) < order:
+                        self.last_sent_on[key] = order
                 if e.fields.get("settled"):
-                    d["settled"] = True
+                    d[_SETTLED] = True
             elif e.name == "disposition":
                 span = disposition_range(e)
                 if span is None or not (e.fields.get("settled") or e.fields.get("state")):
@@ -61,12 +71,11 @@ class _Sent:
     def lost(self, conn: str, client: str | None) -> list[tuple[int, Any]]:
         """(index, message id) of unsettled messages never sent on a later connection."""
         lost: list[tuple[int, Any]] = []
-        for dk, d in self.per_conn[conn].items():
-            if d["settled"] or d["id"] is None or dk in self.settled:
+        for dk, (index, msg_id, settled) in self.per_conn[conn].items():
+            if settled or msg_id is None or dk in self.settled:
                 continue
-            sent = self.sent_on.get((client, _hashable(d["id"])), ())
-            if not [n for n in sent if n > self.order[conn]]:
-                lost.append((d["index"], d["id"]))
+            if self.last_sent_on.get((client, _hashable(msg_id)), -1) <= self.order[conn]:
+                lost.append((index, msg_id))
         return sorted(lost, key=lambda x: x[0])
 
 
