@@ -35,7 +35,7 @@ def test_the_readme_has_exactly_the_two_commands() -> None:
     assert sorted(cmds) == ["main", "test"]
     assert cmds["main"].endswith("interop run")
     assert cmds["test"].endswith(
-        " -n 3 --broker embedded,rabbitmq,container:rabbitmq-4.0,container:rabbitmq-4.3,"
+        " -n 4 --broker embedded,rabbitmq,container:rabbitmq-4.0,container:rabbitmq-4.3,"
         "artemis,container:artemis-2.56"
     )
     assert cmds["test"].split(" && ")[-1].split()[:3] == [".venv/bin/python", "-m", "pytest"]

@@ -11,11 +11,13 @@ from __future__ import annotations
 import glob
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -66,11 +68,26 @@ def _containers(owner: int) -> list[str]:
     return out.stdout.split()
 
 
-def _dirs() -> set[str]:
-    """Node and broker scratch folders in the temporary folder (``TMPDIR``, as the run sees it)."""
-    tmp = tempfile.gettempdir()
-    return set(glob.glob(os.path.join(tmp, "amqp-interop-rabbitmq-*"))) | set(
-        glob.glob(os.path.join(tmp, "interop-brokers-*"))
+@pytest.fixture
+def run_tmp() -> Iterator[Path]:
+    """The run's own temporary folder (its ``TMPDIR``), where its node folders land.
+
+    Why its own: under pytest-xdist other workers start RabbitMQ nodes too, and
+    their folders in the shared temporary folder would pass for this run's.
+    Traversable (0755) because user rabbitmq must reach a node folder inside it.
+    """
+    d = Path(tempfile.mkdtemp(prefix="interop-cleanup-test-"))
+    d.chmod(0o755)
+    try:
+        yield d
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
+
+
+def _dirs(tmp: Path) -> set[str]:
+    """Node and broker scratch folders in the run's temporary folder."""
+    return set(glob.glob(str(tmp / "amqp-interop-rabbitmq-*"))) | set(
+        glob.glob(str(tmp / "interop-brokers-*"))
     )
 
 
@@ -82,7 +99,7 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def _start(tmp_path: Path, *args: str) -> subprocess.Popen[str]:
+def _start(tmp_path: Path, run_tmp: Path, *args: str) -> subprocess.Popen[str]:
     cmd = [
         sys.executable,
         "-m",
@@ -101,6 +118,7 @@ def _start(tmp_path: Path, *args: str) -> subprocess.Popen[str]:
     return subprocess.Popen(
         cmd,
         cwd=ROOT,
+        env={**os.environ, "TMPDIR": str(run_tmp)},
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -135,10 +153,10 @@ def _assert_clean(owner: int, beams: set[int], new_dirs: set[str]) -> None:
     assert not [d for d in new_dirs if os.path.exists(d)], "a node or broker directory survived"
 
 
-def test_a_finished_run_leaves_no_broker(tmp_path: Path) -> None:
+def test_a_finished_run_leaves_no_broker(tmp_path: Path, run_tmp: Path) -> None:
     _available()
-    before = _dirs()
-    proc = _start(tmp_path, "--scenario", "hello-world")
+    before = _dirs(run_tmp)
+    proc = _start(tmp_path, run_tmp, "--scenario", "hello-world")
     beams: set[int] = set()
     ctrs: set[str] = set()
     new_dirs: set[str] = set()
@@ -146,7 +164,7 @@ def test_a_finished_run_leaves_no_broker(tmp_path: Path) -> None:
     while proc.poll() is None and time.monotonic() < end:  # watch everything the run starts
         beams |= _beam_pids(proc.pid)
         ctrs |= set(_containers(proc.pid))
-        new_dirs |= _dirs() - before
+        new_dirs |= _dirs(run_tmp) - before
         time.sleep(0.3)
     proc.communicate(timeout=60)
     assert beams and ctrs, "the run started no rabbitmq node or no container"
@@ -156,15 +174,23 @@ def test_a_finished_run_leaves_no_broker(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["sigint", "sigterm"])
-def test_an_interrupted_run_leaves_no_broker(tmp_path: Path, sig: int) -> None:
+def test_an_interrupted_run_leaves_no_broker(tmp_path: Path, run_tmp: Path, sig: int) -> None:
     _available()
-    before = _dirs()
+    before = _dirs(run_tmp)
     cells = [f"--cell=at-least-once-python->python-{b}" for b in BROKERS.split(",")]
     proc = _start(
-        tmp_path, "--scenario", "at-least-once", "--count", "200000", "--timeout", "600", *cells
+        tmp_path,
+        run_tmp,
+        "--scenario",
+        "at-least-once",
+        "--count",
+        "200000",
+        "--timeout",
+        "600",
+        *cells,
     )
     beams, _ = _wait_brokers_up(proc, 240)
-    new_dirs = _dirs() - before
+    new_dirs = _dirs(run_tmp) - before
     time.sleep(2)  # cells running against both brokers
     proc.send_signal(sig)
     try:
