@@ -250,7 +250,6 @@ def main() -> int:
         return 2
     if args.child:
         return child(args)
-    args.out = args.out or tempfile.mkdtemp(prefix="bench-long-")
     reg = PeerRegistry()
     try:
         chosen = reg.select(args.peers.split(",") if args.peers else None)
@@ -271,6 +270,7 @@ def main() -> int:
     except Exception as e:  # noqa: BLE001 - a bad name: one line, exit 2
         print(f"error: {' '.join(str(e).split())}", file=sys.stderr)
         return 2
+    args.out = args.out or tempfile.mkdtemp(prefix="bench-long-")  # after the checks of the input
     print(f"bench-long: {args.count} messages per cell, artifacts in {args.out}", flush=True)
     rows: list[str] = []
     bad = 0
