@@ -147,8 +147,14 @@ def _int(value: Any) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
-def index_links(events: Sequence[TraceEvent]) -> LinkIndex:
-    """Build the :class:`LinkIndex` of a trace (all connections)."""
+def index_links(events: Sequence[TraceEvent], *, dispositions: bool = True) -> LinkIndex:
+    """Build the :class:`LinkIndex` of a trace (all connections).
+
+    ``dispositions=False`` leaves dispositions out of the links (and
+    ``deliveries`` empty): finding a disposition's link takes a map of every
+    delivery, the largest part of the index, and the invariants never ask
+    which link a disposition settled, only the scopes of patterns do.
+    """
     n = len(events)
     idx = LinkIndex(link_of=ByIndex(n), session_of=ByIndex(n), delivery_of=ByIndex(n))
     # one tuple per link for the frames of a single link (nearly all of them)
@@ -190,7 +196,8 @@ def index_links(events: Sequence[TraceEvent]) -> LinkIndex:
                         did = current.get(hk)
                     if did is not None:
                         dk = (sid, e.src, did)  # one tuple for both maps
-                        idx.deliveries.setdefault(dk, (key, i))
+                        if dispositions:
+                            idx.deliveries.setdefault(dk, (key, i))
                         idx.delivery_of[i] = dk
                         if e.fields.get("more") and not e.fields.get("aborted"):
                             current[hk] = did
@@ -198,7 +205,7 @@ def index_links(events: Sequence[TraceEvent]) -> LinkIndex:
                             current.pop(hk, None)
             if e.name == "detach":
                 handles.pop((e.conn, e.src, ch, handle), None)
-        elif e.name == "disposition":
+        elif e.name == "disposition" and dispositions:
             first = _int(e.fields.get("first"))
             last = _int(e.fields.get("last"))
             if first is not None:

@@ -402,6 +402,19 @@ def test_range_dispositions_and_multi_frame_ids():
     assert only(tb.events, "settled-or-resent") == []
 
 
+def test_a_delivery_settled_before_its_last_frame_is_not_lost():
+    """The rule drops a settled delivery only once its last frame is in: the frames after an
+    early settlement do not bring it back as a new, unsettled one."""
+    tb, c = sender_link(credit=10)
+    c.transfer("sender", 0, 0, more=True)
+    c.accept("broker", 0)  # settled while its second frame is still on the way
+    c.transfer("sender", 0, None, msg_id=1)
+    c.transfer("sender", 0, 1, msg_id=2)
+    c.close()
+    (msg,) = only(tb.events, "settled-or-resent")
+    assert msg.endswith("ids 2")
+
+
 def test_resent_by_another_client_does_not_count():
     tb, c = sender_link(credit=10)
     c.transfer("sender", 0, 0, msg_id=1)

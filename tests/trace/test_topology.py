@@ -34,3 +34,18 @@ def test_frames_of_one_link_share_one_key_tuple():
     first = transfers[0]
     dk = idx.delivery_of[first]
     assert idx.deliveries[dk] == (keys[0][0], first)
+
+
+def test_without_dispositions_the_index_keeps_no_delivery_map():
+    """What the invariants build: transfers keep their delivery, dispositions get no link."""
+    events = at_least_once_trace(count=5, cut_after=3, resend=True)
+    full, lean = index_links(events), index_links(events, dispositions=False)
+    dispositions = [i for i, e in enumerate(events) if e.name == "disposition"]
+    transfers = [i for i, e in enumerate(events) if e.name == "transfer"]
+    assert dispositions and all(i in full.link_of for i in dispositions)
+    assert not any(i in lean.link_of for i in dispositions) and lean.deliveries == {}
+    for i in transfers:
+        assert lean.delivery_of[i] == full.delivery_of[i] and lean.link_of[i] == full.link_of[i]
+    for i, e in enumerate(events):
+        if e.name != "disposition":
+            assert lean.link_of.get(i) == full.link_of.get(i)

@@ -116,9 +116,9 @@ class TraceInfo:
 
     @property
     def links(self) -> LinkIndex:
-        """The link index of the trace (built on first use)."""
+        """The link index of the trace (built on first use; no rule asks a disposition's link)."""
         if self._links is None:
-            self._links = index_links(self.events)
+            self._links = index_links(self.events, dispositions=False)
         return self._links
 
     def frames(self, conn: str) -> Iterator[tuple[int, TraceEvent]]:

@@ -18,26 +18,33 @@ __all__ = ["settled_or_resent"]
 _Delivery = tuple[Any, ...]
 
 
-# what the rule keeps of one delivery: [trace index of its first transfer, message id, settled]
-# (a list, not a dict: a 100,000-message trace has hundreds of thousands of them)
-_ID, _SETTLED = 1, 2  # positions in that list (0 is the index)
+# what the rule keeps of a delivery not yet settled: [trace index of its first transfer,
+# message id, settled, last frame seen]; a list, not a dict, and dropped once it is settled
+# and complete: a 100,000-message trace has hundreds of thousands of deliveries, but only
+# those in flight at a time (and the unsettled ones at a cut) are held
+_ID, _SETTLED, _DONE = 1, 2, 3  # positions in that list (0 is the index)
 
 
 class _Sent:
-    """What each client sent on each connection, and which deliveries were settled."""
+    """What each client sent on each connection, and which of it was never settled."""
 
     def __init__(self, info: TraceInfo) -> None:
         self.order = {c: n for n, c in enumerate(info.conns)}
         # (client label, message id) -> the latest connection (order number) it was sent on:
         # all the rule asks is whether a later connection than a given one carried it
         self.last_sent_on: dict[tuple[str | None, Any], int] = {}
-        # connection -> delivery -> [index, id, settled]
+        # connection -> delivery -> [index, id, settled, done], for deliveries still unsettled
         self.per_conn: dict[str, dict[_Delivery, list[Any]]] = {}
-        self.settled: set[_Delivery] = set()
         for conn in info.conns:
             self.per_conn[conn] = self._read(info, conn)
 
     def _read(self, info: TraceInfo, conn: str) -> dict[_Delivery, list[Any]]:
+        """One connection's client deliveries that no frame settled.
+
+        A disposition settles what was transferred before it (the tap sees the
+        settlement only after the transfer it answers); a delivery settled
+        before its last frame is dropped when that frame comes.
+        """
         idx = info.links
         client, _server = info.labels[conn]
         order = self.order[conn]
@@ -49,7 +56,7 @@ class _Sent:
                     continue
                 d = deliveries.get(dk)
                 if d is None:
-                    d = deliveries[dk] = [i, None, False]
+                    d = deliveries[dk] = [i, None, False, False]
                 msg_id = e.get("message__id")
                 if msg_id is not None:
                     d[_ID] = msg_id
@@ -58,6 +65,9 @@ class _Sent:
                         self.last_sent_on[key] = order
                 if e.fields.get("settled"):
                     d[_SETTLED] = True
+                d[_DONE] = not e.fields.get("more") or bool(e.fields.get("aborted"))
+                if d[_SETTLED] and d[_DONE]:
+                    del deliveries[dk]
             elif e.name == "disposition":
                 span = disposition_range(e)
                 if span is None or not (e.fields.get("settled") or e.fields.get("state")):
@@ -65,14 +75,20 @@ class _Sent:
                 sender = e.src if e.fields.get("role") == "sender" else e.dst
                 sid = idx.session_of.get(i)
                 for did in range(span[0], span[1] + 1):
-                    self.settled.add((sid, sender, did))
+                    d = deliveries.get((sid, sender, did))
+                    if d is None:
+                        continue
+                    if d[_DONE]:
+                        del deliveries[(sid, sender, did)]
+                    else:
+                        d[_SETTLED] = True
         return deliveries
 
     def lost(self, conn: str, client: str | None) -> list[tuple[int, Any]]:
         """(index, message id) of unsettled messages never sent on a later connection."""
         lost: list[tuple[int, Any]] = []
-        for dk, (index, msg_id, settled) in self.per_conn[conn].items():
-            if settled or msg_id is None or dk in self.settled:
+        for index, msg_id, settled, _done in self.per_conn[conn].values():
+            if settled or msg_id is None:
                 continue
             if self.last_sent_on.get((client, _hashable(msg_id)), -1) <= self.order[conn]:
                 lost.append((index, msg_id))
