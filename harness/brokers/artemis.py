@@ -40,7 +40,7 @@ from harness.brokers import (
     startup_log,
 )
 from harness.brokers.base import Broker, BrokerError, Provider, track, untrack
-from harness.brokers.local_node import free_ports
+from harness.brokers.ports import PortLease, lease_ports
 from harness.brokers.probe import wait_ready
 from harness.capabilities import ANONYMOUS_RELAY, DYNAMIC, RESTART
 
@@ -115,6 +115,7 @@ class ArtemisBroker(Broker):
         self.start_seconds: float | None = None
         self._saved_logs = ""
         self._profile: dict[str, object] = {"variant": variant}
+        self._ports: PortLease | None = None  # held from the first start until stop()
         self._lock = threading.Lock()
 
     # -- lifecycle ----------------------------------------------------------
@@ -131,7 +132,11 @@ class ArtemisBroker(Broker):
         self.workdir.mkdir(parents=True, exist_ok=True)
         instance = self.workdir / f"artemis-{self.version}-{self.n}"
         shutil.rmtree(instance, ignore_errors=True)
-        (self.port,) = free_ports(1)
+        try:
+            self._ports = lease_ports(1)
+        except OSError as e:
+            raise BrokerError(f"Artemis {self.name}: {e}") from None
+        (self.port,) = self._ports.ports
         try:
             artemis_template.instantiate(
                 home,
@@ -223,6 +228,9 @@ class ArtemisBroker(Broker):
                 self._saved_logs = self.logs()
                 shutil.rmtree(self.instance, ignore_errors=True)
                 self.instance = None
+            if remove and self._ports is not None:
+                self._ports.release()
+                self._ports = None
 
     def stop(self) -> None:
         """SIGTERM (Artemis shuts down cleanly), then remove the instance. Idempotent."""

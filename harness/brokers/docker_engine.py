@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 
 from harness.brokers.base import BrokerError
@@ -21,7 +20,6 @@ __all__ = [
     "LABEL",
     "LABEL_OWNER",
     "engine_problem",
-    "free_port",
     "last_line",
     "one_line",
     "pull_if_missing",
@@ -62,12 +60,6 @@ def engine_problem() -> str | None:
     if r.returncode != 0:
         return "no Docker engine answers (start one: scripts/start_dockerd.sh)"
     return None
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def pull_if_missing(image: str) -> None:

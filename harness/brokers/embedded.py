@@ -20,6 +20,7 @@ from pathlib import Path
 
 from harness import resources
 from harness.brokers.base import Broker, BrokerError, Provider
+from harness.brokers.ports import PortLease, lease_ports
 from harness.capabilities import ANONYMOUS_RELAY, DYNAMIC, RESTART
 from harness.process import ManagedProcess, ProcessError
 
@@ -129,8 +130,9 @@ class EmbeddedBroker(Broker):
         self.proc: ManagedProcess | None = None
         self.starts = 0
         self.start_seconds: float | None = None
+        self._ports: PortLease | None = None  # its port from start() until stop()
 
-    def _spawn(self, port: int, timeout: float) -> None:
+    def _spawn(self, port: int, timeout: float, *, again: bool = False) -> None:
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.store.mkdir(exist_ok=True)
         self.starts += 1
@@ -161,7 +163,7 @@ class EmbeddedBroker(Broker):
                 break
             except ProcessError as e:
                 # a restart may race the old socket's release: retry on the same port until the deadline
-                if port and time.monotonic() < deadline and not proc.running():
+                if again and time.monotonic() < deadline and not proc.running():
                     proc = ManagedProcess(
                         argv,
                         label="broker",
@@ -190,20 +192,38 @@ class EmbeddedBroker(Broker):
         self.start_seconds = time.monotonic() - t0
 
     def start(self, timeout: float = 20.0) -> None:
+        """Start on a leased port (harness.brokers.ports): a restart binds it again."""
         if self.proc is not None and self.proc.running():
             return
-        self._spawn(0, timeout)
+        if self._ports is None:
+            try:
+                self._ports = lease_ports(1)
+            except OSError as e:
+                raise BrokerError(f"embedded broker: {e}") from None
+        try:
+            self._spawn(self._ports.ports[0], timeout)
+        except BrokerError:
+            self._release()
+            raise
+
+    def _release(self) -> None:
+        if self._ports is not None:
+            self._ports.release()
+            self._ports = None
 
     def restart(self, timeout: float = 20.0) -> None:
         port = self.port
         if self.proc is not None:
             self.proc.kill()  # a crash: its store keeps what it accepted
-        self._spawn(port, timeout)
+        self._spawn(port, timeout, again=True)
 
     def stop(self) -> None:
-        if self.proc is not None:
-            self.proc.terminate(grace=2.0)
-            self.proc = None
+        try:
+            if self.proc is not None:
+                self.proc.terminate(grace=2.0)
+                self.proc = None
+        finally:
+            self._release()
 
     def logs(self) -> str:
         return self.proc.stderr_tail(50) if self.proc else ""
@@ -211,7 +231,7 @@ class EmbeddedBroker(Broker):
 
 class EmbeddedProvider(Provider):
     name = "embedded"
-    description = "reference broker from peers/python (subprocess, port 0)"
+    description = "reference broker from peers/python (subprocess)"
 
     def unavailable(self) -> str | None:
         if not BROKER_SCRIPT.exists():

@@ -11,13 +11,12 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import stat
 import time
 
 from harness.brokers.rabbitmq_config import MARKER as _MARKER
 
-__all__ = ["free_ports", "kill_marked", "marked_pids", "traversable_by_others"]
+__all__ = ["kill_marked", "marked_pids", "traversable_by_others"]
 
 
 def traversable_by_others(path: str) -> bool:
@@ -65,17 +64,3 @@ def kill_marked(token: str, grace_s: float = 3.0) -> None:
         deadline = time.monotonic() + grace_s
         while time.monotonic() < deadline and marked_pids(token):
             time.sleep(0.05)
-
-
-def free_ports(n: int) -> list[int]:
-    """``n`` distinct free ports (held open together so none repeats)."""
-    socks = []
-    try:
-        for _ in range(n):
-            s = socket.socket()
-            s.bind(("127.0.0.1", 0))
-            socks.append(s)
-        return [s.getsockname()[1] for s in socks]
-    finally:
-        for s in socks:
-            s.close()
