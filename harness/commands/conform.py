@@ -35,41 +35,20 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from typing import Any
 
 from harness import resources
 from harness.commands import CliError
+from harness.commands.conform_output import (
+    REQUIRED_EVENTS,
+    RESULT_FIELDS,
+    Run,
+    output_problem,
+    shown,
+)
 from harness.commands.conform_stdout import SEEN, check_stdout
 from harness.peer_lines import parse_line
 
-VOCABULARY = frozenset(
-    "connection_opened link_opened sendable sent accepted released rejected modified settled "
-    "message disconnected connection_error link_error transport_error connection_closed".split()
-)
-#: events each role must report when it runs through a broker (unless declared unreported)
-REQUIRED_EVENTS = {
-    "hello": (
-        "connection_opened",
-        "link_opened",
-        "sendable",
-        "sent",
-        "message",
-        "connection_closed",
-    ),
-    "send": ("connection_opened", "link_opened", "sendable", "sent", "accepted"),
-    "receive": ("connection_opened", "link_opened", "message"),
-    "serve": ("connection_opened", "link_opened", "message", "sent"),
-    "request": ("connection_opened", "link_opened", "sent", "message"),
-}
-#: fields each role's result must have, beyond role, ok and options
-RESULT_FIELDS = {
-    "hello": ("received",),
-    "send": ("count", "sent", "confirmed", "resent", "reconnects"),
-    "receive": ("count", "received", "duplicates", "missing", "reconnects"),
-    "serve": ("served",),
-    "request": ("requests", "replies", "reply_to"),
-}
 BAD_ARGUMENTS = {
     "usage-no-role": [],
     "usage-unknown-role": ["bogus"],
@@ -83,18 +62,6 @@ RUN_S = 30.0
 PARTNER_AFTER_FAILURE_S = 0.5
 PROBE = {"dynamic_capabilities": ["amqp-interop:conform"]}  # request's --dynamic-capability
 PY_PEER = resources.python_script("python", "peer.py")
-
-
-@dataclass
-class Run:
-    """What one peer process did: exit code, JSON lines, non-JSON lines, stderr, time."""
-
-    argv: list[str]
-    code: int | None = None
-    lines: list[dict[str, Any]] = field(default_factory=list)
-    bad: list[str] = field(default_factory=list)
-    stderr: str = ""
-    seconds: float = 0.0
 
 
 class Proc:
@@ -179,34 +146,6 @@ class Report:
             print(f"FAIL  {name}  {problem}", flush=True)
 
 
-def _shown(text: str, n: int = 160) -> str:
-    text = " ".join(str(text).split())
-    return repr(text[:n] + ("..." if len(text) > n else ""))
-
-
-def output_problem(run: Run, role: str) -> str | None:
-    """The contract's output rules on one run: JSON objects only, kinds, vocabulary, the result."""
-    if run.bad:
-        return f"non-JSON on stdout: {_shown(run.bad[0])}"
-    for line in run.lines:
-        kind = line.get("kind")
-        if kind not in ("ready", "event", "timeout", "result"):
-            return f"a line without a known kind: {_shown(json.dumps(line))}"
-        if kind == "event" and line.get("name") not in VOCABULARY:
-            return f"event {line.get('name')!r} is not in the harness's vocabulary"
-    results = [x for x in run.lines if x.get("kind") == "result"]
-    if len(results) != 1:
-        return f"{len(results)} result lines (exactly one expected); exit {run.code}"
-    if run.lines[-1].get("kind") != "result":
-        return f"the result is not the last line: {_shown(json.dumps(run.lines[-1]))}"
-    result = results[0]
-    if result.get("role") != role or not isinstance(result.get("ok"), bool):
-        return f"result without role {role!r} and a bool ok: {_shown(json.dumps(result))}"
-    if not isinstance(result.get("options"), dict):
-        return "the result has no options object"
-    return None
-
-
 def _defaults(role: str, **changed: Any) -> dict[str, Any]:
     data = json.loads(resources.defaults_file().read_text())["defaults"]
     return {key: by_role[role] for key, by_role in data.items()} | changed
@@ -259,11 +198,11 @@ def check_usage(argv: list[str], report: Report) -> None:
         lines = run.stderr.strip().splitlines()
         problem = None
         if run.code != 2:
-            problem = f"exit {run.code}, expected 2 (stderr: {_shown(run.stderr)})"
+            problem = f"exit {run.code}, expected 2 (stderr: {shown(run.stderr)})"
         elif run.lines or run.bad:
-            problem = f"printed on stdout: {_shown((run.bad or [json.dumps(run.lines[0])])[0])}"
+            problem = f"printed on stdout: {shown((run.bad or [json.dumps(run.lines[0])])[0])}"
         elif len(lines) != 1 or not lines[0].startswith(("usage:", "error:")):
-            problem = f"stderr is not one usage:/error: line: {_shown(run.stderr)}"
+            problem = f"stderr is not one usage:/error: line: {shown(run.stderr)}"
         report.check(name, problem, f"{' '.join(args) or '(no arguments)'}: exit 2, one line")
 
 
@@ -274,14 +213,14 @@ def check_timeout(argv: list[str], role: str, report: Report) -> None:
     result = run.lines[-1] if run.lines else {}
     problem = output_problem(run, role)
     if problem is None and run.code != 3:
-        problem = f"exit {run.code}, expected 3 (stderr: {_shown(run.stderr)})"
+        problem = f"exit {run.code}, expected 3 (stderr: {shown(run.stderr)})"
     elif problem is None and run.seconds > 6:
         problem = f"took {run.seconds:.1f} s for --timeout 1"
     elif problem is None and (len(timeouts) != 1 or not timeouts[0].get("waiting_for")):
         problem = "no timeout line with waiting_for before the result"
     elif problem is None and result.get("ok") is not False:
         problem = "the result says ok"
-    detail = f"exit 3 after {run.seconds:.1f} s, waiting for {_shown(timeouts[0]['waiting_for'], 60) if timeouts else '?'}"
+    detail = f"exit 3 after {run.seconds:.1f} s, waiting for {shown(timeouts[0]['waiting_for'], 60) if timeouts else '?'}"
     report.check(f"timeout-{role}", problem, detail)
 
 
@@ -292,7 +231,7 @@ def check_listen(argv: list[str], impl: Any, report: Report) -> None:
         if (listened := proc.wait_for("ready", 15)) is not None:
             proc.popen.send_signal(signal.SIGTERM)
         run = proc.finish(15 if listened is None else 5)
-        how = f"it listened ({_shown(json.dumps(listened))})" if listened else f"exit {run.code}"
+        how = f"it listened ({shown(json.dumps(listened))})" if listened else f"exit {run.code}"
         problem = f"{how}: a peer without listen must refuse --listen as a usage error"
         ok = run.code == 2 and not run.lines and not run.bad
         report.check("listen-refused", None if ok else problem)
@@ -311,8 +250,12 @@ def check_listen(argv: list[str], impl: Any, report: Report) -> None:
 
 def _pair(argv: list[str], role: str, url: str) -> tuple[Run, Run | None]:
     """The candidate in ``role`` with only --url, and the Python peer as the other party."""
-    partner = {"send": ["receive"], "receive": ["send"], "serve": ["request"]}
-    partner["request"] = ["serve", "--count", "4"]
+    partner = {
+        "send": ["receive"],
+        "receive": ["send"],
+        "serve": ["request"],
+        "request": ["serve", "--count", "4"],
+    }
     extra = ["--dynamic-capability", *PROBE["dynamic_capabilities"]] if role == "request" else []
     mine = Proc([*argv, role, "--url", url, *extra])
     if role in ("receive", "serve"):
@@ -340,14 +283,14 @@ def check_role(argv: list[str], role: str, url: str, report: Report) -> None:
     fields = [f for f in RESULT_FIELDS[role] if f not in result]
     want = _defaults(role, url=url) | (PROBE if role == "request" else {})
     if problem is None and run.code != 0:
-        problem = f"exit {run.code}: {_shown(result.get('error') or run.stderr)}"
+        problem = f"exit {run.code}: {shown(result.get('error') or run.stderr)}"
     elif problem is None and missing:
         problem = f"no {', '.join(missing)} event (neither reported nor listed in unreported)"
     elif problem is None and fields:
         problem = f"the result lacks {', '.join(fields)}"
     elif problem is None and result.get("options") != want:
         diff = {k: v for k, v in result["options"].items() if want.get(k) != v}
-        problem = f"options differ from peers/defaults.json: {_shown(json.dumps(diff))}"
+        problem = f"options differ from peers/defaults.json: {shown(json.dumps(diff))}"
     elif (
         problem is None
         and role in ("receive", "serve")
@@ -355,7 +298,7 @@ def check_role(argv: list[str], role: str, url: str, report: Report) -> None:
     ):
         problem = "no ready line once the consuming link was attached"
     elif problem is None and other is not None and other.code != 0:
-        problem = f"the Python peer on the other side exited {other.code}: {_shown((other.lines or [{}])[-1])}"
+        problem = f"the Python peer on the other side exited {other.code}: {shown((other.lines or [{}])[-1])}"
     note = f"; unreported: {', '.join(sorted(unreported))}" if unreported else ""
     report.check(
         f"broker-{role}", problem, f"exit 0 in {run.seconds:.1f} s, defaults as documented{note}"
