@@ -40,7 +40,6 @@ from harness.brokers import (
     startup_log,
 )
 from harness.brokers.base import Broker, BrokerError, Provider, track, untrack
-from harness.brokers.ports import PortLease, lease_ports
 from harness.brokers.probe import wait_ready
 from harness.capabilities import ANONYMOUS_RELAY, DYNAMIC, RESTART
 
@@ -115,7 +114,6 @@ class ArtemisBroker(Broker):
         self.start_seconds: float | None = None
         self._saved_logs = ""
         self._profile: dict[str, object] = {"variant": variant}
-        self._ports: PortLease | None = None  # held from the first start until stop()
         self._lock = threading.Lock()
 
     # -- lifecycle ----------------------------------------------------------
@@ -132,11 +130,7 @@ class ArtemisBroker(Broker):
         self.workdir.mkdir(parents=True, exist_ok=True)
         instance = self.workdir / f"artemis-{self.version}-{self.n}"
         shutil.rmtree(instance, ignore_errors=True)
-        try:
-            self._ports = lease_ports(1)
-        except OSError as e:
-            raise BrokerError(f"Artemis {self.name}: {e}") from None
-        (self.port,) = self._ports.ports
+        (self.port,) = self.lease_ports(1)
         try:
             artemis_template.instantiate(
                 home,
@@ -228,9 +222,8 @@ class ArtemisBroker(Broker):
                 self._saved_logs = self.logs()
                 shutil.rmtree(self.instance, ignore_errors=True)
                 self.instance = None
-            if remove and self._ports is not None:
-                self._ports.release()
-                self._ports = None
+            if remove:
+                self.release_ports()
 
     def stop(self) -> None:
         """SIGTERM (Artemis shuts down cleanly), then remove the instance. Idempotent."""

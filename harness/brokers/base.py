@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
 
+from harness.brokers.ports import PortLease, lease_ports
+
 
 class BrokerError(Exception):
     """A broker could not be started, probed or stopped.
@@ -68,9 +70,29 @@ class Broker(abc.ABC):
     #: ``--dynamic-capability``); set from the fingerprint once the broker answered
     dynamic_capabilities: tuple[str, ...] = ()
     identity: BrokerIdentity
+    #: the ports a local broker holds from its first start until it stops (lease_ports)
+    _ports: PortLease | None = None
 
     def __init__(self) -> None:
         self.identity = BrokerIdentity()
+
+    def lease_ports(self, n: int) -> list[int]:
+        """``n`` ports for this broker (harness.brokers.ports), held until ``release_ports()``.
+
+        A restart keeps them; a lease held from before is let go first.
+        """
+        self.release_ports()
+        try:
+            self._ports = lease_ports(n)
+        except OSError as e:
+            raise BrokerError(f"{self.name}: {e}") from None
+        return self._ports.ports
+
+    def release_ports(self) -> None:
+        """Let other harness processes have this broker's ports again. Idempotent."""
+        if self._ports is not None:
+            self._ports.release()
+            self._ports = None
 
     @abc.abstractmethod
     def start(self, timeout: float = 60.0) -> None:

@@ -38,7 +38,6 @@ from harness.brokers.docker_engine import (
     remove_by_name,
     remove_leftover_containers,
 )
-from harness.brokers.ports import PortLease, lease_ports
 from harness.brokers.probe import wait_ready
 from harness.brokers.profiles import PROFILES, Profile
 from harness.capabilities import RESTART
@@ -108,7 +107,6 @@ class ContainerBroker(Broker):
         self._declared: set[str] = set()
         self._last_declare = 0.0
         self._saved_logs = ""
-        self._ports: PortLease | None = None  # the published port, from start until removal
         self._lock = threading.Lock()
 
     # -- lifecycle ----------------------------------------------------------
@@ -166,11 +164,7 @@ class ContainerBroker(Broker):
                 "amqp-interop.profile": self.profile.name,
             }
             for attempt in range(3):
-                try:
-                    self._ports = lease_ports(1)
-                except OSError as e:
-                    raise BrokerError(f"container {self.name}: {e}") from None
-                (self.port,) = self._ports.ports
+                (self.port,) = self.lease_ports(1)
                 c = DockerContainer(image).with_envs(**dict(self.profile.env))
                 c.with_name(self.container_name).with_kwargs(labels=labels)
                 if self.profile.command:
@@ -275,9 +269,7 @@ class ContainerBroker(Broker):
             except Exception:  # noqa: BLE001 - already gone, or the engine died: look by name
                 remove_by_name(self.container_name)
         finally:
-            if self._ports is not None:  # docker's proxy let go of it with the container
-                self._ports.release()
-                self._ports = None
+            self.release_ports()  # docker's proxy let go of it with the container
 
     def stop(self) -> None:
         """Remove the container (force), keeping its logs in the workdir. Idempotent."""

@@ -20,7 +20,6 @@ from pathlib import Path
 
 from harness import resources
 from harness.brokers.base import Broker, BrokerError, Provider
-from harness.brokers.ports import PortLease, lease_ports
 from harness.capabilities import ANONYMOUS_RELAY, DYNAMIC, RESTART
 from harness.process import ManagedProcess, ProcessError
 
@@ -130,7 +129,6 @@ class EmbeddedBroker(Broker):
         self.proc: ManagedProcess | None = None
         self.starts = 0
         self.start_seconds: float | None = None
-        self._ports: PortLease | None = None  # its port from start() until stop()
 
     def _spawn(self, port: int, timeout: float, *, again: bool = False) -> None:
         self.workdir.mkdir(parents=True, exist_ok=True)
@@ -195,21 +193,12 @@ class EmbeddedBroker(Broker):
         """Start on a leased port (harness.brokers.ports): a restart binds it again."""
         if self.proc is not None and self.proc.running():
             return
-        if self._ports is None:
-            try:
-                self._ports = lease_ports(1)
-            except OSError as e:
-                raise BrokerError(f"embedded broker: {e}") from None
+        (port,) = self._ports.ports if self._ports is not None else self.lease_ports(1)
         try:
-            self._spawn(self._ports.ports[0], timeout)
+            self._spawn(port, timeout)
         except BrokerError:
-            self._release()
+            self.release_ports()
             raise
-
-    def _release(self) -> None:
-        if self._ports is not None:
-            self._ports.release()
-            self._ports = None
 
     def restart(self, timeout: float = 20.0) -> None:
         port = self.port
@@ -223,7 +212,7 @@ class EmbeddedBroker(Broker):
                 self.proc.terminate(grace=2.0)
                 self.proc = None
         finally:
-            self._release()
+            self.release_ports()
 
     def logs(self) -> str:
         return self.proc.stderr_tail(50) if self.proc else ""

@@ -35,7 +35,6 @@ from harness import orphan_guard
 from harness.brokers import conventions, rabbitmq_config, startup_log
 from harness.brokers.base import Broker, BrokerError, Provider, track, untrack
 from harness.brokers.local_node import kill_marked, marked_pids, traversable_by_others
-from harness.brokers.ports import PortLease, lease_ports
 from harness.brokers.probe import wait_ready
 from harness.brokers.rabbitmq_config import SERVER
 
@@ -104,7 +103,6 @@ class RabbitMQBroker(Broker):
         self.dir: str | None = None
         self.dist_port = 0
         self.epmd_port = 0
-        self._ports: PortLease | None = None  # held from the first start until stop()
         self.proc: subprocess.Popen[bytes] | None = None
         self.start_seconds: float | None = None
         self._declared: set[str] = set()
@@ -126,11 +124,7 @@ class RabbitMQBroker(Broker):
             link = os.path.join(self.workdir, f"rabbitmq-{self.n}")
             if not os.path.lexists(link):
                 os.symlink(self.dir, link)
-        try:
-            self._ports = lease_ports(3)
-        except OSError as e:
-            raise BrokerError(f"rabbitmq node {self.nodename}: {e}") from None
-        self.port, self.dist_port, self.epmd_port = self._ports.ports
+        self.port, self.dist_port, self.epmd_port = self.lease_ports(3)
         for sub in ("mnesia", "log"):
             os.makedirs(os.path.join(self.dir, sub))
         config = rabbitmq_config.config_files(self._config_version, f"127.0.0.1:{self.port}")
@@ -243,9 +237,8 @@ class RabbitMQBroker(Broker):
                     os.unlink(link)
                 shutil.rmtree(self.dir, ignore_errors=True)
                 self.dir = None
-            if remove and self._ports is not None:
-                self._ports.release()
-                self._ports = None
+            if remove:
+                self.release_ports()
 
     def stop(self) -> None:
         """Stop the node, its epmd and helpers, and remove its directories. Idempotent."""
