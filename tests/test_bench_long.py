@@ -20,7 +20,7 @@ from harness.env import ROOT
     [
         ("go", "error: --pairs wants SENDER:RECEIVER items, got 'go'"),
         ("go:", "error: --pairs wants SENDER:RECEIVER items, got 'go:'"),
-        ("go:nope", "error: unknown implementation 'nope'; known: "),
+        ("go:nope", "error: unknown peer 'nope' (known: "),
     ],
 )
 def test_bad_pairs_are_one_line_and_exit_2(tmp_path: Path, pairs: str, line: str) -> None:
