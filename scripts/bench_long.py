@@ -257,10 +257,12 @@ def main() -> int:
         pairs = [(i, i) for i in impls]
         if args.pairs:
             pairs = parse_pairs(args.pairs)
-            for name in sorted({n for pair in pairs for n in pair}):
-                reason = reg.get(name).unavailable()  # an unknown name: the registry's one line
+            # every name known first (the registry's one line), then each one runnable here
+            named = [reg.get(n) for n in sorted({n for pair in pairs for n in pair})]
+            for impl in named:
+                reason = impl.unavailable()
                 if reason:
-                    raise ValueError(f"{name}: {reason}")
+                    raise ValueError(f"{impl.name}: {reason}")
         specs = brokers.parse_specs(args.brokers)
     except Exception as e:  # noqa: BLE001 - a bad name: one line, exit 2
         print(f"error: {' '.join(str(e).split())}", file=sys.stderr)
