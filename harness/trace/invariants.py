@@ -12,35 +12,33 @@ reports one-line messages naming the connection, the side and the frame::
     for v in check(events):
         print(v)    # [credit] c1 sender->broker transfer delivery_id=5 at 0.031 ...
 
-The rules themselves are small functions in :mod:`harness.trace.rules`; this
-module is their table (rule id -> function, description, run by default or
-not) and ``check()``, which runs them and caps floods.
+The rules themselves are small observers in :mod:`harness.trace.rules`, fed
+one event at a time (a trace of any length passes once, and what they keep
+grows with its links and connections, not its messages); this module is
+their table (rule id -> rule, description, run by default or not), the
+``Checker`` that feeds them and caps floods, and ``check()`` over a list.
 """
 
 from __future__ import annotations
 
 import gc
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from harness.trace.basis import Basis, spec, tutorial
-from harness.trace.model import TraceEvent
-from harness.trace.rules.base import TraceInfo, Violation
-from harness.trace.rules.credit import credit
-from harness.trace.rules.delivery import settled_or_resent
-from harness.trace.rules.links import attach_answered, dynamic_address
-from harness.trace.rules.ordering import (
-    close_last,
-    delivery_id_order,
-    detach_before_close,
-    open_first,
-)
-from harness.trace.rules.session import session_window
-from harness.trace.rules.settlement import settle_mode, unsettled_receive
+from harness.trace.model import CONN, FRAME, TraceEvent
+from harness.trace.rules.base import Context, Rule, StoryRule, Violation
+from harness.trace.rules.credit import Credit
+from harness.trace.rules.delivery import SettledOrResent
+from harness.trace.rules.links import AttachAnswered, DynamicAddress
+from harness.trace.rules.ordering import CloseLast, DeliveryIdOrder, DetachBeforeClose, OpenFirst
+from harness.trace.rules.session import SessionWindow
+from harness.trace.rules.settlement import SettleMode, UnsettledReceive
 
 __all__ = [
     "DEFAULT_RULES",
     "RULES",
+    "Checker",
     "Invariant",
     "Violation",
     "check",
@@ -50,16 +48,14 @@ __all__ = [
 # at most this many violations per rule and connection; the rest is summed up
 MAX_PER_CONN = 10
 
-RuleFn = Callable[[TraceInfo], Iterator[Violation]]
-
 
 @dataclass(frozen=True)
 class Invariant:
-    """One row of the table: the rule's id, its function, what it checks and what it
+    """One row of the table: the rule's id, its observer, what it checks and what it
     rests on (``basis.side`` None: whoever sent the offending frame, broker or peer)."""
 
     id: str
-    fn: RuleFn
+    rule: type[Rule]
     summary: str
     basis: Basis
     default: bool = True  # run by check() unless rules= names it explicitly
@@ -71,33 +67,31 @@ PEER = "peer"
 _TABLE: tuple[Invariant, ...] = (
     Invariant(
         "open-first",
-        open_first,
+        OpenFirst,
         "open, begin, attach, transfer in order on each side (also 2.5.1, 2.6.3)",
         spec("2.4.1"),
     ),
     Invariant(
-        "close-last", close_last, "nothing but heartbeats after a side's close", spec("2.4.3")
+        "close-last", CloseLast, "nothing but heartbeats after a side's close", spec("2.4.3")
     ),
-    Invariant("credit", credit, "no transfer beyond the link credit granted", spec("2.6.7")),
+    Invariant("credit", Credit, "no transfer beyond the link credit granted", spec("2.6.7")),
     Invariant(
         "session-window",
-        session_window,
+        SessionWindow,
         "no transfer frame beyond the session's incoming window granted",
         spec("2.5.6"),
     ),
-    Invariant("attach-answered", attach_answered, "every attach is answered", spec("2.6.3")),
-    Invariant(
-        "dynamic-address", dynamic_address, "a dynamic attach gets an address", spec("3.5.3")
-    ),
+    Invariant("attach-answered", AttachAnswered, "every attach is answered", spec("2.6.3")),
+    Invariant("dynamic-address", DynamicAddress, "a dynamic attach gets an address", spec("3.5.3")),
     Invariant(
         "delivery-id-order",
-        delivery_id_order,
+        DeliveryIdOrder,
         "delivery ids increase per session; the frames of one delivery repeat it",
         spec("2.7.5"),
     ),
     Invariant(
         "settle-mode",
-        settle_mode,
+        SettleMode,
         "transfers keep the snd-settle-mode (unsettled, settled) their sender's attach declared",
         spec("2.8.2"),
     ),
@@ -106,21 +100,21 @@ _TABLE: tuple[Invariant, ...] = (
     # detaching, so this is a style check that would flag every cell.
     Invariant(
         "detach-before-close",
-        detach_before_close,
+        DetachBeforeClose,
         "a peer that closes cleanly detaches its links first (never asked of a broker)",
         tutorial("helloworld.py", "a clean shutdown detaches before it closes", PEER),
         default=False,
     ),
     Invariant(
         "settled-or-resent",
-        settled_or_resent,
+        SettledOrResent,
         "a client's unsettled messages are settled or resent after a reconnect",
         tutorial("simple_send.py", "what was not confirmed is sent again after a reconnect", PEER),
     ),
     # at-least-once scenarios ask for it (Scenario.extra_invariants)
     Invariant(
         "unsettled-receive",
-        unsettled_receive,
+        UnsettledReceive,
         "a peer receiving from the broker asks for snd-settle-mode unsettled and gets it",
         spec("2.7.3"),
         default=False,
@@ -140,57 +134,115 @@ def render_violations(violations: Sequence[Violation]) -> str:
     return "\n".join(str(v) for v in violations)
 
 
+class Checker:
+    """The chosen rules, fed a trace one event at a time, in trace order.
+
+    ``feed`` each event as it comes (``feed_all`` for a list), then
+    ``finish`` for the violations, in trace order. More than
+    ``MAX_PER_CONN`` violations of one rule on one connection are cut short
+    with a line counting the rest: one broken sender should not bury
+    everything else, and a flood costs no memory.
+    """
+
+    def __init__(self, rules: Sequence[str] | None = None, skip: Sequence[str] = ()) -> None:
+        names = list(DEFAULT_RULES) if rules is None else list(rules)
+        unknown = [n for n in list(names) + list(skip) if n not in RULES]
+        if unknown:
+            raise ValueError(f"unknown invariant {unknown[0]!r}; known: {', '.join(RULES)}")
+        chosen = [RULES[n].rule for n in names if n not in skip]
+        self.ctx = Context(story=any(issubclass(r, StoryRule) for r in chosen))
+        self._caps = {r.id: _Cap(r.id) for r in chosen}
+        self.rules = [r(self.ctx, self._caps[r.id].add) for r in chosen]
+        self._any_frame = [r for r in self.rules if r.frames is None]
+        self._by_name: dict[str, list[Rule]] = {}  # frame name -> the rules that read it
+        self._on_conn = [r for r in self.rules if r.conn_events]
+        self._n = 0
+
+    def _for(self, name: str) -> list[Rule]:
+        found = self._by_name.get(name)
+        if found is None:
+            found = self._any_frame + [
+                r for r in self.rules if r.frames is not None and name in r.frames
+            ]
+            found.sort(key=self.rules.index)
+            self._by_name[name] = found
+        return found
+
+    def feed(self, e: TraceEvent) -> None:
+        """The next event of the trace."""
+        i = self._n
+        self._n += 1
+        kind = self.ctx.step(i, e)
+        if kind == FRAME:
+            for r in self._for(e.name):
+                r.frame(i, e)
+        elif kind == CONN:
+            for r in self._on_conn:
+                r.conn_event(i, e)
+
+    def feed_all(self, events: Iterable[TraceEvent]) -> None:
+        # The rules keep no reference cycles and a long trace makes millions of small
+        # objects: the cyclic collector would walk them again and again meanwhile (a
+        # third of the CPU time). Off while they run, back on (and free to collect) after.
+        was_enabled = gc.isenabled()
+        gc.disable()
+        try:
+            for e in events:
+                self.feed(e)
+        finally:
+            if was_enabled:
+                gc.enable()
+
+    def finish(self) -> list[Violation]:
+        """Every violation found, in trace order (one line per capped flood)."""
+        for r in self.rules:
+            r.finish()
+        out = [v for cap in self._caps.values() for v in cap.result()]
+        out.sort(key=lambda v: v.index if v.index is not None else -1)
+        return out
+
+
 def check(
-    events: Sequence[TraceEvent],
+    events: Iterable[TraceEvent],
     rules: Sequence[str] | None = None,
     skip: Sequence[str] = (),
 ) -> list[Violation]:
     """Run the rules (``DEFAULT_RULES`` unless ``rules`` names them, minus ``skip``)
-    on a trace; the violations come back in trace order.
-
-    More than ``MAX_PER_CONN`` violations of one rule on one connection are
-    cut short with a line counting the rest: one broken sender should not bury
-    everything else. Unknown rule ids raise ``ValueError``.
-    """
-    names = list(DEFAULT_RULES) if rules is None else list(rules)
-    unknown = [n for n in list(names) + list(skip) if n not in RULES]
-    if unknown:
-        raise ValueError(f"unknown invariant {unknown[0]!r}; known: {', '.join(RULES)}")
-    info = TraceInfo(events)
-    out: list[Violation] = []
-    # The rules build indexes of every frame (a 100,000-message trace has 200,000
-    # transfers) and make no reference cycles; the cyclic collector would walk the
-    # whole trace again and again meanwhile (a third of the CPU time). Off while
-    # they run, back on (and free to collect) after.
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        for name in names:
-            if name not in skip:
-                out += _capped(name, RULES[name].fn(info))
-    finally:
-        if was_enabled:
-            gc.enable()
-    out.sort(key=lambda v: v.index if v.index is not None else -1)
-    return out
+    on a trace; the violations come back in trace order (see ``Checker``).
+    Unknown rule ids raise ``ValueError``."""
+    checker = Checker(rules, skip)
+    checker.feed_all(events)
+    return checker.finish()
 
 
-def _capped(name: str, found: Iterator[Violation]) -> list[Violation]:
-    """The first ``MAX_PER_CONN`` violations per connection, then one line counting the rest."""
-    out: list[Violation] = []
-    counts: dict[str | None, int] = {}
-    extra: dict[str | None, Violation] = {}
-    for v in found:
-        n = counts[v.conn] = counts.get(v.conn, 0) + 1
+class _Cap:
+    """One rule's violations: the first ``MAX_PER_CONN`` per connection, then a count."""
+
+    def __init__(self, rule: str) -> None:
+        self.rule = rule
+        self.kept: list[Violation] = []
+        self.counts: dict[str | None, int] = {}
+        self.extra: dict[str | None, Violation] = {}  # the first one over the cap
+
+    def add(self, v: Violation) -> None:
+        n = self.counts[v.conn] = self.counts.get(v.conn, 0) + 1
         if n <= MAX_PER_CONN:
-            out.append(v)
+            self.kept.append(v)
         elif n == MAX_PER_CONN + 1:
-            extra[v.conn] = v
-    for c, v in extra.items():
-        more = counts[c] - MAX_PER_CONN
-        out.append(
-            Violation(
-                name, f"{c}: ... and {more} more {name} violation(s)", v.index, v.t, c, v.side
+            self.extra[v.conn] = v
+
+    def result(self) -> list[Violation]:
+        out = list(self.kept)
+        for c, v in self.extra.items():
+            more = self.counts[c] - MAX_PER_CONN
+            out.append(
+                Violation(
+                    self.rule,
+                    f"{c}: ... and {more} more {self.rule} violation(s)",
+                    v.index,
+                    v.t,
+                    c,
+                    v.side,
+                )
             )
-        )
-    return out
+        return out

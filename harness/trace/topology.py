@@ -21,6 +21,7 @@ __all__ = [
     "LinkInfo",
     "LinkKey",
     "SessionId",
+    "Tracker",
     "client_of",
     "conn_ids",
     "index_links",
@@ -147,6 +148,100 @@ def _int(value: Any) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
+class Tracker:
+    """The link index built one frame at a time, keeping only what is live.
+
+    ``step(i, e)`` answers, for a frame in trace order, which session it is
+    on, which links it belongs to and which delivery it carries: what
+    :func:`index_links` stores for every frame, and what the streaming
+    invariants (:mod:`harness.trace.stream`) ask of each frame as it passes
+    and then forget. It holds the sessions, links and handles of the trace
+    (a few per connection) and the deliveries in progress; with
+    ``dispositions`` also every delivery's link, which is what finding a
+    disposition's link takes.
+    """
+
+    __slots__ = ("_current", "_handles", "_sessions", "_single", "deliveries", "links")
+
+    def __init__(self, *, dispositions: bool = False) -> None:
+        self.links: dict[LinkKey, LinkInfo] = {}
+        # (session, sending side, delivery id) -> (link key, index of its first transfer)
+        self.deliveries: dict[tuple[SessionId, str | None, int], tuple[LinkKey, int]] | None = (
+            {} if dispositions else None
+        )
+        self._single: dict[LinkKey, tuple[LinkKey, ...]] = {}  # one tuple per link
+        self._sessions: dict[tuple[str, str | None, int], SessionId] = {}
+        self._handles: dict[tuple[str, str | None, int, int], LinkKey] = {}
+        self._current: dict[tuple[str, str | None, int, int], int] = {}  # delivery in progress
+
+    def step(self, i: int, e: TraceEvent) -> tuple[SessionId, tuple[LinkKey, ...], Any] | None:
+        """(session, link keys, delivery key or None) of frame ``e`` at index ``i``;
+        None for anything that is not a frame of a connection."""
+        if e.kind != FRAME or e.conn is None:
+            return None
+        ch = e.channel if e.channel is not None else 0
+        here = (e.conn, e.src, ch)
+        sessions = self._sessions
+        if e.name == "begin":  # a session is named by the begin that started it
+            rc = _int(e.fields.get("remote_channel"))
+            mine = (e.conn, e.src, ch, i)
+            sessions[here] = sessions.get((e.conn, e.dst, rc), mine) if rc is not None else mine
+        sid = sessions.get(here, (*here, -1))
+        keys: list[LinkKey] = []
+        dk = None
+        handle = _int(e.fields.get("handle"))
+        if e.name == "attach":
+            role = e.fields.get("role")
+            sender = e.src if role == "sender" else e.dst
+            key = (e.conn, str(e.fields.get("name")), sender)
+            if key not in self.links:
+                receiver = e.dst if role == "sender" else e.src
+                self.links[key] = LinkInfo(e.conn, key[1], sender, receiver)
+            if handle is not None:
+                self._handles[(e.conn, e.src, ch, handle)] = key
+            keys.append(key)
+        elif e.name in ("flow", "transfer", "detach") and handle is not None:
+            hk = (e.conn, e.src, ch, handle)
+            key = self._handles.get(hk)
+            if key is not None:
+                keys.append(key)
+                if e.name == "transfer":
+                    dk = self._delivery(i, e, sid, key, hk)
+            if e.name == "detach":
+                self._handles.pop(hk, None)
+        elif e.name == "disposition" and self.deliveries is not None:
+            first = _int(e.fields.get("first"))
+            last = _int(e.fields.get("last"))
+            if first is not None:
+                last = first if last is None or last < first else min(last, first + 100000)
+                sender = e.src if e.fields.get("role") == "sender" else e.dst
+                for did in range(first, last + 1):
+                    found = self.deliveries.get((sid, sender, did))
+                    if found is not None and found[0] not in keys:
+                        keys.append(found[0])
+        if not keys:
+            return sid, (), dk
+        if len(keys) == 1:
+            return sid, self._single.setdefault(keys[0], (keys[0],)), dk
+        return sid, tuple(keys), dk
+
+    def _delivery(self, i: int, e: TraceEvent, sid: SessionId, key: LinkKey, hk: tuple) -> Any:
+        """The delivery a transfer carries: its own id, or that of the delivery it continues."""
+        did = _int(e.fields.get("delivery_id"))
+        if did is None:
+            did = self._current.get(hk)
+        if did is None:
+            return None
+        dk = (sid, e.src, did)
+        if self.deliveries is not None:
+            self.deliveries.setdefault(dk, (key, i))
+        if e.fields.get("more") and not e.fields.get("aborted"):
+            self._current[hk] = did
+        else:
+            self._current.pop(hk, None)
+        return dk
+
+
 def index_links(events: Sequence[TraceEvent], *, dispositions: bool = True) -> LinkIndex:
     """Build the :class:`LinkIndex` of a trace (all connections).
 
@@ -157,69 +252,20 @@ def index_links(events: Sequence[TraceEvent], *, dispositions: bool = True) -> L
     """
     n = len(events)
     idx = LinkIndex(link_of=ByIndex(n), session_of=ByIndex(n), delivery_of=ByIndex(n))
-    # one tuple per link for the frames of a single link (nearly all of them)
-    single: dict[LinkKey, tuple[LinkKey, ...]] = {}
-    sessions: dict[tuple[str, str | None, int], SessionId] = {}
-    handles: dict[tuple[str, str | None, int, int], LinkKey] = {}
-    current: dict[tuple[str, str | None, int, int], int] = {}  # handle -> delivery in progress
+    tracker = Tracker(dispositions=dispositions)
+    idx.links = tracker.links
     for i, e in enumerate(events):
-        if e.kind != FRAME or e.conn is None:
+        where = tracker.step(i, e)
+        if where is None:
             continue
-        ch = e.channel if e.channel is not None else 0
-        here = (e.conn, e.src, ch)
-        if e.name == "begin":  # a session is named by the begin that started it
-            rc = _int(e.fields.get("remote_channel"))
-            mine = (e.conn, e.src, ch, i)
-            sessions[here] = sessions.get((e.conn, e.dst, rc), mine) if rc is not None else mine
-        sid = sessions.get(here, (*here, -1))
+        sid, keys, dk = where
         idx.session_of[i] = sid
-        keys: list[LinkKey] = []
-        handle = _int(e.fields.get("handle"))
-        if e.name == "attach":
-            role = e.fields.get("role")
-            sender = e.src if role == "sender" else e.dst
-            key = (e.conn, str(e.fields.get("name")), sender)
-            if key not in idx.links:
-                receiver = e.dst if role == "sender" else e.src
-                idx.links[key] = LinkInfo(e.conn, key[1], sender, receiver)
-            if handle is not None:
-                handles[(e.conn, e.src, ch, handle)] = key
-            keys.append(key)
-        elif e.name in ("flow", "transfer", "detach") and handle is not None:
-            key = handles.get((e.conn, e.src, ch, handle))
-            if key is not None:
-                keys.append(key)
-                if e.name == "transfer":
-                    hk = (e.conn, e.src, ch, handle)
-                    did = _int(e.fields.get("delivery_id"))
-                    if did is None:
-                        did = current.get(hk)
-                    if did is not None:
-                        dk = (sid, e.src, did)  # one tuple for both maps
-                        if dispositions:
-                            idx.deliveries.setdefault(dk, (key, i))
-                        idx.delivery_of[i] = dk
-                        if e.fields.get("more") and not e.fields.get("aborted"):
-                            current[hk] = did
-                        else:
-                            current.pop(hk, None)
-            if e.name == "detach":
-                handles.pop((e.conn, e.src, ch, handle), None)
-        elif e.name == "disposition" and dispositions:
-            first = _int(e.fields.get("first"))
-            last = _int(e.fields.get("last"))
-            if first is not None:
-                last = first if last is None or last < first else min(last, first + 100000)
-                sender = e.src if e.fields.get("role") == "sender" else e.dst
-                for did in range(first, last + 1):
-                    found = idx.deliveries.get((sid, sender, did))
-                    if found is not None and found[0] not in keys:
-                        keys.append(found[0])
+        if dk is not None:
+            idx.delivery_of[i] = dk
         if keys:
-            if len(keys) == 1:
-                idx.link_of[i] = single.setdefault(keys[0], (keys[0],))
-            else:
-                idx.link_of[i] = tuple(keys)
+            idx.link_of[i] = keys
             for key in keys:
                 idx.links[key].indices.append(i)
+    if tracker.deliveries is not None:
+        idx.deliveries = tracker.deliveries
     return idx

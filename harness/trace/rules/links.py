@@ -11,6 +11,7 @@ from collections.abc import Iterator
 
 from harness.trace.model import TraceEvent
 from harness.trace.rules.base import (
+    StoryRule,
     TraceInfo,
     Violation,
     attach_pairs,
@@ -18,7 +19,7 @@ from harness.trace.rules.base import (
     describe_frame,
 )
 
-__all__ = ["attach_answered", "dynamic_address"]
+__all__ = ["AttachAnswered", "DynamicAddress", "detach_of", "ended_by"]
 
 
 #: an attaching side that ends the connection sooner than this after its attach, once
@@ -46,7 +47,7 @@ def _what_then(info: TraceInfo, conn: str, e: TraceEvent, i: int) -> tuple[str, 
     if _ended_at_once(info, conn, e, i):
         return None  # its own session ended with the link: no attach is owed on it any more
     if how == "open":
-        return "the trace ended with the connection open", info.events[-1].t - e.t
+        return "the trace ended with the connection open", info.last_t - e.t
     assert j is not None
     if how in ("close", "tcp") and by == e.src and info.events[j].t - e.t < NO_CHANCE_S:
         if _refused_before(info, conn, i, e.dst):
@@ -80,7 +81,7 @@ def _ended_at_once(info: TraceInfo, conn: str, e: TraceEvent, i: int) -> bool:
     return False
 
 
-def attach_answered(info: TraceInfo) -> Iterator[Violation]:
+def _attach_answered(info: TraceInfo) -> Iterator[Violation]:
     """Every attach gets an attach back, unless the answering side closed the
     connection first or the connection was cut/lost."""
     rule = "attach-answered"
@@ -103,7 +104,7 @@ def attach_answered(info: TraceInfo) -> Iterator[Violation]:
             )
 
 
-def dynamic_address(info: TraceInfo) -> Iterator[Violation]:
+def _dynamic_address(info: TraceInfo) -> Iterator[Violation]:
     """A dynamic source (or target) is answered with the address the node got."""
     rule = "dynamic-address"
     for conn in info.conns:
@@ -148,3 +149,17 @@ def detach_of(info: TraceInfo, conn: str, attach: TraceEvent, after: int) -> int
         ):
             return k
     return None
+
+
+class AttachAnswered(StoryRule):
+    """Every attach is answered (read from the story: attaches, ends, closes, cuts)."""
+
+    id = "attach-answered"
+    check = staticmethod(_attach_answered)
+
+
+class DynamicAddress(StoryRule):
+    """A dynamic terminus is answered with an address (read from the story)."""
+
+    id = "dynamic-address"
+    check = staticmethod(_dynamic_address)

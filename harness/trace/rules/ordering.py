@@ -13,6 +13,8 @@ from typing import Any
 from harness.trace.basis import BROKER
 from harness.trace.model import TraceEvent
 from harness.trace.rules.base import (
+    Rule,
+    StoryRule,
     TraceInfo,
     Violation,
     as_int,
@@ -21,7 +23,7 @@ from harness.trace.rules.base import (
     sdiff,
 )
 
-__all__ = ["close_last", "delivery_id_order", "detach_before_close", "open_first"]
+__all__ = ["CloseLast", "DeliveryIdOrder", "DetachBeforeClose", "OpenFirst"]
 
 
 class _SideOrder:
@@ -57,90 +59,96 @@ class _SideOrder:
         return out
 
 
-def open_first(info: TraceInfo) -> Iterator[Violation]:
+class OpenFirst(Rule):
     """open, then begin on a channel, then attach of a handle, then transfers on it."""
-    rule = "open-first"
-    for conn in info.conns:
-        opened: set[str | None] = set()
-        unopened: set[str | None] = set()
-        sides: dict[str | None, _SideOrder] = {}
-        for i, e in info.frames(conn):
-            side = e.src
-            name = e.name
-            if name == "empty" or name.startswith("sasl_") or name == "close":
-                continue
-            if name == "open":
-                if side in opened:
-                    yield info.v(rule, f"{describe_frame(e)}: {side} sent a second open", i, conn)
-                opened.add(side)
-                continue
-            if side not in opened and side not in unopened:
-                yield info.v(rule, f"{describe_frame(e)} before {side}'s open", i, conn)
-                unopened.add(side)  # report once per side
-            for message in sides.setdefault(side, _SideOrder()).see(e):
-                yield info.v(rule, message, i, conn)
+
+    id = "open-first"
+
+    def start(self) -> None:
+        self.opened: set[tuple[str | None, str | None]] = set()  # (conn, side)
+        self.unopened: set[tuple[str | None, str | None]] = set()
+        self.sides: dict[tuple[str | None, str | None], _SideOrder] = {}
+
+    def frame(self, i: int, e: TraceEvent) -> None:
+        name = e.name
+        if name == "empty" or name == "close" or name.startswith("sasl_"):
+            return
+        who = (e.conn, e.src)
+        if name == "open":
+            if who in self.opened:
+                self.at(f"{describe_frame(e)}: {e.src} sent a second open", i, e)
+            self.opened.add(who)
+            return
+        if who not in self.opened and who not in self.unopened:
+            self.at(f"{describe_frame(e)} before {e.src}'s open", i, e)
+            self.unopened.add(who)  # report once per side
+        order = self.sides.get(who)
+        if order is None:
+            order = self.sides[who] = _SideOrder()
+        for message in order.see(e):
+            self.at(message, i, e)
 
 
-def close_last(info: TraceInfo) -> Iterator[Violation]:
+class CloseLast(Rule):
     """Nothing but heartbeats from a side after its close."""
-    rule = "close-last"
-    for conn in info.conns:
-        closed: dict[str | None, int] = {}
-        for i, e in info.frames(conn):
-            if e.src in closed:
-                if e.name != "empty":
-                    at = info.events[closed[e.src]].t
-                    message = f"{describe_frame(e)} after {e.src}'s close at {at:.3f}"
-                    yield info.v(rule, message, i, conn)
-            elif e.name == "close":
-                closed[e.src] = i
+
+    id = "close-last"
+
+    def start(self) -> None:
+        self.closed: dict[tuple[str | None, str | None], float] = {}  # (conn, side) -> when
+
+    def frame(self, i: int, e: TraceEvent) -> None:
+        at = self.closed.get((e.conn, e.src))
+        if at is not None:
+            if e.name != "empty":
+                self.at(f"{describe_frame(e)} after {e.src}'s close at {at:.3f}", i, e)
+        elif e.name == "close":
+            self.closed[(e.conn, e.src)] = e.t
 
 
-def delivery_id_order(info: TraceInfo) -> Iterator[Violation]:
+class DeliveryIdOrder(Rule):
     """Delivery ids increase per session and direction; the frames of one
     multi-frame delivery repeat its id or omit it."""
-    rule = "delivery-id-order"
-    for conn in info.conns:
-        last: dict[tuple[str | None, int], int] = {}
-        current: dict[tuple[str | None, int, Any], int | None] = {}
-        for i, e in info.frames(conn):
-            ch = channel_of(e)
-            if e.name in ("begin", "end"):
-                last.pop((e.src, ch), None)
-                continue
-            if e.name != "transfer":
-                continue
-            did = as_int(e.fields.get("delivery_id"))
-            hk = (e.src, ch, e.fields.get("handle"))
-            more = bool(e.fields.get("more")) and not e.fields.get("aborted")
-            if hk in current:
-                cur = current[hk]
-                if did is not None and cur is not None and did != cur:
-                    yield info.v(
-                        rule,
-                        f"{describe_frame(e)}: continues delivery {cur} but carries delivery_id {did}",
-                        i,
-                        conn,
-                    )
-                if not more:
-                    del current[hk]
-                continue
-            if more:
-                current[hk] = did
-            if did is None:
-                message = f"{describe_frame(e)}: first transfer without a delivery_id"
-                yield info.v(rule, message, i, conn)
-                continue
-            prev = last.get((e.src, ch))
-            if prev is not None and sdiff(did, prev) <= 0:
-                yield info.v(
-                    rule,
-                    f"{describe_frame(e)}: delivery_id {did} does not increase (previous {prev} "
-                    f"from {e.src} on channel {ch})",
-                    i,
-                    conn,
+
+    id = "delivery-id-order"
+    frames = frozenset({"begin", "end", "transfer"})
+
+    def start(self) -> None:
+        self.last: dict[tuple[str | None, str | None, int], int] = {}
+        self.current: dict[tuple[str | None, str | None, int, Any], int | None] = {}
+
+    def frame(self, i: int, e: TraceEvent) -> None:
+        ch = channel_of(e)
+        if e.name != "transfer":  # a begin or end: ids start afresh
+            self.last.pop((e.conn, e.src, ch), None)
+            return
+        did = as_int(e.fields.get("delivery_id"))
+        hk = (e.conn, e.src, ch, e.fields.get("handle"))
+        more = bool(e.fields.get("more")) and not e.fields.get("aborted")
+        if hk in self.current:
+            cur = self.current[hk]
+            if did is not None and cur is not None and did != cur:
+                message = (
+                    f"{describe_frame(e)}: continues delivery {cur} but carries delivery_id {did}"
                 )
-            last[(e.src, ch)] = did
+                self.at(message, i, e)
+            if not more:
+                del self.current[hk]
+            return
+        if more:
+            self.current[hk] = did
+        if did is None:
+            self.at(f"{describe_frame(e)}: first transfer without a delivery_id", i, e)
+            return
+        prev = self.last.get((e.conn, e.src, ch))
+        if prev is not None and sdiff(did, prev) <= 0:
+            self.at(
+                f"{describe_frame(e)}: delivery_id {did} does not increase (previous {prev} "
+                f"from {e.src} on channel {ch})",
+                i,
+                e,
+            )
+        self.last[(e.conn, e.src, ch)] = did
 
 
 def _still_attached(info: TraceInfo, conn: str, side: str | None, until: int) -> dict:
@@ -163,7 +171,7 @@ def _still_attached(info: TraceInfo, conn: str, side: str | None, until: int) ->
     return attached
 
 
-def detach_before_close(info: TraceInfo) -> Iterator[Violation]:
+def _detach_before_close(info: TraceInfo) -> Iterator[Violation]:
     """The side that closes a connection cleanly first detaches the links it attached.
 
     Only the side whose close comes first, without an error, is held to this;
@@ -192,3 +200,10 @@ def detach_before_close(info: TraceInfo) -> Iterator[Violation]:
                 first_close,
                 conn,
             )
+
+
+class DetachBeforeClose(StoryRule):
+    """A peer that closes cleanly detaches its links first (read from the story)."""
+
+    id = "detach-before-close"
+    check = staticmethod(_detach_before_close)

@@ -10,13 +10,12 @@ kept: the tap sees a window shrink before the sender can.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass
 
 from harness.trace.model import TraceEvent
-from harness.trace.rules.base import SERIAL, TraceInfo, Violation, as_int, describe_frame, sdiff
+from harness.trace.rules.base import SERIAL, Rule, as_int, describe_frame, sdiff
 
-__all__ = ["session_window"]
+__all__ = ["SessionWindow"]
 
 
 @dataclass
@@ -25,38 +24,41 @@ class _Window:
 
     next_out: int | None = None  # the sender's next-outgoing-id
     limit: int | None = None
-    limit_at: int | None = None
-    pending: tuple[int, int] | None = None  # (window, index) granted before next_out was known
+    limit_t: float | None = None  # when the begin or flow that granted it came
+    pending: tuple[int, float] | None = None  # (window, time) granted before next_out was known
 
-    def grant(self, nii: int | None, window: int, i: int) -> None:
+    def grant(self, nii: int | None, window: int, t: float) -> None:
         if nii is None and self.next_out is None:
-            self.pending = (window, i)
+            self.pending = (window, t)
             return
         new = ((nii if nii is not None else self.next_out or 0) + window) % SERIAL
         if self.limit is None or sdiff(new, self.limit) >= 0:
-            self.limit, self.limit_at = new, i
+            self.limit, self.limit_t = new, t
 
 
-def session_window(info: TraceInfo) -> Iterator[Violation]:
+class SessionWindow(Rule):
     """Transfer frames stay within the incoming window the receiving side granted."""
-    rule = "session-window"
-    idx = info.links
-    for conn in info.conns:
-        windows: dict[tuple, _Window] = {}  # (session id, sending side) -> window
-        for i, e in info.frames(conn):
-            sid = idx.session_of.get(i)
-            if sid is None or e.name not in ("begin", "flow", "transfer"):
-                continue
-            if e.name in ("begin", "flow"):
-                _from_receiver(windows, sid, e, i)
-                continue
-            w = windows.setdefault((sid, e.src), _Window())
-            problem = _spend(w, e, info)
-            if problem is not None:
-                yield info.v(rule, problem, i, conn)
+
+    id = "session-window"
+    frames = frozenset({"begin", "flow", "transfer"})
+
+    def start(self) -> None:
+        self.windows: dict[tuple, _Window] = {}  # (session id, sending side) -> window
+
+    def frame(self, i: int, e: TraceEvent) -> None:
+        sid = self.ctx.sid
+        if e.name != "transfer":
+            _from_receiver(self.windows, sid, e)
+            return
+        w = self.windows.get((sid, e.src))
+        if w is None:
+            w = self.windows[(sid, e.src)] = _Window()
+        problem = _spend(w, e)
+        if problem is not None:
+            self.at(problem, i, e)
 
 
-def _from_receiver(windows: dict[tuple, _Window], sid: tuple, e: TraceEvent, i: int) -> None:
+def _from_receiver(windows: dict[tuple, _Window], sid: tuple | None, e: TraceEvent) -> None:
     """A begin or flow: the sender's own next-outgoing-id, and the window it grants the other."""
     mine = windows.setdefault((sid, e.src), _Window())
     nout = as_int(e.fields.get("next_outgoing_id"))
@@ -70,10 +72,10 @@ def _from_receiver(windows: dict[tuple, _Window], sid: tuple, e: TraceEvent, i: 
     if window is None:
         return
     other = windows.setdefault((sid, e.dst), _Window())
-    other.grant(as_int(e.fields.get("next_incoming_id")), window, i)
+    other.grant(as_int(e.fields.get("next_incoming_id")), window, e.t)
 
 
-def _spend(w: _Window, e: TraceEvent, info: TraceInfo) -> str | None:
+def _spend(w: _Window, e: TraceEvent) -> str | None:
     """Count a transfer event's frames against the window; what is wrong, if anything."""
     frames = as_int(e.fields.get("frames")) or 1
     if w.next_out is None or w.limit is None:
@@ -84,7 +86,7 @@ def _spend(w: _Window, e: TraceEvent, info: TraceInfo) -> str | None:
     w.next_out = (w.next_out + frames) % SERIAL
     if over <= 0:
         return None
-    at = info.events[w.limit_at].t if w.limit_at is not None else 0.0
+    at = w.limit_t if w.limit_t is not None else 0.0
     return (
         f"{describe_frame(e)}: {over} transfer frame(s) beyond the incoming window "
         f"{e.dst} granted (up to transfer-id {w.limit}, at {at:.3f})"
