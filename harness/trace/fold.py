@@ -20,7 +20,7 @@ faults, not with the number of messages.
 
 from __future__ import annotations
 
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
@@ -159,16 +159,82 @@ def fold_events(
     (its last time) and ``counts`` (what they were, most frequent first). Every
     event that is not routine, and ``context`` events either side of each, is
     kept, so a cut shows the frames that led to it and the recovery after it.
+
+    One pass, holding only a stretch's first and last few events and the
+    counts of its middle: a trace read from disk (``harness.trace.spool``) is
+    folded without ever being in memory whole.
     """
     if len(events) <= over:
         return list(events)
-    story = [i for i, e in enumerate(events) if not routine(e)]
-    rows = fold_rows(events, story, min_run=2 * edge + 1, edge=edge, context=context)
     out: list[TraceEvent] = []
-    for row in rows:
-        if isinstance(row, Fold):
-            fields = {"events": row.size, "until": round(row.t1, 6), "counts": dict(row.counts)}
-            out.append(TraceEvent(t=row.t0, kind=HARNESS, name=FOLDED, fields=fields))
-        else:
-            out.append(events[row])
+    stretch = _Stretch(edge, context + max(2 * edge + 1, 1))
+    pin_until = -1  # events up to this index follow a story event closely: kept
+    for i, e in enumerate(events):
+        if i > pin_until and routine(e):
+            stretch.push(i, e)
+            continue
+        story = not routine(e)
+        out += stretch.flush(pinned_from=i - context if story else None)
+        out.append(e)
+        if story:
+            pin_until = i + context
+    out += stretch.flush(pinned_from=None)
     return out
+
+
+class _Stretch:
+    """A run of routine events on its way to being stored: its first ``edge`` events,
+    its last ``keep`` events, and only counts for the ones between."""
+
+    def __init__(self, edge: int, keep: int) -> None:
+        self.edge, self.keep = edge, keep
+        self.head: list[tuple[int, TraceEvent]] = []
+        self.tail: deque[tuple[int, TraceEvent]] = deque()
+        self.middle: Counter[str] = Counter()
+        self.middle_n = 0
+        self.middle_first: tuple[int, float] | None = None
+
+    def push(self, i: int, e: TraceEvent) -> None:
+        if len(self.head) < self.edge:
+            self.head.append((i, e))
+            return
+        self.tail.append((i, e))
+        if len(self.tail) > self.keep:
+            j, old = self.tail.popleft()
+            if self.middle_first is None:
+                self.middle_first = (j, old.t)
+            self.middle[_key(old)] += 1
+            self.middle_n += 1
+
+    def flush(self, pinned_from: int | None) -> list[TraceEvent]:
+        """The stretch as stored; its events from index ``pinned_from`` on are kept
+        as they were (they lead up to a story event)."""
+        cut = len(self.tail)
+        if pinned_from is not None:
+            while cut and self.tail[cut - 1][0] >= pinned_from:
+                cut -= 1
+        items = list(self.tail)
+        free, pinned = items[:cut], items[cut:]
+        n = len(self.head) + self.middle_n + len(free)
+        out: list[TraceEvent]
+        if n <= 2 * self.edge + 1:  # nothing worth folding (the middle is empty then)
+            out = [e for _, e in self.head + free]
+        else:
+            last = free[len(free) - self.edge :] if self.edge else []
+            hidden = free[: len(free) - len(last)]
+            counts = self.middle.copy()
+            for _, e in hidden:
+                counts[_key(e)] += 1
+            first = self.middle_first or (hidden[0][0], hidden[0][1].t)
+            end_i, end_e = hidden[-1]
+            fields = {
+                "events": end_i - first[0] + 1,
+                "until": round(end_e.t, 6),
+                "counts": dict(counts.most_common()),
+            }
+            folded = TraceEvent(t=first[1], kind=HARNESS, name=FOLDED, fields=fields)
+            out = [e for _, e in self.head] + [folded] + [e for _, e in last]
+        out += [e for _, e in pinned]
+        self.head, self.tail, self.middle = [], deque(), Counter()
+        self.middle_n, self.middle_first = 0, None
+        return out

@@ -10,9 +10,12 @@ back as a trace.
 
 from __future__ import annotations
 
-from harness.trace.fold import FOLDED, fold_events, routine
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from harness.trace.fold import FOLDED, Fold, fold_events, fold_rows, routine
 from harness.trace.jsonl import read_trace, write_trace
-from harness.trace.model import CONN, HARNESS
+from harness.trace.model import CONN, HARNESS, TraceEvent
 from harness.trace.render import render_trace
 from tests.trace.builders import TraceBuilder
 
@@ -73,3 +76,47 @@ def test_a_folded_trace_is_written_read_back_and_rendered(tmp_path):
     assert "events folded until" in text and "transfer sender→broker ×" in text
     # unfolded on request, for a tool that needs every event
     assert write_trace(tmp_path / "all.jsonl", events, fold=False) == len(events)
+
+
+def _by_rows(events, context, edge):
+    """Folding as the rows of a diagram would do it, with every story event pinned: what
+    ``fold_events`` must give, though it holds only a stretch's ends while it reads."""
+    story = [i for i, e in enumerate(events) if not routine(e)]
+    rows = fold_rows(events, story, min_run=2 * edge + 1, edge=edge, context=context)
+    out = []
+    for row in rows:
+        if isinstance(row, Fold):
+            fields = {"events": row.size, "until": round(row.t1, 6), "counts": dict(row.counts)}
+            out.append(TraceEvent(t=row.t0, kind=HARNESS, name=FOLDED, fields=fields))
+        else:
+            out.append(events[row])
+    return out
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    kinds=st.lists(st.sampled_from("ttttddfpsx"), min_size=1, max_size=120),
+    context=st.integers(0, 6),
+    edge=st.integers(0, 3),
+)
+def test_the_streaming_fold_is_the_fold_of_the_rows(kinds, context, edge):
+    """t transfer, d disposition, f flow, p routine peer event; s a story frame, x a cut."""
+    tb = TraceBuilder()
+    c = tb.conn("sender", accept=False)
+    for n, k in enumerate(kinds):
+        if k == "t":
+            c.transfer("sender", 0, n, msg_id=n)
+        elif k == "d":
+            c.accept("broker", n)
+        elif k == "f":
+            c.s("flow", handle=0, delivery_count=0, link_credit=5)
+        elif k == "p":
+            tb.peer("sender", "accepted", id=n)
+        elif k == "s":
+            c.c("attach", name=f"l{n}", handle=0, role="sender")
+        else:
+            tb.add(kind=CONN, name="cut", conn=c.name, src="sender", dst="broker")
+    events = tb.events
+    got = fold_events(events, over=0, context=context, edge=edge)
+    want = _by_rows(events, context, edge)
+    assert [e.to_dict() for e in got] == [e.to_dict() for e in want]
