@@ -19,9 +19,11 @@ from pathlib import Path
 
 from harness.cell_state import CellState
 from harness.matrix.results import PASS, XFAIL
+from harness.read_once import read_once
 from harness.trace.fold import fold_events
 from harness.trace.jsonl import write_trace
 from harness.trace.render import render_trace
+from harness.trace.spool import MergedTrace
 
 #: lines of the broker's own log kept with a cell that did not pass
 BROKER_LOG_LINES = 200
@@ -30,7 +32,13 @@ BROKER_LOG_LINES = 200
 def write_run_artifacts(st: CellState) -> None:
     """Trace, peer stdout and commands, as far as the cell got."""
     d = st.cell_dir
-    stored = fold_events(st.events or st.trace.sorted())
+    events = st.events or st.trace.sorted()
+    if isinstance(events, MergedTrace):  # on disk: read once, for the checks too
+        read_once(st, events)
+        assert st.stored_events is not None
+        stored = st.stored_events
+    else:
+        stored = fold_events(events)
     write_trace(d / "trace.jsonl", stored, fold=False)
     st.stored_events = stored
     (d / "commands.txt").write_text("\n".join(st.commands) + "\n")
@@ -45,8 +53,9 @@ def write_outcome(st: CellState) -> None:
     if st.error is not None:
         (d / "error.txt").write_text(f"{st.error.reason}\n\n{st.error.traceback}".rstrip() + "\n")
     if st.result.verdict != PASS and (d / "trace.jsonl").exists():
-        events = st.events or st.trace.sorted()
-        (d / "trace.txt").write_text(render_trace(events) + "\n")
+        # the stored (folded) trace when there is one: what render_trace would fold it to
+        events = st.stored_events if st.stored_events is not None else st.events
+        (d / "trace.txt").write_text(render_trace(events or st.trace.sorted()) + "\n")
     if st.broker is not None and st.result.verdict not in (PASS, XFAIL):
         _write_broker_log(d, st)
     data = st.result.to_json()

@@ -11,9 +11,8 @@ import contextlib
 import queue
 import re
 import shlex
-import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -24,6 +23,8 @@ from harness.matrix.results import FAIL, CellResult
 from harness.process import Clock, ManagedProcess
 from harness.scenario import Failure
 from harness.trace.model import HARNESS, TraceEvent
+from harness.trace.rules.base import Violation
+from harness.trace.spool import SortingSpool
 from harness.wire.faults import Call
 
 if TYPE_CHECKING:
@@ -55,22 +56,6 @@ def safe_name(cell_id: str) -> str:
     return re.sub(r"[^A-Za-z0-9._=-]+", "_", cell_id.replace("->", "_to_"))
 
 
-class TraceCollector:
-    """Thread-safe collector for the taps (loop thread) and peer readers."""
-
-    def __init__(self) -> None:
-        self.events: list[TraceEvent] = []
-        self._lock = threading.Lock()
-
-    def add(self, ev: TraceEvent) -> None:
-        with self._lock:
-            self.events.append(ev)
-
-    def sorted(self) -> list[TraceEvent]:
-        with self._lock:
-            return sorted(self.events, key=lambda e: e.t)
-
-
 @dataclass
 class StageError:
     """A harness fault: the stage it happened in and the traceback for ``error.txt``."""
@@ -96,7 +81,8 @@ class CellState:
     result: CellResult
     started: float = field(default_factory=time.monotonic)
     clock: Clock = field(default_factory=Clock)
-    trace: TraceCollector = field(default_factory=TraceCollector)
+    #: the cell's events as they come; a long trace spills to its folder (harness.trace.spool)
+    trace: SortingSpool = field(default_factory=SortingSpool)
     # set by the plan stage
     count: int = 0
     timeout: float = 0.0
@@ -121,9 +107,16 @@ class CellState:
     #: (label, rule, why) of peers the drive stage stopped as hopeless (harness.drive)
     stops: list[tuple[str, str, str]] = field(default_factory=list)
     killed: set[str] = field(default_factory=set)
-    events: list[TraceEvent] = field(default_factory=list)
+    #: the trace in time order, set by teardown: a list, or pages on disk when long
+    events: Sequence[TraceEvent] = field(default_factory=list)
     #: the trace as trace.jsonl holds it (folded when long); set by the artifact stage
     stored_events: list[TraceEvent] | None = None
+    #: for a trace spilled to disk, set with ``stored_events``: its story (what patterns read,
+    #: harness.trace.story) and how many frames it has; empty/None: the trace is its own story
+    story: Sequence[TraceEvent] = ()
+    frames: int | None = None
+    #: the invariants' verdicts on a trace spilled to disk, found in that same pass
+    violations: list[Violation] | None = None
     failures: list[Failure] = field(default_factory=list)
     run: Any = None  # the CellRun the checks look at
     # how the cell ended before its checks: a verdict decided early, or a harness fault
@@ -150,7 +143,11 @@ class CellState:
             artifacts=cell_dir.name,
             rerun=rerun,
         )
-        return cls(cell=cell, registry=registry, opts=opts, cell_dir=cell_dir, result=result)
+        # a long trace spills here while the cell runs; removed when the cell ends
+        trace = SortingSpool(cell_dir / ".trace-spool")
+        return cls(
+            cell=cell, registry=registry, opts=opts, cell_dir=cell_dir, result=result, trace=trace
+        )
 
     @property
     def stopped(self) -> bool:

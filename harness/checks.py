@@ -10,10 +10,11 @@ quotes the trace, so a verdict always says which side deviated from what.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from harness.process import ManagedProcess
-from harness.scenario import CellRun, Failure, PeerRun
+from harness.scenario import CellRun, Failure, PeerRun, Scenario
 from harness.trace.model import FRAME, HARNESS, PEER, TraceEvent
 from harness.trace.render import render_event
 
@@ -23,7 +24,7 @@ KILL_MARGIN = 5.0
 _EXIT_RULES = {1: "peer-outcome", 2: "peer-usage", 3: "peer-timeout"}
 
 
-def last_frame_text(trace: list[TraceEvent], label: str | None = None) -> str:
+def last_frame_text(trace: Sequence[TraceEvent], label: str | None = None) -> str:
     """The last frame seen (on connections of ``label`` if given), rendered: where the trace stopped."""
     for ev in reversed(trace):
         if ev.kind == FRAME and ev.name != "empty" and (label is None or label in (ev.src, ev.dst)):
@@ -74,16 +75,26 @@ def contract_output(procs: dict[str, ManagedProcess], impl_of: dict[str, str]) -
     ]
 
 
+def invariant_rules(scenario: Scenario) -> tuple[list[str], tuple[str, ...]]:
+    """(rules, skip) the invariants run with on a cell of ``scenario``."""
+    from harness.trace import invariants
+
+    rules = list(invariants.DEFAULT_RULES) + sorted(
+        scenario.extra_invariants - set(invariants.DEFAULT_RULES)
+    )
+    return rules, tuple(scenario.skip_invariants)
+
+
 def assess(run: CellRun, timeout: float) -> list[Failure]:
     """Invariants, then the scenario's checks, then how each peer ended."""
     from harness.expect import violation_failure
     from harness.trace import invariants
 
     failures: list[Failure] = []
-    rules = list(invariants.DEFAULT_RULES) + sorted(
-        run.scenario.extra_invariants - set(invariants.DEFAULT_RULES)
-    )
-    for v in invariants.check(run.trace, rules=rules, skip=tuple(run.scenario.skip_invariants)):
+    found = run.violations
+    if found is None:  # not found yet in the pass over a long trace (harness.read_once)
+        found = invariants.check(run.trace, *invariant_rules(run.scenario))
+    for v in found:
         failures.append(violation_failure(v, run))  # "broke 2.6.7 flow control (...): ..."
     if all(r.label in run.peers for r in run.scenario.roles):
         for check in run.scenario.checks:  # a half-started cell already says why it failed
@@ -92,14 +103,14 @@ def assess(run: CellRun, timeout: float) -> list[Failure]:
         problem = _how_it_ended(run, label, p, timeout)
         if problem is not None:
             failures.append(problem)
-    cause = wire_error(run.trace)
+    cause = wire_error(run.story)
     if cause and failures:  # the headline quotes the wire before the timeout that followed
         first = failures[0]
         failures[0] = dataclasses.replace(first, message=f"{cause}; then {first.message}")
-    return malformed_frames(run.trace) + failures
+    return malformed_frames(run.story) + failures
 
 
-def malformed_frames(trace: list[TraceEvent]) -> list[Failure]:
+def malformed_frames(trace: Iterable[TraceEvent]) -> list[Failure]:
     """Bytes on the wire the tap could not decode, one failure per direction, first in line.
 
     The tap records its decoder's ``DecodeError`` as a ``decode-error`` event
@@ -142,7 +153,7 @@ def _attach_text(ev: TraceEvent) -> str:
     return f"address {address}" if address else "no address"
 
 
-def wire_error(trace: list[TraceEvent]) -> str | None:
+def wire_error(trace: Iterable[TraceEvent]) -> str | None:
     """The first error condition on the wire, as one line a headline can lead with.
 
     A refused attach, an ended session or a closed connection carries the
@@ -188,10 +199,10 @@ def wire_error(trace: list[TraceEvent]) -> str | None:
 
 def _how_it_ended(run: CellRun, label: str, p: PeerRun, timeout: float) -> Failure | None:
     who = f"{label} ({p.impl})"
-    stopped = last_frame_text(run.trace, label)
     if p.stopped:
         return None  # ended by the harness after another peer failed; that failure speaks
     if p.killed:
+        stopped = last_frame_text(run.trace, label)
         return Failure(
             "cell-timeout",
             f"{who} still running after {timeout + KILL_MARGIN:g} s; trace stopped at: {stopped}",
@@ -208,6 +219,7 @@ def _how_it_ended(run: CellRun, label: str, p: PeerRun, timeout: float) -> Failu
             (o.get("waiting_for") for _, o in reversed(p.lines) if o.get("kind") == "timeout"),
             None,
         )
+        stopped = last_frame_text(run.trace, label)
         msg = f"{who} timed out waiting for {waiting or '?'}; trace stopped at: {stopped}"
     elif rc == 1:
         msg = f"{who} failed: {res.get('error') or p.stderr_tail.splitlines()[-1:] or 'exit 1'}"
@@ -230,6 +242,9 @@ def figures(run: CellRun) -> dict[str, Any]:
                 figs[f"{label}.{key}"] = res[key]
         if isinstance(res.get("reply_via"), str):  # which dynamic form gave the reply address
             figs[f"{label}.reply_via"] = res["reply_via"]
-    figs["frames"] = sum(1 for e in run.trace if e.kind == FRAME)
-    figs["connections"] = len({e.conn for e in run.trace if e.conn})
+    if run.frames is not None:
+        figs["frames"] = run.frames
+    else:
+        figs["frames"] = sum(1 for e in run.trace if e.kind == FRAME)
+    figs["connections"] = len({e.conn for e in run.story if e.conn})
     return figs

@@ -76,12 +76,18 @@ def _hung_up_on(run: CellRun, result: Any, side: str | None) -> str | None:
         last = max(last, key=lambda e: e.t)
     if side is None or last is None or last.conn is None or not isinstance(result.failed, Step):
         return None  # (a never step broken is something that did happen: no one hung up)
-    after = [e for e in run.trace if e.conn == last.conn and e.t > last.t]
-    if any(e.kind == FRAME and e.src == side and e.name != "empty" for e in after):
-        return None
-    closed = next((e for e in after if e.kind == CONN and e.name == "close"), None)
+    closed: Any = None
+    ends = {last.src, last.dst}
+    for e in run.trace:  # one pass, nothing kept: the trace may be long and on disk
+        if e.conn != last.conn or e.t <= last.t:
+            continue
+        if e.kind == FRAME and e.src == side and e.name != "empty":
+            return None
+        if e.kind in (FRAME, CONN):
+            ends.add(e.src)
+        if closed is None and e.kind == CONN and e.name == "close":
+            closed = e
     by = closed.fields.get("by") if closed is not None else None
-    ends = {e.src for e in after if e.kind in (FRAME, CONN)} | {last.src, last.dst}
     return by if by not in (None, side, "tap", "tap-stop", "unknown") and by in ends else None
 
 
@@ -95,7 +101,10 @@ def expect(rule: str, pattern: Pattern | Forbid, **match_kw: Any) -> Check:
 
     def check(run: CellRun) -> list[Failure]:
         kw = {k: (v(run) if callable(v) and k != "client" else v) for k, v in match_kw.items()}
-        result = match(pattern, run.trace, **kw)
+        # a pattern reads the story (the trace itself unless it is long and on disk); a
+        # forbidden step may hide among routine frames, so a Forbid reads every event
+        events = run.trace if isinstance(pattern, Forbid) else run.story
+        result = match(pattern, events, **kw)
         if result.ok:
             return []
         basis = getattr(result.failed, "basis", None)

@@ -37,7 +37,7 @@ from harness.matrix.results import ERROR, FAIL, PASS, SKIPPED, UNSUPPORTED, Cell
 from harness.peers import PeerRegistry
 from harness.process import ProcessError
 from harness.scenario import CellRun, Failure
-from harness.tap import ConnCounter, Tap
+from harness.tap import LIVE_DECODE_FROM, ConnCounter, Tap
 
 __all__ = ["KILL_MARGIN", "STAGES", "CellSkipped", "RunOptions", "Stage", "run_cell"]
 
@@ -224,6 +224,7 @@ def open_taps(st: CellState) -> None:
             conns=conns,
             rules=st.armed.for_label(role.label),
             on_call=st.calls.put,
+            live=st.count >= LIVE_DECODE_FROM,
         )
         st.taps[role.label] = tap
         tap.start()
@@ -323,6 +324,9 @@ def check(st: CellState) -> None:
         peers=checks.peer_runs(st.procs, impl_of, st.killed, st.stopped_early),
         trace=st.events,
         broker=st.broker.describe() if st.broker is not None else None,
+        story=st.story,
+        frames=st.frames,
+        violations=st.violations,
     )
     st.failures += checks.assess(run, st.timeout)
     for label, rule, why in st.stops:  # after the checks: what the peer got wrong leads
@@ -378,9 +382,6 @@ STAGES: tuple[Stage, ...] = (
 )
 
 
-# -- helpers -------------------------------------------------------------------
-
-
 def _finish(st: CellState) -> None:
     """The verdict of a harness fault, the duration, and verdict.json: written whatever happened."""
     res = st.result
@@ -393,3 +394,5 @@ def _finish(st: CellState) -> None:
         if st.error is None:
             st.error = StageError("artifacts", e, traceback.format_exc())
             res.verdict, res.reason = ERROR, st.error.reason
+    finally:
+        st.trace.delete()  # a long trace's pages: trace.jsonl holds it, folded

@@ -8,12 +8,13 @@ rest, so a new scenario is one new module that builds a ``Scenario``.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
 from harness.fault_plans import NO_FAULTS, FaultPlan
 from harness.trace.model import PEER, TraceEvent
+from harness.trace.rules.base import Violation
 
 
 @dataclass(frozen=True)
@@ -75,8 +76,19 @@ class CellRun:
     address: str
     roles: dict[str, str]  # label -> implementation name
     peers: dict[str, PeerRun]
-    trace: list[TraceEvent]
+    trace: Sequence[TraceEvent]
     broker: dict[str, Any] | None
+    #: what patterns and most checks read: the trace itself, or for a long trace on disk
+    #: its story (harness.trace.story: every event but routine frames, and a sample of those)
+    story: Sequence[TraceEvent] = ()
+    #: how many frames the whole trace has (None: count them in ``trace``)
+    frames: int | None = None
+    #: the invariants' verdicts when already found (harness.read_once); None: check ``trace``
+    violations: list[Violation] | None = None
+
+    def __post_init__(self) -> None:
+        if not self.story:
+            self.story = self.trace
 
     @property
     def fault(self) -> str:
@@ -86,7 +98,7 @@ class CellRun:
     def peer_events(self, label: str, name: str | None = None) -> list[TraceEvent]:
         return [
             e
-            for e in self.trace
+            for e in self.story  # every peer event is in the story
             if e.kind == PEER and e.src == label and (name is None or e.name == name)
         ]
 

@@ -164,7 +164,7 @@ def _unanswered(info: TraceInfo, conn: str, i: int) -> str | None:
     if how == "cut" or (how in ("close", "tcp") and by == BROKER):
         return None  # the connection went away under it: not a refusal
     if k is None:
-        return _unanswered_for(asked, conn, info.events[-1].t, "the trace ends there")
+        return _unanswered_for(asked, conn, info.last_t, "the trace ends there")
     return _unanswered_for(asked, conn, info.events[k].t, ended_by(how, by))
 
 
@@ -189,7 +189,7 @@ def dynamic_target_declined(trace: Sequence[TraceEvent]) -> str | None:
 
 def _target_declined(run):
     """The broker gave the client's dynamic target an address (or was never asked for one)."""
-    return dynamic_target_declined(run.trace)
+    return dynamic_target_declined(run.story)
 
 
 def _answered(run):

@@ -7,6 +7,6 @@ applies fault rules; ``ConnCounter`` names the connections ("c1", "c2" ...)
 shared by every tap of one cell.
 """
 
-from harness.tap.proxy import ConnCounter, Tap
+from harness.tap.proxy import LIVE_DECODE_FROM, ConnCounter, Tap
 
-__all__ = ["ConnCounter", "Tap"]
+__all__ = ["LIVE_DECODE_FROM", "ConnCounter", "Tap"]

@@ -33,6 +33,9 @@ Sink = Callable[[TraceEvent], None]
 CallHandler = Callable[[Call], None]
 
 _READ_SIZE = 256 * 1024
+#: a cell of this many messages or more has its taps decode while they forward (``live``):
+#: its frames reach the trace's spool on disk as they pass (harness.trace.spool), not at the end
+LIVE_DECODE_FROM = 10_000
 _CONNECT_TIMEOUT = 5.0
 
 
@@ -78,6 +81,7 @@ class Tap:
         rules: list[Rule] | None = None,
         on_call: CallHandler | None = None,
         decode: bool = True,
+        live: bool = False,
     ) -> None:
         self.upstream = upstream
         self.client = client
@@ -90,6 +94,9 @@ class Tap:
         self.rules = list(rules or [])
         self.on_call = on_call
         self.decode = decode
+        # decode while forwarding even without fault rules: a long cell's frames then reach
+        # the sink (and its spool on disk) as they pass, instead of waiting as raw bytes
+        self.live = live
         self.port = 0
         self._server: asyncio.base_events.Server | None = None
         self._open: dict[str, _Conn] = {}
@@ -264,7 +271,7 @@ class Tap:
     ) -> None:
         decoder: FrameDecoder | None = None
         chunks: list[tuple[float, bytes]] | None = None
-        if self.decode and self.rules:
+        if self.decode and (self.rules or self.live):
             decoder = FrameDecoder()
         elif self.decode:
             chunks = []

@@ -31,6 +31,7 @@ __all__ = [
     "FOLDED",
     "FOLD_OVER",
     "Fold",
+    "Folder",
     "Row",
     "fold_events",
     "fold_rows",
@@ -166,20 +167,42 @@ def fold_events(
     """
     if len(events) <= over:
         return list(events)
-    out: list[TraceEvent] = []
-    stretch = _Stretch(edge, context + max(2 * edge + 1, 1))
-    pin_until = -1  # events up to this index follow a story event closely: kept
-    for i, e in enumerate(events):
-        if i > pin_until and routine(e):
-            stretch.push(i, e)
-            continue
+    folder = Folder(context=context, edge=edge)
+    for e in events:
+        folder.feed(e)
+    return folder.finish()
+
+
+class Folder:
+    """``fold_events`` one event at a time: ``feed`` the trace in order, then ``finish``.
+
+    For a pass over a trace on disk that does other work on the way
+    (``harness.artifacts``); it keeps the folded trace so far and one stretch's ends.
+    """
+
+    def __init__(self, *, context: int = DISK_CONTEXT, edge: int = 3) -> None:
+        self.context = context
+        self.out: list[TraceEvent] = []
+        self._stretch = _Stretch(edge, context + max(2 * edge + 1, 1))
+        self._pin_until = -1  # events up to this index follow a story event closely: kept
+        self._i = -1
+
+    def feed(self, e: TraceEvent) -> None:
+        self._i += 1
+        i = self._i
+        if i > self._pin_until and routine(e):
+            self._stretch.push(i, e)
+            return
         story = not routine(e)
-        out += stretch.flush(pinned_from=i - context if story else None)
-        out.append(e)
+        self.out += self._stretch.flush(pinned_from=i - self.context if story else None)
+        self.out.append(e)
         if story:
-            pin_until = i + context
-    out += stretch.flush(pinned_from=None)
-    return out
+            self._pin_until = i + self.context
+
+    def finish(self) -> list[TraceEvent]:
+        """The folded trace (the stretch still open is folded as it is)."""
+        self.out += self._stretch.flush(pinned_from=None)
+        return self.out
 
 
 class _Stretch:
