@@ -11,8 +11,9 @@ held does not grow with the trace.
 threads (each tap, each peer's output) roughly but not exactly in time
 order, so it sorts them the way a list would be sorted (by time, ties in
 arrival order) with bounded memory: each ``spill_over`` events become a
-sorted run on disk, and the runs are merged into one ``SpooledTrace`` at
-the end. Below ``spill_over`` events nothing touches the disk and the
+sorted run on disk, written by the spool's own thread, and ``sorted()``
+gives a ``MergedTrace`` that merges the runs as it is read, a page of each
+at a time. Below ``spill_over`` events nothing touches the disk and the
 trace is a plain list, as for every cell of the default matrix.
 
 Pages are pickled tuples of the spool's own making, read only from the
@@ -83,7 +84,38 @@ class SpoolWriter:
         return SpooledTrace(self.path, self._offsets, self._n)
 
 
-class SpooledTrace(Sequence[TraceEvent]):
+class _Events(Sequence[TraceEvent]):
+    """What both spooled traces share: a length, and indexing (slices, negative indices)
+    turned into ``_at(i)`` for 0 <= i < len."""
+
+    _n = 0
+
+    def __len__(self) -> int:
+        return self._n
+
+    @overload
+    def __getitem__(self, i: int) -> TraceEvent: ...
+
+    @overload
+    def __getitem__(self, i: slice) -> list[TraceEvent]: ...
+
+    def __getitem__(self, i: int | slice) -> TraceEvent | list[TraceEvent]:
+        if isinstance(i, slice):
+            return self._span(range(*i.indices(self._n)))
+        if i < 0:
+            i += self._n
+        if not 0 <= i < self._n:
+            raise IndexError("trace index out of range")
+        return self._at(i)
+
+    def _at(self, i: int) -> TraceEvent:
+        raise NotImplementedError
+
+    def _span(self, wanted: range) -> list[TraceEvent]:
+        return [self._at(k) for k in wanted]
+
+
+class SpooledTrace(_Events):
     """A trace in a page file: ``len``, indexing, slicing, iteration (both ways).
 
     Each read makes new ``TraceEvent`` objects: two reads of one index give
@@ -97,22 +129,7 @@ class SpooledTrace(Sequence[TraceEvent]):
         self._n = count
         self._cache: OrderedDict[int, list[TraceEvent]] = OrderedDict()
 
-    def __len__(self) -> int:
-        return self._n
-
-    @overload
-    def __getitem__(self, i: int) -> TraceEvent: ...
-
-    @overload
-    def __getitem__(self, i: slice) -> list[TraceEvent]: ...
-
-    def __getitem__(self, i: int | slice) -> TraceEvent | list[TraceEvent]:
-        if isinstance(i, slice):
-            return [self[k] for k in range(*i.indices(self._n))]
-        if i < 0:
-            i += self._n
-        if not 0 <= i < self._n:
-            raise IndexError("trace index out of range")
+    def _at(self, i: int) -> TraceEvent:
         return self._page(i // PAGE)[i % PAGE]
 
     def _page(self, p: int) -> list[TraceEvent]:
@@ -144,7 +161,7 @@ class SpooledTrace(Sequence[TraceEvent]):
         self.path.unlink(missing_ok=True)
 
 
-class MergedTrace(Sequence[TraceEvent]):
+class MergedTrace(_Events):
     """Sorted runs read as one trace, merged as they are read (nothing merged is written).
 
     Iterating (either way) streams the runs' pages; ties in time come in run
@@ -156,26 +173,13 @@ class MergedTrace(Sequence[TraceEvent]):
         self.runs = runs
         self._n = sum(len(r) for r in runs)
 
-    def __len__(self) -> int:
-        return self._n
-
-    @overload
-    def __getitem__(self, i: int) -> TraceEvent: ...
-
-    @overload
-    def __getitem__(self, i: slice) -> list[TraceEvent]: ...
-
-    def __getitem__(self, i: int | slice) -> TraceEvent | list[TraceEvent]:
-        if isinstance(i, slice):
-            wanted = range(*i.indices(self._n))
-            if wanted.step != 1:
-                return [self[k] for k in wanted]
-            return list(itertools.islice(iter(self), wanted.start, wanted.stop))
-        if i < 0:
-            i += self._n
-        if not 0 <= i < self._n:
-            raise IndexError("trace index out of range")
+    def _at(self, i: int) -> TraceEvent:
         return next(itertools.islice(iter(self), i, None))
+
+    def _span(self, wanted: range) -> list[TraceEvent]:
+        if wanted.step != 1:
+            return super()._span(wanted)
+        return list(itertools.islice(iter(self), wanted.start, wanted.stop))
 
     def __iter__(self) -> Iterator[TraceEvent]:
         if len(self.runs) == 1:

@@ -1,8 +1,8 @@
 """The streaming checker: one pass, one event at a time, and nothing kept per message."""
 
 from harness.trace.invariants import DEFAULT_RULES, RULES, Checker, check
-from tests.trace.builders import TraceBuilder, at_least_once_trace
-from tests.trace.test_invariants import sender_link
+from tests.trace.builders import at_least_once_trace
+from tests.trace.test_invariants import _sender_conn, sender_link
 
 EVERY_RULE = list(RULES)
 
@@ -15,14 +15,6 @@ def _long_sender(n: int):
         c.accept("broker", k)
     c.close()
     return tb.events
-
-
-def _sender_conn(tb: TraceBuilder):
-    c = tb.conn("sender")
-    c.open()
-    c.attach_pair("L", "sender")
-    c.s("flow", handle=0, delivery_count=0, link_credit=10)
-    return c
 
 
 def test_events_fed_one_at_a_time_give_what_check_gives():
