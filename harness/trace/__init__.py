@@ -6,7 +6,14 @@ on hand-made traces without sockets.
 """
 
 from harness.trace.diff import DiffRow, diff_traces, render_diff
-from harness.trace.invariants import DEFAULT_RULES, RULES, Violation, check, render_violations
+from harness.trace.invariants import (
+    DEFAULT_RULES,
+    RULES,
+    Checker,
+    Violation,
+    check,
+    render_violations,
+)
 from harness.trace.jsonl import append, read_trace, write_trace
 from harness.trace.model import CONN, FRAME, HARNESS, HEADER, PEER, TraceEvent
 from harness.trace.patterns import (
@@ -62,6 +69,7 @@ __all__ = [
     "AnyOrder",
     "DiffRow",
     "DEFAULT_RULES",
+    "Checker",
     "RULES",
     "Either",
     "Forbid",
