@@ -89,6 +89,7 @@ class Behaviour:
     #: (2.6.3: null target, then a detach with amqp:not-implemented), "ignore" (no answer);
     #: dynamic sources (3.5.3) are answered whatever this says
     dynamic_target: str = "answer"
+    sasl_deadline: float = SASL_DEADLINE_S  # a client silent this long in SASL is dropped
 
 
 def log(text: str) -> None:
@@ -279,8 +280,12 @@ class _SaslGate:
         self.sel = reactor.selectable(handler=self, delegate=sock)
         self.sel._transport = None  # tells proton's IOHandler to leave this socket alone
         self.sel.reading = True
-        self.sel.deadline = reactor.now + SASL_DEADLINE_S
         reactor.update(self.sel)
+        # A timer task, not the selectable's deadline: proton's IOHandler also gets a
+        # selectable's expiry and reads its transport, which this socket does not have yet
+        # (a client silent for 10 s took the whole broker down with an AttributeError).
+        self.timer = reactor.schedule(broker.b.sasl_deadline, self)
+        self.done = False
 
     def on_selectable_readable(self, event: Any) -> None:
         try:
@@ -299,8 +304,10 @@ class _SaslGate:
             log(f"SASL from {self.peer}: {exc}")
             self.drop()
 
-    def on_selectable_expired(self, event: Any) -> None:
-        log(f"SASL from {self.peer}: no handshake within {SASL_DEADLINE_S:g} s")
+    def on_timer_task(self, event: Any) -> None:
+        if self.done:
+            return
+        log(f"SASL from {self.peer}: no handshake within {self.broker.b.sasl_deadline:g} s")
         self.drop()
 
     def advance(self) -> None:
@@ -345,11 +352,18 @@ class _SaslGate:
             self.handoff(self.buf, mech)
 
     def drop(self) -> None:
+        self._over()
         self.sel.terminate()
         self.broker.container.update(self.sel)
 
+    def _over(self) -> None:
+        """The gate's work is done (dropped or handed off): its deadline no longer counts."""
+        self.done = True
+        self.timer.cancel()
+
     def handoff(self, leftover: bytes, mech: str) -> None:
         """Give the socket to a plain AMQP server transport, as proton's Acceptor would."""
+        self._over()
         self.sel.release()  # do not close the socket with this selectable
         self.sel.terminate()
         reactor = self.broker.container
@@ -946,6 +960,12 @@ def _behaviour_options(parser: argparse.ArgumentParser) -> None:
     add("--odd-dynamic", action="store_true", help="long dynamic addresses with / : and non-ASCII")
     add("--sasl-plain", default=None, metavar="USER:PASSWORD", help="require SASL PLAIN")
     add(
+        "--sasl-deadline",
+        type=float,
+        default=SASL_DEADLINE_S,
+        help="seconds a client may take over its SASL handshake before it is dropped",
+    )
+    add(
         "--dynamic-target",
         choices=("answer", "refuse", "ignore"),
         default="answer",
@@ -956,6 +976,8 @@ def _behaviour_options(parser: argparse.ArgumentParser) -> None:
 def _behaviour(parser: _Parser, opts: argparse.Namespace) -> Behaviour:
     if opts.max_frame_size and opts.max_frame_size < 512:
         parser.error("--max-frame-size must be at least 512 (MIN-MAX-FRAME-SIZE)")
+    if opts.sasl_deadline <= 0:
+        parser.error("--sasl-deadline must be > 0")
     if opts.credit < 1 or opts.split < 0 or opts.session_window < 0 or opts.batch_settle < 0:
         parser.error("--credit must be >= 1; --split, --session-window, --batch-settle >= 0")
     plain = None
@@ -976,6 +998,7 @@ def _behaviour(parser: _Parser, opts: argparse.Namespace) -> Behaviour:
         odd_dynamic=opts.odd_dynamic,
         plain=plain,
         dynamic_target=opts.dynamic_target,
+        sasl_deadline=opts.sasl_deadline,
     )
 
 

@@ -462,6 +462,35 @@ def test_garbage_and_abrupt_clients_do_not_hurt_the_broker(broker_url: str) -> N
         receiver.accept()
 
 
+def test_a_client_silent_in_sasl_is_dropped_and_the_broker_goes_on() -> None:
+    """Past the SASL deadline the silent socket is closed, and only it: the deadline once
+    took the whole broker down (proton's IOHandler read the transport the socket had not
+    got yet), which stalled every later cell on that broker until its timeout."""
+    with processes() as procs:
+        broker, url = start_broker(procs, "--sasl-deadline", "0.3")
+        port = port_of(url)
+        silent = socket.create_connection(("127.0.0.1", port), timeout=5)
+        header_only = socket.create_connection(("127.0.0.1", port), timeout=5)
+        header_only.sendall(b"AMQP\x03\x01\x00\x00")  # then nothing: no sasl-init
+        try:
+            for sock in (silent, header_only):
+                sock.settimeout(5)
+                got = b""
+                while chunk := sock.recv(4096):  # until the broker closes it
+                    got += chunk
+                assert got in (b"", b"AMQP\x03\x01\x00\x00" + got[8:])
+            assert broker.popen.poll() is None, broker.stderr
+            assert "no handshake within 0.3 s" in broker.stderr
+            with blocking(url) as conn:
+                send_all(conn, "after-silence", [Message(body="ok")])
+                receiver = conn.create_receiver("after-silence")
+                assert receiver.receive(timeout=5).body == "ok"
+                receiver.accept()
+        finally:
+            silent.close()
+            header_only.close()
+
+
 def test_restart_with_store_keeps_unremoved_messages(tmp_path) -> None:
     store = str(tmp_path)
     with processes() as procs:
