@@ -9,6 +9,7 @@ instead of trying again.
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import tempfile
 import threading
@@ -70,8 +71,11 @@ class BrokerPool:
         """The broker for ``spec``, started on first use; never raises for a broker's own fault."""
         with self._lock:
             got = self._leases.get(spec)
-            if got is not None:
+            if got is not None and (got.broker is None or got.broker.exited() is None):
                 return got
+            if got is not None:  # it died under an earlier cell: a fresh one for the next
+                with contextlib.suppress(Exception):
+                    got.broker.stop()  # type: ignore[union-attr]
             lease = BrokerLease(spec)
             self._leases[spec] = lease
             try:

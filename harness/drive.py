@@ -58,6 +58,8 @@ def drive(st: CellState) -> None:
         running = [p for p in st.procs.values() if p.running()]
         if not running:
             return
+        if _broker_exited(st):
+            return
         now = time.monotonic()
         if now > st.deadline:
             return
@@ -86,6 +88,32 @@ def drive(st: CellState) -> None:
             continue
         if action is not None and action.what == "restart-broker":
             restart_broker(st, action)
+
+
+class BrokerExited(Exception):
+    """The harness's own broker died under a cell: a harness fault (verdict error)."""
+
+
+def _broker_exited(st: CellState) -> bool:
+    """Whether the cell's broker died by itself; then every peer is stopped at once.
+
+    The peers would otherwise wait for their own timeouts (30 minutes in a long
+    run). The embedded broker is the harness's own, so its death is a harness
+    fault (``error``, naming the stage); a broker under test that dies fails
+    the cell with ``broker-exited``.
+    """
+    b = st.broker
+    why = b.exited() if b is not None else None
+    if b is None or why is None:
+        return False
+    st.note("broker-exited", why=why)
+    for label, p in st.procs.items():
+        if p.running():
+            st.stopped_early.add(label)
+    if b.ours:
+        raise BrokerExited(f"the {b.name} broker {why}")
+    st.failures.append(Failure("broker-exited", f"broker {b.name} {why} while the cell ran"))
+    return True
 
 
 def _stop_hopeless(st: CellState) -> float | None:

@@ -104,3 +104,27 @@ def test_a_passing_cell_records_where_its_time_went(embedded_broker, tmp_path):
     assert 0 < timings["peers_s"] < res.duration_s
     assert timings["overhead_s"] >= 0
     assert abs(timings["peers_s"] + timings["overhead_s"] - res.duration_s) < 0.5
+
+
+class _DeadBroker:
+    """Stands for a broker under test whose process ended during the cell."""
+
+    name = "rabbitmq"
+    ours = False
+
+    def exited(self) -> str:
+        return "node rabbit@x exited with status 137"
+
+
+def test_a_broker_under_test_that_dies_fails_the_cell_and_stops_its_peers(tmp_path):
+    from harness.cell_state import CellState
+
+    sc = scenarios.select(["hello-world"])[0]
+    cell = Cell(sc, sc.fault("none"), (("hello", "python"),), "rabbitmq")
+    st = CellState.new(cell, PeerRegistry(), RunOptions(out_dir=tmp_path))
+    st.broker = _DeadBroker()  # type: ignore[assignment]
+    assert drive._broker_exited(st) is True
+    (failure,) = st.failures
+    assert failure.rule == "broker-exited"
+    assert "broker rabbitmq node rabbit@x exited with status 137" in failure.message
+    assert any(e.name == "broker-exited" for e in st.trace.sorted())

@@ -9,6 +9,7 @@ stopped, and on disk whatever the stages before it produced.
 from __future__ import annotations
 
 import json
+import threading
 import time
 from dataclasses import replace
 
@@ -16,9 +17,10 @@ import harness.scenarios as scenarios
 import pytest
 
 from harness import pipeline
-from harness.broker_pool import BrokerLease
+from harness.broker_pool import BrokerLease, BrokerPool
+from harness.brokers.embedded import EmbeddedBroker
 from harness.cell_state import RunOptions
-from harness.cells import generate
+from harness.cells import Cell, generate
 from harness.fault_plans import FaultPlan
 from harness.matrix.results import ERROR, FAIL, PASS, SKIPPED, UNSUPPORTED
 from harness.peers import PeerRegistry
@@ -231,3 +233,49 @@ def test_a_requester_with_a_dynamic_target_does_not_need_dynamic_sources(tmp_pat
     }
     assert DYNAMIC not in needs[("jms", "python")] and DYNAMIC not in needs[("jms", "jms")]
     assert DYNAMIC in needs[("python", "jms")] and DYNAMIC in needs[("python", "python")]
+
+
+def _at_least_once_cell():
+    reg = PeerRegistry()
+    sc = scenarios.select(["at-least-once"])[0]
+    return reg, Cell(
+        sc, sc.fault("none"), (("sender", "python"), ("receiver", "python")), "embedded"
+    )
+
+
+def test_a_broker_that_dies_ends_the_cell_at_once(tmp_path):
+    """The embedded broker is killed mid-cell: the cell ends within seconds as a harness
+    error naming the broker (it is the harness's own), not at its peers' timeouts."""
+    before = set(map(id, live_processes()))  # brokers of other tests in this worker live on
+    broker = EmbeddedBroker(tmp_path / "broker")
+    broker.start()
+    try:
+        reg, cell = _at_least_once_cell()
+        assert broker.proc is not None
+        killer = threading.Timer(1.0, broker.proc.kill)
+        killer.start()
+        opts = RunOptions(out_dir=tmp_path / "out", count=200_000, timeout=120.0)
+        began = time.monotonic()
+        res = pipeline.run_cell(cell, broker, reg, opts)
+        killer.join()
+        assert time.monotonic() - began < 30
+        assert res.verdict == ERROR, res.reason
+        assert "stage drive" in res.reason and "embedded broker exited" in res.reason
+        peers = [p for p in live_processes() if p.running() and id(p) not in before]
+        assert not peers, "a peer outlived its cell"
+    finally:
+        broker.stop()
+
+
+def test_the_pool_replaces_a_broker_that_died(tmp_path):
+    pool = BrokerPool(workdir=tmp_path)
+    try:
+        first = pool.lease("embedded").broker
+        assert first is not None and first.exited() is None
+        first.proc.kill()
+        time.sleep(0.2)
+        assert first.exited() is not None
+        second = pool.lease("embedded").broker
+        assert second is not None and second is not first and second.exited() is None
+    finally:
+        pool.close()

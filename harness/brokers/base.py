@@ -72,6 +72,8 @@ class Broker(abc.ABC):
     identity: BrokerIdentity
     #: the ports a local broker holds from its first start until it stops (lease_ports)
     _ports: PortLease | None = None
+    #: the harness's own reference broker: its failure is the harness's, never a verdict
+    ours: bool = False
 
     def __init__(self) -> None:
         self.identity = BrokerIdentity()
@@ -105,6 +107,15 @@ class Broker(abc.ABC):
     def restart(self, timeout: float = 60.0) -> None:
         """Stop and start again on the same port, keeping stored messages (if ``RESTART`` in capabilities)."""
         raise BrokerError(f"broker {self.name} cannot be restarted by the harness")
+
+    def exited(self) -> str | None:
+        """Why a started broker is no longer running, when it stopped by itself and that is
+        cheap to see (its own process ended); None while it runs or when it cannot tell.
+
+        Checked while a cell runs: a dead broker ends the cell at once instead of leaving
+        its peers to wait for their own timeouts.
+        """
+        return None
 
     def settle_queues(self) -> None:
         """Block until queues handed out by ``address()`` would survive ``restart()``.

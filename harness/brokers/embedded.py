@@ -115,6 +115,7 @@ def variant_of(spec: str) -> Variant | None:
 
 class EmbeddedBroker(Broker):
     capabilities = frozenset({DYNAMIC, ANONYMOUS_RELAY, RESTART})
+    ours = True
 
     def __init__(self, workdir: str | Path, name: str = "embedded") -> None:
         super().__init__()
@@ -216,6 +217,13 @@ class EmbeddedBroker(Broker):
 
     def logs(self) -> str:
         return self.proc.stderr_tail(50) if self.proc else ""
+
+    def exited(self) -> str | None:
+        if self.proc is None or self.proc.running():
+            return None
+        tail = self.proc.stderr_tail(5).strip().splitlines()
+        last = f": {tail[-1].strip()[:200]}" if tail else ""
+        return f"exited with code {self.proc.returncode}{last}"
 
 
 class EmbeddedProvider(Provider):

@@ -164,6 +164,11 @@ class RabbitMQBroker(Broker):
         why = startup_log.describe(f"rabbitmq-{self.version or 'node'}", self.logs())
         return f"rabbitmq node {self.nodename} exited with status {rc} during start-up: {why}"
 
+    def exited(self) -> str | None:
+        if self.proc is None or self.proc.poll() is None:
+            return None
+        return f"node {self.nodename} exited with status {self.proc.returncode}"
+
     def _launch(self, timeout: float) -> None:
         assert self.dir is not None
         started = time.monotonic()
