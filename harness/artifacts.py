@@ -34,13 +34,10 @@ def write_run_artifacts(st: CellState) -> None:
     d = st.cell_dir
     events = st.events or st.trace.sorted()
     if isinstance(events, MergedTrace):  # on disk: read once, for the checks too
-        read_once(st, events)
-        assert st.stored_events is not None
-        stored = st.stored_events
+        read_once(st, events)  # sets stored_events with the rest
     else:
-        stored = fold_events(events)
-    write_trace(d / "trace.jsonl", stored, fold=False)
-    st.stored_events = stored
+        st.stored_events = fold_events(events)
+    write_trace(d / "trace.jsonl", st.stored_events or [], fold=False)
     (d / "commands.txt").write_text("\n".join(st.commands) + "\n")
     for label, p in st.procs.items():
         (d / f"{label}.stdout.jsonl").write_text("".join(line + "\n" for line in p.printed()))

@@ -13,13 +13,12 @@ memory (every cell of the default matrix) is not touched here.
 
 from __future__ import annotations
 
-import gc
 from collections.abc import Iterable
 
 from harness.cell_state import CellState
 from harness.checks import invariant_rules
 from harness.trace.fold import Folder
-from harness.trace.invariants import Checker
+from harness.trace.invariants import Checker, cyclic_gc_off
 from harness.trace.model import TraceEvent
 from harness.trace.story import StoryView
 
@@ -30,17 +29,11 @@ def read_once(st: CellState, events: Iterable[TraceEvent]) -> None:
     """Fold, tell and check ``events`` in one pass; the results go into ``st``."""
     rules, skip = invariant_rules(st.cell.scenario)
     folder, story, checker = Folder(), StoryView(), Checker(rules, skip)
-    # millions of short-lived objects and no cycles among them: see Checker.feed_all
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
+    with cyclic_gc_off():
         for e in events:
             folder.feed(e)
             story.feed(e)
             checker.feed(e)
-    finally:
-        if was_enabled:
-            gc.enable()
     st.stored_events = folder.finish()
     st.story, st.frames = story.events, story.frames
     st.violations = checker.finish()

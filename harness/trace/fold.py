@@ -183,7 +183,7 @@ class Folder:
     def __init__(self, *, context: int = DISK_CONTEXT, edge: int = 3) -> None:
         self.context = context
         self.out: list[TraceEvent] = []
-        self._stretch = _Stretch(edge, context + max(2 * edge + 1, 1))
+        self._stretch = _Stretch(edge, context + 2 * edge + 1)
         self._pin_until = -1  # events up to this index follow a story event closely: kept
         self._i = -1
 

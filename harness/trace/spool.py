@@ -28,7 +28,7 @@ import pickle
 import queue
 import threading
 from collections import OrderedDict
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, overload
 
@@ -191,10 +191,6 @@ class MergedTrace(_Events):
         tagged = [_tagged(reversed(r), k) for k, r in enumerate(self.runs)]
         return (e for _, e in heapq.merge(*tagged, key=_first, reverse=True))
 
-    def delete(self) -> None:
-        for r in self.runs:
-            r.delete()
-
 
 def _tagged(events: Iterator[TraceEvent], k: int) -> Iterator[tuple[tuple[float, int], TraceEvent]]:
     return (((e.t, k), e) for e in events)
@@ -257,10 +253,15 @@ class SortingSpool:
                 self._pending.task_done()
 
     def _write(self, events: list[TraceEvent], name: str) -> SpooledTrace:
+        """A batch as it came, sorted into a run."""
+        return self._run(sorted(events, key=_time), name)
+
+    def _run(self, ordered: Iterable[TraceEvent], name: str) -> SpooledTrace:
+        """Events already in trace order, written as run ``name`` of the spool."""
         assert self.spill_dir is not None
         self.spill_dir.mkdir(parents=True, exist_ok=True)
         writer = SpoolWriter(self.spill_dir / name)
-        for e in sorted(events, key=_time):
+        for e in ordered:
             writer.add(e)
         return writer.close()
 
@@ -299,12 +300,8 @@ class SortingSpool:
             if len(group) == 1:
                 out.append(group[0])
                 continue
-            assert self.spill_dir is not None
             self._merges += 1
-            writer = SpoolWriter(self.spill_dir / f"merged-{self._merges}")
-            for e in heapq.merge(*group, key=_time):
-                writer.add(e)
-            out.append(writer.close())
+            out.append(self._run(heapq.merge(*group, key=_time), f"merged-{self._merges}"))
             for r in group:
                 r.delete()
         return out

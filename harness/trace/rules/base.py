@@ -224,7 +224,7 @@ class Context:
                 self._named.add(conn)
         elif conn not in self.labels:
             self._label(conn, e)
-        if (kind != HEADER and e.name in ("close", "cut")) and conn not in self.ended:
+        if conn not in self.ended and ending_of(e) is not None:
             self.ended.add(conn)  # a close frame, a TCP close or a cut
             self.live.get(self.labels.get(conn, (None,))[0], set()).discard(conn)
         if self.story is not None and (kind != FRAME or e.name in STORY_FRAMES):
