@@ -480,6 +480,10 @@ def test_a_client_silent_in_sasl_is_dropped_and_the_broker_goes_on() -> None:
                     got += chunk
                 assert got in (b"", b"AMQP\x03\x01\x00\x00" + got[8:])
             assert broker.popen.poll() is None, broker.stderr
+            # the log line is written before the close, but read by the test's own thread
+            deadline = time.monotonic() + WAIT_S
+            while "no handshake" not in broker.stderr and time.monotonic() < deadline:
+                time.sleep(0.05)
             assert "no handshake within 0.3 s" in broker.stderr
             with blocking(url) as conn:
                 send_all(conn, "after-silence", [Message(body="ok")])
